@@ -1,0 +1,33 @@
+# The two commands of the quick start: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PAPERFEED_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: run test venv lint bench clean
+
+$(BIN)/paperfeed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/paperfeed
+
+run: venv
+	$(BIN)/paperfeed migrate
+	$(BIN)/paperfeed ingest samples/dumps
+	$(BIN)/paperfeed run --host 127.0.0.1 --port 5000
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check recommender web tests bench
+	$(BIN)/ruff format --check recommender web tests bench
+
+bench: venv
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,464 @@
+"""Parse dump files into papers.
+
+Three formats come in:
+
+* **Daily Papers text dumps**: text scraped from the Hugging Face "Daily Papers"
+  page. Page boilerplate first, then each paper as a title line followed by an
+  abstract line, with or without blank lines between them.
+* **JSON Lines**: one ``{"title": ..., "abstract": ...}`` object per line, with
+  optional ``id``, ``url``, ``authors`` and ``published``.
+* **arXiv API Atom XML**: ``<feed><entry>...</entry></feed>``.
+
+This module is pure: bytes in, :class:`ParsedPaper` tuples out. Anything it
+cannot make sense of raises :class:`DumpError`, which names the file and the
+line so a person can fix the input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+__all__ = [
+    "DumpError",
+    "ParsedDump",
+    "ParsedPaper",
+    "detect_format",
+    "normalise_title",
+    "parse_dump",
+    "parse_dump_file",
+]
+
+# A title longer than this is not a title: it is an abstract in the wrong place.
+MAX_TITLE_CHARS = 600
+# Lines before the first paper longer than this are content, not page chrome,
+# and are never skipped silently.
+MAX_BOILERPLATE_CHARS = 120
+
+# Page chrome seen on the Daily Papers page. The parser does not depend on this
+# list (unknown chrome before the first paper is recognised by its shape), but
+# known lines are also dropped wherever they appear, and at the end of a file.
+KNOWN_BOILERPLATE = {
+    "get trending papers in your email inbox once a day!",
+    "get trending papers in your email inbox!",
+    "subscribe",
+    "daily papers",
+    "by ak and the research community",
+    "new",
+    "submit",
+    "submit a paper",
+    "search",
+    "trending papers",
+    "previous",
+    "next",
+    "load more",
+    "show more",
+    "upvote",
+    "papers",
+}
+
+
+class DumpError(ValueError):
+    """A dump that cannot be parsed. ``str()`` names the file and the line."""
+
+    def __init__(self, message: str, *, source: str = "<dump>", line: int | None = None):
+        self.message = message
+        self.source = source
+        self.line = line
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class ParsedPaper:
+    """One paper as read from a dump."""
+
+    title: str
+    abstract: str
+    external_id: str | None = None
+    url: str | None = None
+    authors: tuple[str, ...] = ()
+    published: str | None = None
+    line: int = 0
+    norm_title: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.norm_title:
+            object.__setattr__(self, "norm_title", normalise_title(self.title))
+
+
+@dataclass(frozen=True)
+class ParsedDump:
+    """A whole dump: its papers in page order, de-duplicated within the dump."""
+
+    source: str
+    format: str
+    content_hash: str
+    papers: tuple[ParsedPaper, ...]
+    duplicates_in_dump: int = 0
+    skipped_lines: tuple[str, ...] = field(default=())
+
+
+_WS = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def normalise_title(title: str) -> str:
+    """Identity key of a title: NFKC, case-folded, punctuation and spacing removed.
+
+    >>> normalise_title("  Attention Is All You Need! ")
+    'attention is all you need'
+    """
+    text = unicodedata.normalize("NFKC", title).casefold()
+    return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
+
+
+def detect_format(path: str | Path, data: bytes) -> str:
+    """``"jsonl"``, ``"atom"`` or ``"text"``, from the extension, else the content."""
+    suffix = Path(path).suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        return "jsonl"
+    if suffix in {".xml", ".atom"}:
+        return "atom"
+    if suffix == ".txt":
+        return "text"
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head == b"{":
+        return "jsonl"
+    if head == b"<":
+        return "atom"
+    return "text"
+
+
+def parse_dump_file(path: str | Path) -> ParsedDump:
+    """Read and parse one dump file. Raises :class:`DumpError` (or ``OSError``)."""
+    path = Path(path)
+    data = path.read_bytes()
+    return parse_dump(data, source=path.name, fmt=detect_format(path, data))
+
+
+def parse_dump(data: bytes, *, source: str = "<dump>", fmt: str | None = None) -> ParsedDump:
+    """Parse the bytes of a dump.
+
+    Parameters
+    ----------
+    data : the raw file content.
+    source : a name for error messages (usually the file name).
+    fmt : ``"text"``, ``"jsonl"`` or ``"atom"``; detected from the content if None.
+
+    Returns a :class:`ParsedDump` with at least one paper, or raises :class:`DumpError`.
+    """
+    if fmt is None:
+        fmt = detect_format(source, data)
+    if not data.strip():
+        raise DumpError("the file is empty: a dump needs at least one paper", source=source)
+    skipped: list[str] = []
+    if fmt == "atom":
+        papers = _parse_atom(data, source)
+    else:
+        text = _decode(data, source)
+        if fmt == "jsonl":
+            papers = _parse_jsonl(text, source)
+        elif fmt == "text":
+            papers, skipped = _parse_text(text, source)
+        else:
+            raise DumpError(f"unknown dump format {fmt!r}", source=source)
+    unique, duplicates = _dedupe(papers)
+    return ParsedDump(
+        source=source,
+        format=fmt,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        papers=tuple(unique),
+        duplicates_in_dump=duplicates,
+        skipped_lines=tuple(skipped),
+    )
+
+
+def _dedupe(papers: list[ParsedPaper]) -> tuple[list[ParsedPaper], int]:
+    seen: set[str] = set()
+    unique = []
+    for paper in papers:
+        key = f"id:{paper.external_id}" if paper.external_id else f"t:{paper.norm_title}"
+        if key in seen or (paper.external_id and f"t:{paper.norm_title}" in seen):
+            continue
+        seen.add(key)
+        seen.add(f"t:{paper.norm_title}")
+        unique.append(paper)
+    return unique, len(papers) - len(unique)
+
+
+# Control characters other than tab, newline and carriage return mark binary data.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _decode(data: bytes, source: str) -> str:
+    nul = data.find(b"\x00")
+    if nul != -1:
+        raise DumpError(
+            "binary data (a NUL byte); a dump must be plain text",
+            source=source,
+            line=data[:nul].count(b"\n") + 1,
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DumpError(
+            f"not UTF-8 text (undecodable byte 0x{data[exc.start]:02x} at byte {exc.start}); "
+            "save the dump as UTF-8",
+            source=source,
+            line=line,
+        ) from None
+    match = _CONTROL.search(text)
+    if match:
+        line = text.count("\n", 0, match.start()) + 1
+        raise DumpError(
+            f"binary data (control character {match.group()!r}); a dump must be plain text",
+            source=source,
+            line=line,
+        )
+    return text
+
+
+def _clean(text: str) -> str:
+    # str.split() without arguments splits on all Unicode whitespace (NBSP
+    # included) and is several times faster than a regex on long abstracts.
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+# --- Daily Papers text ------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
+
+
+def _is_boilerplate(line: str) -> bool:
+    return line.casefold().strip() in KNOWN_BOILERPLATE
+
+
+def _looks_like_abstract(line: str) -> bool:
+    """Abstracts are prose: long, or at least one finished sentence of several words."""
+    words = len(line.split())
+    if len(line) >= 250:
+        return True
+    return words >= 8 and bool(_SENTENCE_END.search(line))
+
+
+def _looks_like_title(line: str) -> bool:
+    """Titles are a short line, not a run of sentences."""
+    if len(line) > MAX_TITLE_CHARS or _is_boilerplate(line):
+        return False
+    sentences = len(re.findall(r"[a-z0-9)\]][.!?] +[A-Z]", line))
+    return sentences == 0 or len(line) < 200
+
+
+def _parse_text(text: str, source: str) -> tuple[list[ParsedPaper], list[str]]:
+    # (line number, cleaned line) for every non-blank line; blank lines are
+    # optional separators in this format.
+    lines = [(number, _clean(raw)) for number, raw in enumerate(text.splitlines(), start=1)]
+    lines = [(n, line) for n, line in lines if line]
+    if not lines:
+        raise DumpError("the file is empty: a dump needs at least one paper", source=source)
+
+    start = _find_first_paper(lines, source)
+    body = lines[start:]
+    # "Subscribe" is glued to the first title when the page is copied as text.
+    n, first = body[0]
+    match = re.match(r"^subscribe(?=\S)", first, flags=re.IGNORECASE)
+    if match and len(first) > len(match.group()):
+        body[0] = (n, first[match.end() :].strip())
+
+    # Known chrome inside or after the list is dropped.
+    body = [(n, line) for n, line in body if not _is_boilerplate(line)]
+
+    papers: list[ParsedPaper] = []
+    skipped = [line for _, line in lines[:start]]
+    i = 0
+    while i < len(body):
+        n_title, title = body[i]
+        if (
+            len(title) <= MAX_BOILERPLATE_CHARS
+            and i + 2 < len(body)
+            and not _looks_like_abstract(body[i + 1][1])
+            and _looks_like_abstract(body[i + 2][1])
+            and _looks_like_title(body[i + 1][1])
+        ):
+            # A short line, then a title and its abstract: page chrome between
+            # papers (a date, a vote count). Skip it rather than shift every
+            # following title into the abstract column.
+            skipped.append(title)
+            i += 1
+            continue
+        if not _looks_like_title(title):
+            if papers and _looks_like_abstract(title):
+                # A second paragraph of the previous abstract.
+                prev = papers[-1]
+                papers[-1] = ParsedPaper(
+                    title=prev.title, abstract=f"{prev.abstract}\n\n{title}", line=prev.line
+                )
+                i += 1
+                continue
+            raise DumpError(
+                f"expected a paper title here but found {len(title)} characters of text "
+                f"({title[:60]!r}...); titles are at most {MAX_TITLE_CHARS} characters",
+                source=source,
+                line=n_title,
+            )
+        if i + 1 >= len(body):
+            raise DumpError(
+                f"the title {title[:80]!r} has no abstract: the file ends after it "
+                "(is the dump truncated?)",
+                source=source,
+                line=n_title,
+            )
+        _, abstract = body[i + 1]
+        papers.append(ParsedPaper(title=title, abstract=abstract, line=n_title))
+        i += 2
+    if not papers:
+        raise DumpError("no papers found in the dump", source=source)
+    return papers, skipped
+
+
+def _find_first_paper(lines: list[tuple[int, str]], source: str) -> int:
+    """Index of the first title line, skipping page chrome before it.
+
+    The first paper is the first (title, abstract) pair by shape. Every line
+    skipped before it must be short, like page chrome; a long line there is
+    content we would lose, so it is an error instead.
+    """
+    for i, (n, line) in enumerate(lines):
+        glued = re.sub(r"^subscribe(?=\S)", "", line, flags=re.IGNORECASE)
+        if (
+            i + 1 < len(lines)
+            and not _is_boilerplate(line)
+            and _looks_like_title(glued)
+            and not _looks_like_abstract(glued)
+            and _looks_like_abstract(lines[i + 1][1])
+        ):
+            return i
+        if len(line) > MAX_BOILERPLATE_CHARS and not _is_boilerplate(line):
+            if _looks_like_abstract(line):
+                message = "found an abstract-like line with no title before it"
+            else:
+                message = "expected a title line followed by an abstract line"
+            raise DumpError(f"{message} ({line[:60]!r}...)", source=source, line=n)
+    if len(lines) == 1 or all(_is_boilerplate(line) for _, line in lines):
+        raise DumpError("no papers found in the dump", source=source)
+    # Short lines only and none followed by prose: titles without abstracts.
+    n, line = next((n, line) for n, line in lines if not _is_boilerplate(line))
+    raise DumpError(
+        f"no abstract found: {line[:60]!r} is not followed by an abstract line",
+        source=source,
+        line=n,
+    )
+
+
+# --- JSON Lines --------------------------------------------------------------
+
+
+def _parse_jsonl(text: str, source: str) -> list[ParsedPaper]:
+    papers = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DumpError(f"invalid JSON: {exc.msg}", source=source, line=number) from None
+        if not isinstance(obj, dict):
+            raise DumpError("each line must be a JSON object", source=source, line=number)
+        title = obj.get("title")
+        abstract = obj.get("abstract", obj.get("summary"))
+        if not isinstance(title, str) or not _clean(title):
+            raise DumpError('missing or empty "title"', source=source, line=number)
+        if not isinstance(abstract, str):
+            raise DumpError('missing "abstract" (a string)', source=source, line=number)
+        if len(_clean(title)) > MAX_TITLE_CHARS:
+            raise DumpError(
+                f'"title" is {len(title)} characters; at most {MAX_TITLE_CHARS}',
+                source=source,
+                line=number,
+            )
+        authors = obj.get("authors") or []
+        if isinstance(authors, str):
+            authors = tuple(a.strip() for a in authors.split(",") if a.strip())
+        elif isinstance(authors, list) and all(isinstance(a, str) for a in authors):
+            authors = tuple(_clean(a) for a in authors)
+        else:
+            raise DumpError(
+                '"authors" must be a string or a list of strings', source=source, line=number
+            )
+        ident = obj.get("id")
+        for key in ("url", "published"):
+            if obj.get(key) is not None and not isinstance(obj[key], str):
+                raise DumpError(f'"{key}" must be a string', source=source, line=number)
+        papers.append(
+            ParsedPaper(
+                title=_clean(title),
+                abstract=_clean(abstract),
+                external_id=str(ident).strip() if ident not in (None, "") else None,
+                url=obj.get("url"),
+                authors=authors,
+                published=obj.get("published"),
+                line=number,
+            )
+        )
+    if not papers:
+        raise DumpError("no papers found in the dump", source=source)
+    return papers
+
+
+# --- arXiv Atom --------------------------------------------------------------
+
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_ARXIV_ID = re.compile(r"arxiv\.org/abs/([^\s?#]+?)(v\d+)?$")
+
+
+def _parse_atom(data: bytes, source: str) -> list[ParsedPaper]:
+    try:
+        root = SafeET.fromstring(data)
+    except SafeET.ParseError as exc:
+        line = exc.position[0] if getattr(exc, "position", None) else None
+        raise DumpError(f"invalid XML: {exc}", source=source, line=line) from None
+    except DefusedXmlException as exc:
+        raise DumpError(f"refused unsafe XML: {exc}", source=source) from None
+    if root.tag != f"{_ATOM}feed":
+        raise DumpError(
+            f"expected an Atom <feed> (arXiv API format), found <{root.tag}>", source=source
+        )
+    papers = []
+    for index, entry in enumerate(root.iter(f"{_ATOM}entry"), start=1):
+        title = _clean(entry.findtext(f"{_ATOM}title") or "")
+        abstract = _clean(entry.findtext(f"{_ATOM}summary") or "")
+        raw_id = (entry.findtext(f"{_ATOM}id") or "").strip()
+        if not title:
+            raise DumpError(f"entry {index} has no <title>", source=source)
+        match = _ARXIV_ID.search(raw_id)
+        external_id = f"arxiv:{match.group(1)}" if match else (raw_id or None)
+        authors = tuple(
+            _clean(a.findtext(f"{_ATOM}name") or "") for a in entry.findall(f"{_ATOM}author")
+        )
+        url = None
+        for link in entry.findall(f"{_ATOM}link"):
+            if link.get("rel", "alternate") == "alternate":
+                url = link.get("href")
+        papers.append(
+            ParsedPaper(
+                title=title,
+                abstract=abstract,
+                external_id=external_id,
+                url=url or (raw_id if raw_id.startswith("http") else None),
+                authors=tuple(a for a in authors if a),
+                published=(entry.findtext(f"{_ATOM}published") or "").strip() or None,
+                line=index,
+            )
+        )
+    if not papers:
+        raise DumpError("the Atom feed has no <entry> elements", source=source)
+    return papers

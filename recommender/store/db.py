@@ -1,0 +1,114 @@
+"""Connections and migrations.
+
+The schema comes only from ``migrations/NNNN_name.sql``, applied in order with
+:class:`sqlite_utils.Migrations`: each file runs in its own transaction with
+the record that it ran, so a failing migration leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+BUSY_TIMEOUT_MS = 5000
+MIGRATION_SET = "paperfeed"
+
+
+def migrations_dir() -> Path:
+    """The folder of ``.sql`` migrations: the checkout's, else the installed copy."""
+    here = Path(__file__).resolve().parents[2] / "migrations"
+    if here.is_dir():
+        return here
+    installed = Path(sys.prefix) / "share" / "paperfeed" / "migrations"
+    if installed.is_dir():
+        return installed
+    raise FileNotFoundError(f"no migrations folder at {here} or {installed}")
+
+
+def connect(path: str | Path) -> Database:
+    """Open the database file with WAL, foreign keys and a busy timeout."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return Database(conn)
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Split a script into statements (triggers included) without executescript.
+
+    ``executescript`` commits first, which would break the per-migration
+    transaction that :class:`Migrations` wraps around each file.
+    """
+    statements, buffer = [], ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement at the end: {buffer.strip()[:80]!r}")
+    return statements
+
+
+def build_migrations(folder: Path | None = None) -> Migrations:
+    """One registered migration per SQL file, named by its file stem, in file order."""
+    folder = folder or migrations_dir()
+    migrations = Migrations(MIGRATION_SET)
+    for sql_file in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        statements = _split_statements(sql_file.read_text(encoding="utf-8"))
+
+        def apply(db: Database, statements: list[str] = statements) -> None:
+            for statement in statements:
+                db.execute(statement)
+
+        migrations(name=sql_file.stem)(apply)
+    return migrations
+
+
+def migrate(db: Database, folder: Path | None = None) -> list[str]:
+    """Apply pending migrations; return the names applied (empty if none)."""
+    migrations = build_migrations(folder)
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending
+
+
+def pending_migrations(db: Database, folder: Path | None = None) -> list[str]:
+    return [m.name for m in build_migrations(folder).pending(db)]
+
+
+def open_db(path: str | Path) -> Database:
+    """Connect and migrate: what every command does first."""
+    db = connect(path)
+    migrate(db)
+    return db
+
+
+@contextlib.contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    Deferred transactions that read then write can fail with SQLITE_BUSY when
+    another writer got in between; IMMEDIATE waits for the busy timeout instead.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")

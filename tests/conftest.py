@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from recommender import store
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DUMPS = REPO / "samples" / "dumps"
+# Distinct papers per sample dump, counted by hand from the files' alternation.
+SAMPLE_COUNTS = {
+    "000_7b2f11b90d39ad34.txt": 225,
+    "002_928061713d22a60e.txt": 233,
+    "003_b22038616ce28914.txt": 219,
+    "004_993749e1571ba9fe.txt": 145,
+}
+
+# Tests must never touch a developer's ./var.
+os.environ.pop("PAPERFEED_DATA_DIR", None)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def db(data_dir: Path):
+    database = store.open_db(data_dir / "paperfeed.db")
+    yield database
+    database.close()
+
+
+def snapshot(db) -> dict[str, list]:
+    """Every row of every table, to compare a database before and after."""
+    tables = [
+        row[0]
+        for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'papers_fts%'"
+        ).fetchall()
+    ]
+    return {t: db.execute(f"SELECT * FROM [{t}] ORDER BY 1").fetchall() for t in sorted(tables)}
