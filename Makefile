@@ -17,6 +17,7 @@ venv: $(BIN)/paperfeed
 run: venv
 	$(BIN)/paperfeed migrate
 	$(BIN)/paperfeed ingest samples/dumps
+	$(BIN)/paperfeed refit
 	$(BIN)/paperfeed run --host 127.0.0.1 --port 5000
 
 test: venv

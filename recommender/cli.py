@@ -165,6 +165,23 @@ def evaluate(
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_context
+def refit(ctx: Context, as_json: bool) -> None:
+    """Fit the models on every paper and rating, and publish them for the web and digests."""
+    from .pipeline import refit as refit_models
+
+    report = refit_models(ctx.db, ctx.settings, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        click.echo(
+            f"model {report['version']}: {report['papers']} papers, {report['people']} people, "
+            f"{report['ratings']} ratings, fitted in {report['seconds']} s"
+        )
+
+
+@cli.command()
 @pass_context
 def inbox(ctx: Context) -> None:
     """Ingest the dump files waiting in the inbox folder once, as the scheduler does."""

@@ -8,10 +8,16 @@ inbox/outbox folders.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "var"
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+
+class ConfigError(RuntimeError):
+    """paperfeed is misconfigured and refuses to start."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,51 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def production(self) -> bool:
+        return os.environ.get("PAPERFEED_ENV", "development") == "production"
+
+    @property
+    def base_url(self) -> str:
+        """Public URL of the web app, for links in emails and feeds."""
+        return (os.environ.get("PAPERFEED_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+    @property
+    def mail_from(self) -> str:
+        return os.environ.get("PAPERFEED_MAIL_FROM") or "paperfeed <paperfeed@localhost>"
+
+    @property
+    def smtp_url(self) -> str | None:
+        """``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``; None: file backend."""
+        return os.environ.get("PAPERFEED_SMTP_URL") or None
+
+    def secret_key(self) -> str:
+        """The key that signs sessions and email links.
+
+        ``PAPERFEED_SECRET_KEY`` if set. In production there is no fallback.
+        In development a random key is created once in the data dir (mode 0600),
+        so no two installations share a key and sessions survive restarts.
+        """
+        key = os.environ.get("PAPERFEED_SECRET_KEY")
+        if key:
+            return key
+        if self.production:
+            raise ConfigError(
+                "PAPERFEED_SECRET_KEY is not set: refusing to start in production without a "
+                "secret key. Generate one with: "
+                "python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process created it first
+                return path.read_text().strip()
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip()
 
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.models_dir, self.inbox_dir, self.outbox_dir):

@@ -44,3 +44,16 @@ def snapshot(db) -> dict[str, list]:
         ).fetchall()
     ]
     return {t: db.execute(f"SELECT * FROM [{t}] ORDER BY 1").fetchall() for t in sorted(tables)}
+
+
+@pytest.fixture
+def app(data_dir: Path):
+    """The web app on a fresh data dir, CSRF on (tests post the page's token)."""
+    from web import create_app
+
+    return create_app({"DATA_DIR": str(data_dir), "TESTING": True, "SECRET_KEY": "test-secret"})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

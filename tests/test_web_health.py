@@ -8,11 +8,6 @@ from web import ConfigError, create_app
 from .conftest import SAMPLE_DUMPS
 
 
-@pytest.fixture
-def app(data_dir):
-    return create_app({"DATA_DIR": str(data_dir), "TESTING": True, "SECRET_KEY": "test"})
-
-
 def test_healthz_reports_papers_and_dumps(app, db):
     ingest_paths(db, [SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
     response = app.test_client().get("/healthz")

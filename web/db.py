@@ -1,4 +1,4 @@
-"""One database connection per request, closed at teardown."""
+"""One database connection per request, closed at teardown; the settings of this app."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ from flask import Flask, current_app, g
 from sqlite_utils import Database
 
 from recommender import store
-from recommender.config import load_settings
+from recommender.config import Settings, load_settings
+
+
+def get_settings() -> Settings:
+    """The :class:`Settings` of the data dir this app serves."""
+    if "settings" not in g:
+        g.settings = load_settings(current_app.config["DATA_DIR"])
+    return g.settings
 
 
 def get_db() -> Database:
     if "db" not in g:
-        g.db = store.connect(load_settings(current_app.config["DATA_DIR"]).db_path)
+        g.db = store.connect(get_settings().db_path)
     return g.db
 
 

@@ -1,0 +1,43 @@
+"""Time ranking: a 1,000-paper dump for 100,000 synthetic people (top 50 each), and
+re-ranking one person after a like.
+
+Usage: python bench/rank.py [--people 100000] [--runs 3]. Targets: < 60 s and < 50 ms.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+from _common import BENCH, median_time
+
+from recommender.evaluate import load_task
+from recommender.ranking import Profile, fit_recommender, rank_for_user, rank_users
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--people", type=int, default=100_000)
+parser.add_argument("--runs", type=int, default=3)
+args = parser.parse_args()
+rng = np.random.default_rng(0)
+task = load_task(BENCH / "cold-dropoutnet")
+rec = fit_recommender(task.texts, task.user_items)
+dump = rng.choice(rec.n_items, size=1000, replace=False)  # today's dump
+sizes = rng.integers(1, 31, size=args.people)
+profiles = [Profile(liked=rng.choice(rec.n_items, size=s, replace=False)) for s in sizes]
+med, times = median_time(lambda: rank_users(rec, profiles, candidates=dump, n=50), args.runs)
+print(
+    f"rank 1,000 papers for {args.people:,} people, top 50: median {med:.1f} s "
+    f"({', '.join(f'{t:.1f}' for t in times)})"
+)
+# Re-rank one person after a like: new factors are solved from their likes, nothing refits.
+person = Profile(liked=list(profiles[0].liked))
+lat = []
+for i in range(50):
+    person.liked = [*person.liked, int(dump[i])]
+    start = time.perf_counter()
+    rank_for_user(rec, person, candidates=dump, n=50)
+    lat.append(time.perf_counter() - start)
+print(
+    f"re-rank one person after a like: median {1000 * statistics.median(lat):.1f} ms "
+    f"(p90 {1000 * np.percentile(lat, 90):.1f} ms, 50 likes)"
+)

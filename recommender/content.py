@@ -1,0 +1,203 @@
+"""Content model: score papers for a person from the texts of the papers they liked and disliked.
+
+Two signals, both computed from cosine similarities between paper vectors
+(rows of :mod:`recommender.text` output, unit length):
+
+- ``centroid``: mean similarity to the liked papers (= cosine to their centroid, up to a
+  per-person constant, which per-person z-scoring removes). Broad topical match.
+- ``knn``: item-kNN. For each candidate only its ``k`` most similar papers in the whole
+  collection count as neighbours; the score sums the similarity to the liked papers among
+  them. Sharper: one very close liked paper beats many loosely related ones.
+
+Disliked papers push similar candidates down (their mean similarity is subtracted).
+With no likes, a keyword query vector stands in for the centroid (onboarding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+Matrix = np.ndarray | sp.csr_matrix
+
+
+def _as_index(values: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    if values is None:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(list(values) if isinstance(values, set) else values, dtype=np.int64)
+
+
+class ContentModel:
+    """Item-kNN plus centroid similarity over text vectors.
+
+    Parameters
+    ----------
+    k : int
+        Neighbourhood size for the kNN signal: a liked paper counts for a candidate only if it
+        is among the candidate's ``k`` most similar papers.
+    knn_weight : float
+        Share of the (per-person z-scored) kNN signal in :meth:`score`; the rest is centroid.
+        The ranking module learns its own blend and uses :meth:`score_parts` instead.
+    dislike_weight : float
+        How strongly similarity to disliked papers lowers a score.
+    block_size : int
+        Rows per block when computing similarities (bounds memory).
+
+    Attributes
+    ----------
+    item_vectors_ : ndarray or csr_matrix
+        One unit-length row per paper (matrix row = ``pidx``).
+    """
+
+    def __init__(
+        self,
+        *,
+        k: int = 200,
+        knn_weight: float = 0.5,
+        dislike_weight: float = 1.0,
+        block_size: int = 2048,
+    ) -> None:
+        self.k = k
+        self.knn_weight = knn_weight
+        self.dislike_weight = dislike_weight
+        self.block_size = block_size
+
+    def fit(self, item_vectors: Matrix) -> ContentModel:
+        """Store the paper vectors (``n_papers x dim``, unit-length rows)."""
+        self.item_vectors_ = (
+            item_vectors.tocsr() if sp.issparse(item_vectors) else np.asarray(item_vectors)
+        )
+        self.n_items_ = self.item_vectors_.shape[0]
+        return self
+
+    # -- similarities -------------------------------------------------------------------------
+
+    def similarity(self, rows: np.ndarray | None, cols: np.ndarray | None) -> np.ndarray:
+        """Return dense cosine similarities ``(len(rows), len(cols))`` as float32.
+
+        ``None`` means all papers.
+        """
+        X = self.item_vectors_
+        A = X if rows is None else X[_as_index(rows)]
+        B = X if cols is None else X[_as_index(cols)]
+        out = np.empty((A.shape[0], B.shape[0]), dtype=np.float32)
+        BT = B.T.tocsr() if sp.issparse(B) else B.T
+        for start in range(0, A.shape[0], self.block_size):
+            block = A[start : start + self.block_size] @ BT
+            out[start : start + self.block_size] = block.toarray() if sp.issparse(block) else block
+        return out
+
+    def neighbour_floor(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """For each paper in ``rows``, the similarity of its ``k``-th nearest other paper.
+
+        Liked papers at least this similar count as the candidate's neighbours in the kNN signal.
+        """
+        rows = np.arange(self.n_items_) if rows is None else _as_index(rows)
+        k = min(self.k, self.n_items_ - 1)
+        floor = np.zeros(len(rows), dtype=np.float32)
+        if k <= 0:
+            return floor
+        for start in range(0, len(rows), self.block_size):
+            idx = rows[start : start + self.block_size]
+            sims = self.similarity(idx, None)
+            sims[np.arange(len(idx)), idx] = -np.inf  # a paper is not its own neighbour
+            floor[start : start + len(idx)] = np.partition(sims, -k, axis=1)[:, -k]
+        return floor
+
+    # -- scores -------------------------------------------------------------------------------
+
+    def score_parts(
+        self,
+        sim_liked: np.ndarray,
+        sim_disliked: np.ndarray | None = None,
+        *,
+        floor: np.ndarray | None = None,
+        sim_query: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Combine precomputed similarities into the ``centroid`` and ``knn`` signals.
+
+        Parameters
+        ----------
+        sim_liked : ndarray, shape (n_candidates, n_liked)
+            Similarities of candidates to the person's liked papers.
+        sim_disliked : ndarray, shape (n_candidates, n_disliked), optional
+        floor : ndarray, shape (n_candidates,), optional
+            :meth:`neighbour_floor` of the candidates; without it every liked paper counts.
+        sim_query : ndarray, shape (n_candidates,), optional
+            Similarity to a keyword query; joins the centroid as one more "liked paper".
+
+        Returns
+        -------
+        dict with ``"centroid"`` and ``"knn"`` arrays of shape (n_candidates,), float32.
+        """
+        n = sim_liked.shape[0]
+        cols = [sim_liked] if sim_liked.shape[1] else []
+        if sim_query is not None:
+            cols.append(np.asarray(sim_query, dtype=np.float32).reshape(n, 1))
+        if cols:
+            both = cols[0] if len(cols) == 1 else np.hstack(cols)
+            centroid = both.mean(axis=1, dtype=np.float32)
+        else:
+            centroid = np.zeros(n, dtype=np.float32)
+        if sim_liked.shape[1]:
+            if floor is None:
+                knn = sim_liked.sum(axis=1, dtype=np.float32)
+            else:
+                near = sim_liked >= floor[:, None]
+                knn = np.where(near, sim_liked, 0.0).sum(axis=1, dtype=np.float32)
+        else:
+            knn = centroid.copy()
+        if sim_disliked is not None and sim_disliked.shape[1]:
+            # A dislike lowers both signals by the mean similarity to the disliked papers.
+            penalty = self.dislike_weight * sim_disliked.mean(axis=1, dtype=np.float32)
+            centroid = centroid - penalty
+            knn = knn - penalty * max(1.0, float(sim_liked.shape[1]) ** 0.5)
+        return {"centroid": centroid.astype(np.float32), "knn": knn.astype(np.float32)}
+
+    def score(
+        self,
+        liked: Sequence[int] | np.ndarray = (),
+        disliked: Sequence[int] | np.ndarray = (),
+        *,
+        items: Sequence[int] | np.ndarray | None = None,
+        query_vector: Matrix | None = None,
+    ) -> np.ndarray:
+        """Score ``items`` (default: all papers) for a person; higher is better.
+
+        Works from a single like, and from ``query_vector`` alone (a transformed keyword query)
+        when there are no likes. Returns shape ``(len(items),)`` float32.
+        """
+        items_idx = np.arange(self.n_items_) if items is None else _as_index(items)
+        liked_idx, disliked_idx = _as_index(liked), _as_index(disliked)
+        if not len(liked_idx) and query_vector is None:
+            raise ValueError("score needs at least one liked paper or a keyword query")
+        sim_q = None
+        if query_vector is not None:
+            q = query_vector
+            X = self.item_vectors_[items_idx]
+            sim_q = np.asarray(
+                (X @ (q.T if not sp.issparse(q) else q.T.tocsr())).todense()
+                if sp.issparse(X)
+                else X @ np.asarray(q).ravel()
+            ).ravel()
+        parts = self.score_parts(
+            self.similarity(items_idx, liked_idx),
+            self.similarity(items_idx, disliked_idx) if len(disliked_idx) else None,
+            floor=self.neighbour_floor(items_idx) if len(liked_idx) else None,
+            sim_query=sim_q,
+        )
+        return (
+            self.knn_weight * zscore(parts["knn"])
+            + (1 - self.knn_weight) * zscore(parts["centroid"])
+        ).astype(np.float32)
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """Standardise one person's scores (mean 0, std 1); constant scores become zeros."""
+    scores = np.asarray(scores, dtype=np.float32)
+    std = float(scores.std())
+    if not np.isfinite(std) or std < 1e-12:
+        return np.zeros_like(scores)
+    return (scores - scores.mean()) / std

@@ -1,0 +1,557 @@
+"""Offline evaluation on benchmark task folders (format: shared/bench/README.md).
+
+:func:`evaluate_task` fits every model on ``train.csv`` plus all item texts, ranks the
+task's candidates for every evaluated person through :func:`recommender.ranking.rank_users`
+(the same path the feeds use), and computes recall@K, precision@20 and ndcg@20 exactly as the
+README defines them. Two baselines run alongside: a TF-IDF centroid and arxiv-sanity-lite's
+per-person linear SVM.
+
+``python -m recommender.evaluate --learn-weights TASK_DIR`` learns the ranking blend weights
+(tune on cold-aldi-val only) and writes them to ``recommender/weights.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.ranking import (
+    BAND_EDGES,
+    BANDS,
+    FEATURES,
+    WEIGHTS_PATH,
+    BlendWeights,
+    Profile,
+    Recommender,
+    _context,
+    fit_recommender,
+    person_features,
+    rank_users,
+)
+from recommender.text import paper_text
+
+# -- metrics (README: per user, then averaged) ------------------------------------------------
+
+
+def recall_at_k(ranked: list | np.ndarray, relevant: set, k: int) -> float:
+    """|ranked[:k] ∩ relevant| / |relevant| (0 when nothing is relevant)."""
+    if not relevant:
+        return 0.0
+    return len(set(list(ranked)[:k]) & relevant) / len(relevant)
+
+
+def precision_at_k(ranked: list | np.ndarray, relevant: set, k: int) -> float:
+    """|ranked[:k] ∩ relevant| / k."""
+    return len(set(list(ranked)[:k]) & relevant) / k
+
+
+def ndcg_at_k(ranked: list | np.ndarray, relevant: set, k: int) -> float:
+    """Binary-gain NDCG@k: Σ 1/log2(rank+1) over hits in ranked[:k]; ideal over min(k, |G|)."""
+    if not relevant:
+        return 0.0
+    dcg = sum(1.0 / np.log2(r + 2) for r, item in enumerate(list(ranked)[:k]) if item in relevant)
+    idcg = sum(1.0 / np.log2(r + 2) for r in range(min(k, len(relevant))))
+    return float(dcg / idcg)
+
+
+def task_metrics(
+    rankings: dict[str, list], truth: dict[str, set], ks: list[int]
+) -> dict[str, float]:
+    """Average recall@K for every K in ``ks``, precision@20 and ndcg@20 over ``truth``'s users."""
+    users = list(truth)
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"recall@{k}"] = float(np.mean([recall_at_k(rankings[u], truth[u], k) for u in users]))
+    out["precision@20"] = float(np.mean([precision_at_k(rankings[u], truth[u], 20) for u in users]))
+    out["ndcg@20"] = float(np.mean([ndcg_at_k(rankings[u], truth[u], 20) for u in users]))
+    return out
+
+
+# -- task loading -----------------------------------------------------------------------------
+
+
+@dataclass
+class Task:
+    """A loaded task folder, with ids mapped to matrix rows."""
+
+    name: str
+    spec: dict
+    item_ids: list[str]
+    texts: list[str]
+    user_ids: list[str]
+    user_items: sp.csr_matrix  # people x papers, +1 like / -1 dislike
+    test: dict[int, set[int]]  # uidx -> held-out liked pidx
+    mask: dict[int, set[int]]
+    candidates: np.ndarray
+
+    @property
+    def ks(self) -> list[int]:
+        return [int(k) for k in self.spec.get("k", [20, 50, 100])]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def load_task(task_dir: Path) -> Task:
+    """Read ``task.json``, the shared items file, train/test/mask CSVs and candidates."""
+    task_dir = Path(task_dir)
+    spec_path = task_dir / "task.json"
+    if not spec_path.exists():
+        raise FileNotFoundError(f"{task_dir} is not a task folder: it has no task.json")
+    spec = json.loads(spec_path.read_text())
+    items_path = (task_dir / spec.get("items", "items.jsonl")).resolve()
+    item_ids, texts = [], []
+    with open(items_path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                obj = json.loads(line)
+                item_ids.append(str(obj["id"]))
+                texts.append(paper_text(obj.get("title", ""), obj.get("abstract", "")))
+    pidx = {i: n for n, i in enumerate(item_ids)}
+    train = _read_csv(task_dir / "train.csv")
+    test_rows = _read_csv(task_dir / "test.csv")
+    mask_rows = _read_csv(task_dir / "mask.csv") if (task_dir / "mask.csv").exists() else []
+    user_ids: list[str] = []
+    uidx: dict[str, int] = {}
+    for row in (*train, *test_rows):
+        if row["user"] not in uidx:
+            uidx[row["user"]] = len(user_ids)
+            user_ids.append(row["user"])
+    rows = [uidx[r["user"]] for r in train]
+    cols = [pidx[r["item"]] for r in train]
+    vals = [1.0 if float(r.get("value") or 1) > 0 else -1.0 for r in train]
+    user_items = sp.csr_matrix(
+        (np.asarray(vals, np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids))
+    )
+    user_items.sum_duplicates()
+    user_items.data = np.sign(user_items.data)
+    test: dict[int, set[int]] = {}
+    for r in test_rows:
+        test.setdefault(uidx[r["user"]], set()).add(pidx[r["item"]])
+    mask: dict[int, set[int]] = {}
+    for r in mask_rows:
+        if r["user"] in uidx and r["item"] in pidx:
+            mask.setdefault(uidx[r["user"]], set()).add(pidx[r["item"]])
+    cand_ids = [c.strip() for c in (task_dir / "candidates.txt").read_text().split() if c.strip()]
+    candidates = np.asarray([pidx[c] for c in cand_ids], dtype=np.int64)
+    return Task(
+        spec.get("name", task_dir.name),
+        spec,
+        item_ids,
+        texts,
+        user_ids,
+        user_items,
+        test,
+        mask,
+        candidates,
+    )
+
+
+def _profiles(task: Task, users: list[int]) -> list[Profile]:
+    out = []
+    ui = task.user_items
+    for u in users:
+        lo, hi = ui.indptr[u], ui.indptr[u + 1]
+        cols, vals = ui.indices[lo:hi], ui.data[lo:hi]
+        out.append(
+            Profile(
+                liked=cols[vals > 0], disliked=cols[vals < 0], exclude=task.mask.get(u, ()), uidx=u
+            )
+        )
+    return out
+
+
+# -- baselines --------------------------------------------------------------------------------
+
+
+def _ranked_from_scores(scores: np.ndarray, candidates: np.ndarray, exclude: set, n: int):
+    scores = scores.astype(np.float64).copy()
+    if exclude:
+        pos = np.flatnonzero(np.isin(candidates, list(exclude)))
+        scores[pos] = -np.inf
+    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return candidates[top[np.isfinite(scores[top])]].tolist()
+
+
+def tfidf_centroid_rankings(task: Task, users: list[int], vectors: sp.csr_matrix, n: int):
+    """Baseline: cosine to the centroid of the person's liked papers (TF-IDF)."""
+    from sklearn.preprocessing import normalize
+
+    likes = task.user_items[users].multiply(task.user_items[users] > 0).tocsr()
+    profiles = normalize(likes @ vectors)
+    Xc = vectors[task.candidates].T.tocsc()
+    out = {}
+    for start in range(0, len(users), 512):
+        block = (profiles[start : start + 512] @ Xc).toarray()
+        for row, u in zip(block, users[start : start + 512], strict=True):
+            out[u] = _ranked_from_scores(row, task.candidates, task.mask.get(u, set()), n)
+    return out
+
+
+def arxiv_sanity_rankings(task: Task, users: list[int], n: int, progress: bool = False):
+    """Baseline: arxiv-sanity-lite's per-person LinearSVC on TF-IDF word 1-2-grams.
+
+    Positives: the person's liked papers; negatives: every other paper. Same vectorizer and
+    SVM settings as arxiv-sanity-lite (``C=0.01``, ``class_weight="balanced"``).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    vec = TfidfVectorizer(
+        strip_accents="unicode",
+        stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
+        ngram_range=(1, 2),
+        max_features=20000,
+        sublinear_tf=True,
+        min_df=5,
+        dtype=np.float32,
+    )
+    X = vec.fit_transform(task.texts).tocsr()
+    Xc = X[task.candidates]
+    iterator = users
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(users, desc="arxiv-sanity svm", unit="person")
+    out = {}
+    for u in iterator:
+        liked = task.user_items[u].indices[task.user_items[u].data > 0]
+        y = np.zeros(X.shape[0], dtype=np.int8)
+        y[liked] = 1
+        if y.sum() == 0:
+            out[u] = []
+            continue
+        clf = LinearSVC(C=0.01, class_weight="balanced", max_iter=1000, tol=1e-4)
+        clf.fit(X, y)
+        scores = clf.decision_function(Xc)
+        out[u] = _ranked_from_scores(scores, task.candidates, task.mask.get(u, set()), n)
+    return out
+
+
+# -- the evaluation ---------------------------------------------------------------------------
+
+
+def evaluate_task(
+    task_dir: Path,
+    *,
+    text: str = "tfidf",
+    rankings_path: Path | None = None,
+    plot_path: Path | None = None,
+    baselines: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Fit on the task's training data, rank its candidates, and score against test.csv.
+
+    Returns a JSON-serialisable dict: ``task``, ``users``, ``metrics``, ``baselines``
+    (``tfidf-centroid``, ``arxiv-sanity``), ``references`` (from task.json), ``seconds``.
+    ``rankings_path`` gets one JSON line per user ``{"user", "items"}`` (best first, at least
+    max(k) item ids); ``plot_path`` a PNG of recall@K and ndcg@20 against the references.
+    """
+    start = time.perf_counter()
+    task = load_task(Path(task_dir))
+    users = sorted(task.test)
+    n = max([*task.ks, 20])
+    cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
+    rec = fit_recommender(
+        task.texts, task.user_items, text=text, cache_dir=cache_dir, progress=progress
+    )
+    ranked = rank_users(
+        rec,
+        _profiles(task, users),
+        candidates=task.candidates,
+        n=n,
+        reasons=False,
+        progress=progress,
+    )
+    rankings = {u: [r.pidx for r in rs] for u, rs in zip(users, ranked, strict=True)}
+    result: dict = {
+        "task": task.name,
+        "text": text,
+        "users": len(users),
+        "metrics": task_metrics(rankings, task.test, task.ks),
+        "baselines": {},
+        "references": {
+            k: v for k, v in task.spec.get("reference", {}).items() if isinstance(v, dict)
+        },
+    }
+    if rankings_path is not None:
+        _write_rankings(Path(rankings_path), task, rankings)
+    if baselines:
+        tfidf = rec.item_vectors if rec.text_kind == "tfidf" else None
+        if tfidf is None:
+            from recommender.text import TfidfText
+
+            tfidf = TfidfText().fit(task.texts).transform(task.texts)
+        base = tfidf_centroid_rankings(task, users, tfidf, n)
+        result["baselines"]["tfidf-centroid"] = task_metrics(base, task.test, task.ks)
+        svm = arxiv_sanity_rankings(task, users, n, progress=progress)
+        result["baselines"]["arxiv-sanity"] = task_metrics(svm, task.test, task.ks)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    if plot_path is not None:
+        plot_result(result, Path(plot_path), task.ks)
+    return result
+
+
+def _write_rankings(path: Path, task: Task, rankings: dict[int, list[int]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for u, items in rankings.items():
+            line = {"user": task.user_ids[u], "items": [task.item_ids[i] for i in items]}
+            f.write(json.dumps(line) + "\n")
+    os.replace(tmp, path)
+
+
+def plot_result(result: dict, path: Path, ks: list[int]) -> None:
+    """PNG: recall@K curves (ours, baselines, references) and ndcg@20 bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    series = {"paperfeed": result["metrics"], **result["baselines"]}
+    for name, m in series.items():
+        ax1.plot(ks, [m[f"recall@{k}"] for k in ks], marker="o", label=name)
+    for name, ref in result["references"].items():
+        pts = [(k, ref[f"recall@{k}"]) for k in ks if f"recall@{k}" in ref]
+        if pts:
+            ax1.scatter(*zip(*pts, strict=True), marker="*", s=90, label=f"{name} (published)")
+    ax1.set_xlabel("K")
+    ax1.set_ylabel("recall@K")
+    ax1.set_title(result["task"])
+    ax1.legend(fontsize=7)
+    bars = {name: m["ndcg@20"] for name, m in series.items()}
+    bars.update(
+        {f"{k} (pub.)": v["ndcg@20"] for k, v in result["references"].items() if "ndcg@20" in v}
+    )
+    ax2.barh(list(bars), list(bars.values()), color="tab:blue")
+    ax2.set_xlabel("ndcg@20")
+    ax2.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def format_report(result: dict) -> str:
+    """A readable text table of a result from :func:`evaluate_task`."""
+    rows = {"paperfeed (" + result.get("text", "tfidf") + ")": result["metrics"]}
+    rows.update(result.get("baselines", {}))
+    cols = list(result["metrics"])
+    width = max(len(r) for r in [*rows, *result.get("references", {}), "method"]) + 2
+    lines = [
+        f"task {result['task']}: {result['users']} users, {result['seconds']} s",
+        "method".ljust(width) + "".join(c.rjust(13) for c in cols),
+    ]
+    for name, m in rows.items():
+        lines.append(name.ljust(width) + "".join(f"{m[c]:13.4f}" for c in cols))
+    for name, ref in result.get("references", {}).items():
+        vals = "".join((f"{ref[c]:13.4f}" if c in ref else "-".rjust(13)) for c in cols)
+        lines.append((name + " *").ljust(width) + vals)
+    if result.get("references"):
+        lines.append("* published reference (their features: full abstracts)")
+    return "\n".join(lines)
+
+
+# -- learning the blend weights (cold-aldi-val only) ------------------------------------------
+
+
+def _simplex(step: float) -> list[tuple[float, ...]]:
+    m = round(1 / step)
+    return [
+        (i * step, j * step, (m - i - j) * step) for i in range(m + 1) for j in range(m + 1 - i)
+    ]
+
+
+def _best_weights(feats: list[np.ndarray], truth: list[set[int]], step: float = 0.1):
+    """Grid-search simplex weights maximising mean(ndcg@20) + mean(recall@100)."""
+    best, best_val = None, -1.0
+    for w in _simplex(step):
+        wv = np.asarray(w, np.float32)
+        total = 0.0
+        for f, g in zip(feats, truth, strict=True):
+            s = wv @ f
+            top = np.argpartition(-s, 100)[:100]
+            top = top[np.argsort(-s[top])]
+            total += ndcg_at_k(top[:20], g, 20) + recall_at_k(top, g, 100)
+        if total > best_val:
+            best, best_val = w, total
+    return dict(zip(FEATURES, best, strict=True)), best_val / max(len(feats), 1) / 2
+
+
+def _band_features(rec: Recommender, task: Task, users: list[int], band: str, rng):
+    """Features for ``users`` with their likes cut down to a size inside ``band``."""
+    lo = int(band.split("-")[0].rstrip("+"))
+    hi = int(band.split("-")[1]) if "-" in band else None
+    profiles, truth = [], []
+    for u in users:
+        liked = task.user_items[u].indices[task.user_items[u].data > 0]
+        if len(liked) < lo:
+            continue
+        size = len(liked) if hi is None else min(len(liked), int(rng.integers(lo, hi + 1)))
+        keep = rng.choice(liked, size=size, replace=False)
+        # uidx=None: factors are solved from the kept likes, as for a person who has only these.
+        profiles.append(Profile(liked=keep, exclude=task.mask.get(u, ())))
+        truth.append(u)
+    ctx = _context(rec, profiles, task.candidates)
+    pos = {int(c): i for i, c in enumerate(task.candidates)}
+    feats, gts = [], []
+    for p, u in zip(profiles, truth, strict=True):
+        f = person_features(rec, p, ctx)
+        mat = np.stack([f[name] for name in FEATURES])
+        drop = [pos[i] for i in (*p.exclude, *p.liked) if i in pos]
+        mat[:, drop] = -1e6
+        feats.append(mat)
+        gts.append({pos[i] for i in task.test[u] if i in pos})
+    return feats, gts
+
+
+def warm_split(task: Task, *, share: float = 0.2, seed: int = 0) -> Task:
+    """A warm task carved from ``task``'s training data alone (no test.csv is read).
+
+    Each person with at least 5 likes has ``share`` of them held out; candidates are every
+    paper with a remaining like; the remaining likes are masked, as in warm-aldi-test.
+    """
+    rng = np.random.default_rng(seed)
+    ui = task.user_items.tocsr()
+    keep_rows, keep_cols, test, mask = [], [], {}, {}
+    for u in range(ui.shape[0]):
+        liked = ui.indices[ui.indptr[u] : ui.indptr[u + 1]]
+        held = set()
+        if len(liked) >= 5:
+            held = set(rng.choice(liked, size=max(1, int(len(liked) * share)), replace=False))
+        for i in liked:
+            if i in held:
+                test.setdefault(u, set()).add(int(i))
+            else:
+                keep_rows.append(u)
+                keep_cols.append(i)
+                mask.setdefault(u, set()).add(int(i))
+    train = sp.csr_matrix(
+        (np.ones(len(keep_rows), np.float32), (keep_rows, keep_cols)), shape=ui.shape
+    )
+    rated = np.flatnonzero(np.asarray(train.sum(axis=0)).ravel() > 0)
+    rated_set = set(rated.tolist())
+    test = {u: {i for i in g if i in rated_set} for u, g in test.items()}
+    test = {u: g for u, g in test.items() if g}
+    return Task(
+        task.name + "-warm",
+        task.spec,
+        task.item_ids,
+        task.texts,
+        task.user_ids,
+        train,
+        test,
+        mask,
+        rated,
+    )
+
+
+def learn_blend_weights(
+    task_dir: Path,
+    *,
+    text: str = "tfidf",
+    max_users: int = 800,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Learn ``weights[regime][band]`` on a validation task; returns the weights.json entry.
+
+    ``cold``: the task itself (candidates nobody has rated). ``warm``: :func:`warm_split` of the
+    task's own training data. Each band simulates people with that many likes by sampling a
+    subset of each validation person's likes.
+    """
+    rng = np.random.default_rng(seed)
+    task = load_task(Path(task_dir))
+    cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
+    weights: dict[str, dict[str, dict[str, float]]] = {}
+    scores: dict[str, dict[str, float]] = {}
+    for regime, t in (("cold", task), ("warm", warm_split(task, seed=seed))):
+        rec = fit_recommender(
+            t.texts,
+            t.user_items,
+            text=text,
+            cache_dir=cache_dir,
+            weights=BlendWeights.default(),
+            progress=progress,
+        )
+        users = sorted(t.test)
+        if len(users) > max_users:
+            users = sorted(rng.choice(users, size=max_users, replace=False).tolist())
+        weights[regime], scores[regime] = {}, {}
+        for band in BANDS:
+            feats, truth = _band_features(rec, t, users, band, rng)
+            if len(feats) < 30:  # too few people to learn from: borrow the band below
+                weights[regime][band] = dict(weights[regime][BANDS[BANDS.index(band) - 1]])
+                continue
+            w, val = _best_weights(feats, truth)
+            weights[regime][band] = {k: round(v, 3) for k, v in w.items()}
+            scores[regime][band] = round(val, 4)
+            if progress:
+                print(
+                    f"{regime} {band}: {weights[regime][band]} objective={val:.4f} "
+                    f"({len(feats)} people)",
+                    file=sys.stderr,
+                )
+    return {
+        "weights": weights,
+        "objective": "mean of ndcg@20 and recall@100 per band (likes subsampled into the band)",
+        "validation_objective": scores,
+        "task": task.name,
+        "bands": list(BANDS),
+        "band_edges": list(BAND_EDGES),
+        "command": f"python -m recommender.evaluate --learn-weights {task_dir} --text {text}",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Small developer entry point; the user-facing command is ``paperfeed evaluate``."""
+    parser = argparse.ArgumentParser(prog="python -m recommender.evaluate")
+    parser.add_argument("task_dir", type=Path)
+    parser.add_argument("--text", default="tfidf")
+    parser.add_argument(
+        "--learn-weights",
+        action="store_true",
+        help="learn blend weights on this (validation!) task, update weights.json",
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rankings", type=Path)
+    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--no-baselines", action="store_true")
+    args = parser.parse_args(argv)
+    if args.learn_weights:
+        entry = learn_blend_weights(args.task_dir, text=args.text)
+        data = json.loads(WEIGHTS_PATH.read_text()) if WEIGHTS_PATH.exists() else {}
+        data[args.text.split(":")[0]] = entry
+        tmp = WEIGHTS_PATH.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, WEIGHTS_PATH)
+        print(json.dumps(entry["weights"], indent=2))
+        return 0
+    result = evaluate_task(
+        args.task_dir,
+        text=args.text,
+        rankings_path=args.rankings,
+        plot_path=args.plot,
+        baselines=not args.no_baselines,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,508 @@
+"""The one place that joins the database with the models.
+
+Database ids (``paper_id``, ``user_id``) become matrix rows (``pidx``, ``uidx``)
+here and nowhere else. Everything that shows papers to a person (the web feed,
+its JSON twin, the Atom feed, the email digest, the CLI) calls
+:func:`rank_for_person` or :func:`rank_papers_for_person`, which call the one
+ranking function :func:`recommender.ranking.rank_for_user`.
+
+Fitted models live under ``<data dir>/models/`` as *bundles*::
+
+    models/bundles/b0003/paper_ids.npy   # pidx -> paper_id
+    models/bundles/b0003/rec/...          # recommender.artifacts version folder
+    models/CURRENT                        # "b0003"
+
+A bundle is complete before ``CURRENT`` is replaced (``os.replace``), so a
+reader never sees a half-written model. Loaded bundles are cached per process
+and reloaded when ``CURRENT`` changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import scipy.sparse as sp
+from sqlite_utils import Database
+
+from . import store
+from .artifacts import load_recommender, save_recommender
+from .config import Settings
+from .ranking import Profile, Recommender, fit_recommender, rank_users
+from .text import paper_text
+
+log = logging.getLogger(__name__)
+
+KEEP_BUNDLES = 3
+#: Below this many likes, the person's onboarding keywords join the profile.
+KEYWORDS_UNTIL_LIKES = 3
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One paper as shown to one person."""
+
+    paper_id: int
+    title: str
+    abstract: str
+    url: str | None
+    score: float
+    reason: str
+    because_paper_id: int | None
+    terms: tuple[str, ...]
+    rating: int | None
+    dump_id: int | None
+    dump_date: str | None
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["terms"] = list(self.terms)
+        return data
+
+
+@dataclass
+class Bundle:
+    """A loaded model and the database ids of its rows."""
+
+    name: str
+    rec: Recommender
+    paper_ids: np.ndarray  # pidx -> paper_id
+    pidx_of: dict[int, int]
+
+    @property
+    def max_paper_id(self) -> int:
+        return int(self.paper_ids.max()) if len(self.paper_ids) else 0
+
+
+# -- fitting and storing models ---------------------------------------------------------------
+
+
+def text_kind() -> str:
+    """Text representation for the content model: ``PAPERFEED_TEXT_MODEL`` (default tfidf)."""
+    return os.environ.get("PAPERFEED_TEXT_MODEL") or "tfidf"
+
+
+def refit(db: Database, settings: Settings, *, progress: bool = False) -> dict:
+    """Fit every model from the papers and ratings in the database and publish a new bundle.
+
+    Returns ``{"version", "papers", "people", "ratings", "seconds"}``.
+    """
+    started = time.perf_counter()
+    papers = store.all_papers(db)
+    if not papers:
+        raise RuntimeError("no papers to fit on: ingest a dump first (paperfeed ingest PATH)")
+    paper_ids = np.array([p[0] for p in papers], dtype=np.int64)
+    pidx_of = {int(pid): i for i, pid in enumerate(paper_ids)}
+    texts = [paper_text(title, abstract) for _, title, abstract in papers]
+    ratings = [(u, pidx_of[p], v) for u, p, v in store.all_ratings(db) if p in pidx_of]
+    user_rows = {u: i for i, u in enumerate(sorted({u for u, _, _ in ratings}))}
+    user_items = sp.csr_matrix(
+        (
+            np.array([v for _, _, v in ratings], dtype=np.float32),
+            (
+                np.array([user_rows[u] for u, _, _ in ratings], dtype=np.int64),
+                np.array([p for _, p, _ in ratings], dtype=np.int64),
+            ),
+        ),
+        shape=(len(user_rows), len(papers)),
+    )
+    rec = fit_recommender(
+        texts,
+        user_items if user_items.nnz else None,
+        text=text_kind(),
+        cache_dir=settings.cache_dir,
+        progress=progress,
+    )
+    name = _publish(settings.models_dir, rec, paper_ids)
+    _cache.clear()
+    report = {
+        "version": name,
+        "papers": len(papers),
+        "people": len(user_rows),
+        "ratings": len(ratings),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    log.info("refit: %s", report)
+    return report
+
+
+def _bundle_names(root: Path) -> list[str]:
+    folder = root / "bundles"
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if re.fullmatch(r"b\d{4,}", p.name))
+
+
+def _publish(root: Path, rec: Recommender, paper_ids: np.ndarray) -> str:
+    bundles = root / "bundles"
+    bundles.mkdir(parents=True, exist_ok=True)
+    existing = _bundle_names(root)
+    number = int(existing[-1][1:]) + 1 if existing else 1
+    name = f"b{number:04d}"
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
+    np.save(staging / "paper_ids.npy", paper_ids, allow_pickle=False)
+    save_recommender(rec, staging / "rec")
+    os.replace(staging, bundles / name)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".CURRENT-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(name)
+    os.replace(tmp, root / "CURRENT")
+    for old in _bundle_names(root)[:-KEEP_BUNDLES]:
+        shutil.rmtree(bundles / old, ignore_errors=True)
+    return name
+
+
+def model_version(settings: Settings) -> str | None:
+    """Name of the published bundle (e.g. ``"b0003"``), or None before the first fit."""
+    pointer = settings.models_dir / "CURRENT"
+    return pointer.read_text().strip() or None if pointer.exists() else None
+
+
+_cache: dict[Path, Bundle] = {}
+_fit_lock = threading.Lock()
+
+
+def load_bundle(settings: Settings) -> Bundle | None:
+    """The current bundle, loaded once per process and per version."""
+    name = model_version(settings)
+    if name is None:
+        return None
+    cached = _cache.get(settings.models_dir)
+    if cached is not None and cached.name == name:
+        return cached
+    folder = settings.models_dir / "bundles" / name
+    paper_ids = np.load(folder / "paper_ids.npy", allow_pickle=False)
+    bundle = Bundle(
+        name=name,
+        rec=load_recommender(folder / "rec"),
+        paper_ids=paper_ids,
+        pidx_of={int(pid): i for i, pid in enumerate(paper_ids)},
+    )
+    _cache[settings.models_dir] = bundle
+    return bundle
+
+
+def ensure_model(db: Database, settings: Settings) -> Bundle | None:
+    """The current bundle, refitted first if papers arrived since it was fitted.
+
+    The scheduler refits after every ingest; this covers the moments between,
+    and a fresh install. Returns None only when there are no papers at all.
+    """
+    bundle = load_bundle(settings)
+    newest = store.max_paper_id(db)
+    if newest == 0:
+        return None
+    if bundle is None or bundle.max_paper_id < newest:
+        with _fit_lock:
+            bundle = load_bundle(settings)
+            if bundle is None or bundle.max_paper_id < newest:
+                refit(db, settings)
+                bundle = load_bundle(settings)
+    return bundle
+
+
+# -- ranking for a person ---------------------------------------------------------------------
+
+
+def local_day(timezone: str | None, now: datetime | None = None) -> str:
+    """The person's calendar day (YYYY-MM-DD) in their IANA time zone."""
+    try:
+        zone = ZoneInfo(timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return (now or datetime.now(UTC)).astimezone(zone).date().isoformat()
+
+
+def _muted_filter(muted_json: str | None):
+    try:
+        words = [w.strip() for w in json.loads(muted_json or "[]") if str(w).strip()]
+    except (TypeError, ValueError):
+        words = []
+    if not words:
+        return None
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+    return lambda paper: bool(pattern.search(f"{paper['title']}\n{paper['abstract']}"))
+
+
+def rank_for_person(
+    db: Database,
+    settings: Settings,
+    user_id: int,
+    *,
+    dump_id: int | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    include_seen: bool = False,
+    min_score: float | None = None,
+    now: datetime | None = None,
+) -> list[FeedItem]:
+    """Rank the papers first seen in ``dump_id`` (default: the newest dump) for one person.
+
+    Excludes what the person rated and what they were shown on an earlier day
+    (unless ``include_seen``; rated papers then follow the ranked ones), and
+    papers matching their muted keywords (always).
+    """
+    if dump_id is None:
+        latest = store.latest_dump(db)
+        if latest is None:
+            return []
+        dump_id = latest["id"]
+    candidates = store.dump_new_paper_ids(db, dump_id)
+    return rank_papers_for_person(
+        db,
+        settings,
+        user_id,
+        candidates,
+        limit=limit,
+        offset=offset,
+        include_seen=include_seen,
+        min_score=min_score,
+        now=now,
+    )
+
+
+def rank_papers_for_person(
+    db: Database,
+    settings: Settings,
+    user_id: int,
+    paper_ids: list[int],
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    include_seen: bool = False,
+    min_score: float | None = None,
+    now: datetime | None = None,
+) -> list[FeedItem]:
+    """Rank an explicit set of papers for one person; see :func:`rank_for_person`."""
+    user = store.user_profile_fields(db, user_id)
+    if user is None:
+        raise LookupError(f"no user with id {user_id}")
+    bundle = ensure_model(db, settings)
+    if bundle is None or not paper_ids:
+        return []
+    ratings = store.rating_values(db, user_id)
+    day = local_day(user["timezone"], now)
+    hidden = set() if include_seen else store.shown_before(db, user_id, day)
+    papers = store.papers_by_ids(db, paper_ids)
+    muted = _muted_filter(user["muted_keywords"])
+    visible = [
+        pid
+        for pid in paper_ids
+        if pid in papers and pid not in hidden and not (muted and muted(papers[pid]))
+    ]
+    unrated = [pid for pid in visible if pid not in ratings]
+    liked = [bundle.pidx_of[p] for p, v in ratings.items() if v > 0 and p in bundle.pidx_of]
+    disliked = [bundle.pidx_of[p] for p, v in ratings.items() if v < 0 and p in bundle.pidx_of]
+    keywords = (user["keywords"] or "").strip()
+    profile = Profile(
+        liked=np.asarray(liked, dtype=np.int64),
+        disliked=np.asarray(disliked, dtype=np.int64),
+        query=keywords if keywords and len(liked) < KEYWORDS_UNTIL_LIKES else None,
+    )
+    cand = [bundle.pidx_of[p] for p in unrated if p in bundle.pidx_of]
+    want = offset + limit
+    ranked = (
+        rank_users(bundle.rec, [profile], candidates=np.asarray(cand, dtype=np.int64), n=want)[0]
+        if cand
+        else []
+    )
+    items: list[FeedItem] = []
+    if ranked:
+        titles = store.papers_by_ids(
+            db,
+            [int(bundle.paper_ids[r.because_pidx]) for r in ranked if r.because_pidx is not None],
+        )
+        for r in ranked:
+            pid = int(bundle.paper_ids[r.pidx])
+            if min_score is not None and r.score < min_score:
+                continue
+            because = int(bundle.paper_ids[r.because_pidx]) if r.because_pidx is not None else None
+            items.append(
+                _item(papers[pid], r.score, _reason(r, because, titles), because, r.terms, None)
+            )
+    else:
+        # Nothing to go on yet (no likes, no keywords): the dump in page order.
+        items = [_item(papers[pid], 0.0, "new in this dump", None, (), None) for pid in unrated]
+    if include_seen:
+        items += [
+            _item(papers[pid], 0.0, "you rated this", None, (), ratings[pid])
+            for pid in visible
+            if pid in ratings
+        ]
+    return items[offset : offset + limit]
+
+
+def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:
+    if because is not None and because in titles:
+        title = titles[because]["title"]
+        short = title if len(title) <= 80 else title[:77].rstrip() + "…"
+        return f"because you liked “{short}”"
+    if ranked.terms:
+        return "matches: " + ", ".join(ranked.terms)
+    return ranked.reason
+
+
+def _item(paper: dict, score: float, reason: str, because, terms, rating) -> FeedItem:
+    return FeedItem(
+        paper_id=paper["id"],
+        title=paper["title"],
+        abstract=paper["abstract"],
+        url=paper["url"],
+        score=round(float(score), 4),
+        reason=reason,
+        because_paper_id=because,
+        terms=tuple(terms),
+        rating=rating,
+        dump_id=paper["first_dump_id"],
+        dump_date=paper["dump_date"],
+    )
+
+
+# -- feedback and impressions -----------------------------------------------------------------
+
+
+def record_feedback(
+    db: Database, user_id: int, paper_id: int, value: int | None, *, source: str = "web"
+) -> None:
+    """Like (+1), dislike (-1) or undo (None). Durable when this returns.
+
+    No refit is needed: the next :func:`rank_for_person` solves the person's
+    collaborative factors from their current ratings.
+    """
+    if value is None:
+        store.delete_rating(db, user_id, paper_id)
+    else:
+        store.set_rating(db, user_id, paper_id, value, source=source)
+
+
+def mark_shown(db: Database, user_id: int, paper_ids, *, channel: str, day: str) -> None:
+    store.mark_shown(db, user_id, paper_ids, channel=channel, day=day)
+
+
+def user_ratings(db: Database, user_id: int) -> list[dict]:
+    return store.user_ratings(db, user_id)
+
+
+# -- papers -----------------------------------------------------------------------------------
+
+
+def similar_papers(db: Database, settings: Settings, paper_id: int, *, k: int = 10) -> list[dict]:
+    """The ``k`` papers most similar in text to ``paper_id``: ``{"id", "title", "score"}``."""
+    bundle = ensure_model(db, settings)
+    if bundle is None or paper_id not in bundle.pidx_of:
+        return []
+    sims = bundle.rec.content.similarity(np.array([bundle.pidx_of[paper_id]]), None)[0]
+    sims[bundle.pidx_of[paper_id]] = -np.inf
+    top = np.argsort(-sims)[:k]
+    papers = store.papers_by_ids(db, [int(bundle.paper_ids[i]) for i in top])
+    return [
+        {
+            "id": int(bundle.paper_ids[i]),
+            "title": papers[int(bundle.paper_ids[i])]["title"],
+            "score": round(float(sims[i]), 4),
+        }
+        for i in top
+        if int(bundle.paper_ids[i]) in papers and np.isfinite(sims[i])
+    ]
+
+
+_sample_cache: dict[tuple[str, int], list[int]] = {}
+
+
+def onboarding_sample(db: Database, settings: Settings, *, k: int = 12) -> list[dict]:
+    """One representative paper per topic cluster: a diverse first set to rate.
+
+    k-means on the paper vectors; the paper nearest each centre stands for it.
+    Cached per model version.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    bundle = ensure_model(db, settings)
+    if bundle is None:
+        return []
+    key = (bundle.name, k)
+    if key not in _sample_cache:
+        X = bundle.rec.item_vectors
+        n_clusters = min(k, X.shape[0])
+        km = MiniBatchKMeans(n_clusters=n_clusters, random_state=0, n_init=3).fit(X)
+        centres = km.cluster_centers_
+        sims = X @ centres.T
+        sims = np.asarray(sims.toarray() if sp.issparse(sims) else sims)
+        chosen: list[int] = []
+        for c in np.argsort(-np.bincount(km.labels_, minlength=n_clusters)):
+            members = np.flatnonzero(km.labels_ == c)
+            if len(members):
+                chosen.append(int(members[np.argmax(sims[members, c])]))
+        _sample_cache[key] = [int(bundle.paper_ids[i]) for i in chosen]
+    papers = store.papers_by_ids(db, _sample_cache[key])
+    return [
+        {"id": pid, "title": papers[pid]["title"], "abstract": papers[pid]["abstract"]}
+        for pid in _sample_cache[key]
+        if pid in papers
+    ]
+
+
+# -- batch: every person ----------------------------------------------------------------------
+
+
+def rank_dump_for_everyone(
+    db: Database,
+    settings: Settings,
+    dump_id: int | None = None,
+    *,
+    top_n: int = 50,
+    progress: bool = False,
+) -> int:
+    """Rank a dump's new papers for every person and store their top ``top_n``.
+
+    Returns the number of people ranked. Uses the same ranking function as the
+    feed, in its batch form.
+    """
+    if dump_id is None:
+        latest = store.latest_dump(db)
+        if latest is None:
+            return 0
+        dump_id = latest["id"]
+    bundle = ensure_model(db, settings)
+    if bundle is None:
+        return 0
+    cand_ids = [p for p in store.dump_new_paper_ids(db, dump_id) if p in bundle.pidx_of]
+    cand = np.asarray([bundle.pidx_of[p] for p in cand_ids], dtype=np.int64)
+    people = store.user_ids(db)
+    ratings = store.all_ratings(db)
+    by_user: dict[int, dict[int, int]] = {}
+    for u, p, v in ratings:
+        if p in bundle.pidx_of:
+            by_user.setdefault(u, {})[bundle.pidx_of[p]] = v
+    profiles = []
+    for u in people:
+        rated = by_user.get(u, {})
+        profiles.append(
+            Profile(
+                liked=np.asarray([p for p, v in rated.items() if v > 0], dtype=np.int64),
+                disliked=np.asarray([p for p, v in rated.items() if v < 0], dtype=np.int64),
+            )
+        )
+    results = (
+        rank_users(bundle.rec, profiles, candidates=cand, n=top_n, reasons=True, progress=progress)
+        if len(cand)
+        else [[] for _ in people]
+    )
+    rows = [
+        (u, int(bundle.paper_ids[r.pidx]), rank, float(r.score), r.reason)
+        for u, ranked in zip(people, results, strict=True)
+        for rank, r in enumerate(ranked, start=1)
+    ]
+    store.store_feed_rankings(db, dump_id, rows, bundle.name)
+    return len(people)

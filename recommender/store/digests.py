@@ -1,0 +1,288 @@
+"""The digest ledger: who gets a digest, which papers it holds, and how far its delivery got.
+
+Each state change is one short ``BEGIN IMMEDIATE`` transaction whose ``UPDATE``
+names the state it expects (``WHERE state = 'pending'``), so two runs can never
+both move the same row: the loser sees zero changed rows and leaves it alone.
+Times are UTC ISO-8601 strings (``2025-03-10T07:00:00+00:00``), comparable as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlite_utils import Database
+
+from .db import transaction
+
+#: Rows still on their way: a run resumes these.
+OPEN_STATES = ("pending", "sending")
+#: Rows whose papers count as "already in a digest" (sent, or on their way).
+DELIVERED_OR_OPEN = ("sent", "pending", "sending")
+
+_SUBSCRIBER_COLUMNS = (
+    "id, email, timezone, digest_cadence, digest_weekday, digest_hour, digest_size, min_score"
+)
+
+
+def utc_text(moment: datetime) -> str:
+    """``moment`` (timezone-aware) as the UTC text the ledger stores."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def digest_subscribers(db: Database, *, email: str | None = None) -> list[dict]:
+    """People who get digests: enabled and with a confirmed address (optionally one address)."""
+    sql = (
+        f"SELECT {_SUBSCRIBER_COLUMNS} FROM users "
+        "WHERE digest_enabled = 1 AND email_confirmed_at IS NOT NULL"
+    )
+    params: list = []
+    if email is not None:
+        sql += " AND email = ?"
+        params.append(email)
+    return list(db.query(sql + " ORDER BY id", params))
+
+
+def get_subscriber(db: Database, user_id: int) -> dict | None:
+    """One person's digest settings and whether digests are on, or None if there is no such id."""
+    rows = list(
+        db.query(
+            f"SELECT {_SUBSCRIBER_COLUMNS}, digest_enabled FROM users WHERE id = ?", [user_id]
+        )
+    )
+    return rows[0] if rows else None
+
+
+def claimed_periods(db: Database, periods: Iterable[str]) -> set[tuple[int, str]]:
+    """``(user_id, period)`` of every ledger row, whatever its state, in the given periods."""
+    wanted = sorted(set(periods))
+    if not wanted:
+        return set()
+    marks = ",".join("?" * len(wanted))
+    sql = f"SELECT user_id, period FROM digests WHERE period IN ({marks})"
+    return {(uid, period) for uid, period in db.execute(sql, wanted).fetchall()}
+
+
+def last_sent_at(db: Database, user_id: int) -> str | None:
+    """When this person's newest sent (or still open) digest was claimed, or None."""
+    marks = ",".join("?" * len(DELIVERED_OR_OPEN))
+    row = db.execute(
+        f"SELECT max(created_at) FROM digests WHERE user_id = ? AND state IN ({marks})",
+        [user_id, *DELIVERED_OR_OPEN],
+    ).fetchone()
+    return row[0]
+
+
+def digest_candidates(db: Database, user_id: int, since: str) -> list[int]:
+    """Papers that may go into this person's next digest, oldest dump first.
+
+    Papers first seen in a dump ingested after ``since`` or in the newest dump,
+    minus papers the person rated and papers already in one of their digests
+    (sent or on its way). Ranking and the score bar are the pipeline's job.
+    """
+    marks = ",".join("?" * len(DELIVERED_OR_OPEN))
+    sql = f"""
+        SELECT p.id FROM papers p
+        JOIN dumps d ON d.id = p.first_dump_id
+        WHERE (d.ingested_at > ? OR d.id = (SELECT max(id) FROM dumps))
+          AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = ? AND r.paper_id = p.id)
+          AND NOT EXISTS (
+              SELECT 1 FROM digest_items i JOIN digests g ON g.id = i.digest_id
+              WHERE i.paper_id = p.id AND g.user_id = ? AND g.state IN ({marks})
+          )
+        ORDER BY p.id
+    """
+    params = [since, user_id, user_id, *DELIVERED_OR_OPEN]
+    return [row[0] for row in db.execute(sql, params).fetchall()]
+
+
+def claim_digest(
+    db: Database,
+    *,
+    user_id: int,
+    period: str,
+    cadence: str,
+    recipient: str,
+    due_at: datetime,
+    now: datetime,
+    message_id: str | None,
+    subject: str | None,
+    items: Sequence[tuple[int, float, str]],
+) -> int | None:
+    """Create the ledger row for ``(user_id, period)`` with its papers, in one transaction.
+
+    ``items`` are ``(paper_id, score, reason)`` in digest order; none makes an
+    ``'empty'`` row (nothing cleared the bar: nothing to send, but the period
+    is settled). Returns the new row's id, or None when the period already has
+    a row (another run claimed it first): then nothing is written.
+    """
+    stamp = utc_text(now)
+    with transaction(db):
+        cursor = db.execute(
+            """
+            INSERT INTO digests (user_id, period, cadence, state, recipient, message_id, subject,
+                                 papers, due_at, created_at, next_attempt_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (user_id, period) DO NOTHING
+            """,
+            [
+                user_id,
+                period,
+                cadence,
+                "pending" if items else "empty",
+                recipient,
+                message_id if items else None,
+                subject if items else None,
+                len(items),
+                utc_text(due_at),
+                stamp,
+                stamp,
+                stamp,
+            ],
+        )
+        if cursor.rowcount != 1:
+            return None
+        digest_id = cursor.lastrowid
+        db.conn.executemany(
+            "INSERT INTO digest_items (digest_id, position, paper_id, score, reason) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(digest_id, pos, pid, score, why) for pos, (pid, score, why) in enumerate(items)],
+        )
+    return digest_id
+
+
+def _move(db: Database, digest_id: int, expected: str, sets: str, params: list) -> bool:
+    with transaction(db):
+        cursor = db.execute(
+            f"UPDATE digests SET {sets} WHERE id = ? AND state = ?",
+            [*params, digest_id, expected],
+        )
+    return cursor.rowcount == 1
+
+
+def start_digest_sending(db: Database, digest_id: int, now: datetime) -> bool:
+    """pending → sending, counting the attempt. False if another run took the row first."""
+    stamp = utc_text(now)
+    return _move(
+        db,
+        digest_id,
+        "pending",
+        "state = 'sending', attempts = attempts + 1, sending_at = ?, updated_at = ?",
+        [stamp, stamp],
+    )
+
+
+def mark_digest_sent(db: Database, digest_id: int, now: datetime) -> bool:
+    """sending → sent."""
+    stamp = utc_text(now)
+    return _move(
+        db,
+        digest_id,
+        "sending",
+        "state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?",
+        [stamp, stamp],
+    )
+
+
+def mark_digest_retry(
+    db: Database, digest_id: int, now: datetime, error: str, next_attempt_at: datetime
+) -> bool:
+    """sending → pending, not to be tried again before ``next_attempt_at``."""
+    return _move(
+        db,
+        digest_id,
+        "sending",
+        "state = 'pending', last_error = ?, next_attempt_at = ?, updated_at = ?",
+        [error, utc_text(next_attempt_at), utc_text(now)],
+    )
+
+
+def mark_digest_failed(db: Database, digest_id: int, now: datetime, error: str) -> bool:
+    """sending → failed, for good (shown by ``paperfeed digest --status``)."""
+    return _move(
+        db,
+        digest_id,
+        "sending",
+        "state = 'failed', last_error = ?, updated_at = ?",
+        [error, utc_text(now)],
+    )
+
+
+def mark_digest_cancelled(db: Database, digest_id: int, now: datetime, reason: str) -> bool:
+    """pending → cancelled (the person unsubscribed after the row was claimed)."""
+    return _move(
+        db,
+        digest_id,
+        "pending",
+        "state = 'cancelled', last_error = ?, updated_at = ?",
+        [reason, utc_text(now)],
+    )
+
+
+def digests_in_state(db: Database, state: str, *, user_id: int | None = None) -> list[dict]:
+    """Ledger rows in ``state``, oldest first."""
+    sql = "SELECT * FROM digests WHERE state = ?"
+    params: list = [state]
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        params.append(user_id)
+    return list(db.query(sql + " ORDER BY id", params))
+
+
+def ready_digests(db: Database, now: datetime, *, user_id: int | None = None) -> list[dict]:
+    """Pending rows whose next attempt is due at ``now``, oldest first."""
+    sql = "SELECT * FROM digests WHERE state = 'pending' AND next_attempt_at <= ?"
+    params: list = [utc_text(now)]
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        params.append(user_id)
+    return list(db.query(sql + " ORDER BY id", params))
+
+
+def get_digest(db: Database, digest_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM digests WHERE id = ?", [digest_id]))
+    return rows[0] if rows else None
+
+
+def digest_papers(db: Database, digest_id: int) -> list[dict]:
+    """The papers of one digest in order: paper_id, title, abstract, url, score, reason."""
+    return list(
+        db.query(
+            """
+            SELECT i.paper_id, p.title, p.abstract, p.url, i.score, i.reason
+            FROM digest_items i JOIN papers p ON p.id = i.paper_id
+            WHERE i.digest_id = ? ORDER BY i.position
+            """,
+            [digest_id],
+        )
+    )
+
+
+def digest_status(db: Database, *, limit: int = 50) -> dict:
+    """Counts per state, and the newest failed and still-open rows with their errors."""
+    counts = dict(db.execute("SELECT state, count(*) FROM digests GROUP BY state").fetchall())
+    problems = list(
+        db.query(
+            """
+            SELECT g.id, u.email, g.period, g.state, g.attempts, g.last_error,
+                   g.next_attempt_at, g.updated_at
+            FROM digests g JOIN users u ON u.id = g.user_id
+            WHERE g.state IN ('failed', 'pending', 'sending')
+            ORDER BY g.state, g.updated_at DESC LIMIT ?
+            """,
+            [limit],
+        )
+    )
+    return {"counts": counts, "problems": problems}
+
+
+def unsubscribe_user(db: Database, user_id: int, email: str) -> bool:
+    """Turn digests off for the person with this id *and* address (ids can be reused).
+
+    True if such a person exists (already unsubscribed counts: the link is idempotent).
+    """
+    with transaction(db):
+        cursor = db.execute(
+            "UPDATE users SET digest_enabled = 0 WHERE id = ? AND email = ?", [user_id, email]
+        )
+    return cursor.rowcount == 1

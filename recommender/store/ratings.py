@@ -1,0 +1,151 @@
+"""Ratings, impressions (what a person was shown) and precomputed feed rankings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlite_utils import Database
+
+from .db import transaction
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def set_rating(db: Database, user_id: int, paper_id: int, value: int, *, source: str = "web"):
+    """Record a like (+1) or dislike (-1); a second rating of the same paper replaces the first."""
+    if value not in (1, -1):
+        raise ValueError(f"a rating is 1 or -1, not {value!r}")
+    now = _now()
+    with transaction(db):
+        db.execute(
+            "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (user_id, paper_id) DO UPDATE SET value = excluded.value,"
+            " source = excluded.source, updated_at = excluded.updated_at",
+            [user_id, paper_id, value, source, now, now],
+        )
+
+
+def delete_rating(db: Database, user_id: int, paper_id: int) -> None:
+    with transaction(db):
+        db.execute("DELETE FROM ratings WHERE user_id = ? AND paper_id = ?", [user_id, paper_id])
+
+
+def delete_all_ratings(db: Database, user_id: int) -> int:
+    """Forget a person's ratings and impressions (reset personalisation).
+
+    Returns the number of ratings removed.
+    """
+    with transaction(db):
+        removed = db.execute("DELETE FROM ratings WHERE user_id = ?", [user_id]).rowcount
+        db.execute("DELETE FROM impressions WHERE user_id = ?", [user_id])
+        db.execute("DELETE FROM feed_rankings WHERE user_id = ?", [user_id])
+    return removed
+
+
+def user_ratings(db: Database, user_id: int) -> list[dict]:
+    """A person's ratings, newest first, with the paper's title."""
+    return list(
+        db.query(
+            "SELECT r.paper_id, p.title, p.abstract, p.url, p.authors, p.published, r.value,"
+            " r.source, r.created_at, r.updated_at"
+            " FROM ratings r JOIN papers p ON p.id = r.paper_id WHERE r.user_id = ?"
+            " ORDER BY r.updated_at DESC, r.paper_id DESC",
+            [user_id],
+        )
+    )
+
+
+def rating_values(db: Database, user_id: int) -> dict[int, int]:
+    """``{paper_id: value}`` for one person."""
+    rows = db.execute("SELECT paper_id, value FROM ratings WHERE user_id = ?", [user_id])
+    return dict(rows.fetchall())
+
+
+def all_ratings(db: Database) -> list[tuple[int, int, int]]:
+    """Every ``(user_id, paper_id, value)``, for fitting the collaborative model."""
+    return db.execute("SELECT user_id, paper_id, value FROM ratings ORDER BY user_id").fetchall()
+
+
+def mark_shown(
+    db: Database, user_id: int, paper_ids: Iterable[int], *, channel: str, day: str
+) -> None:
+    """Remember that these papers were shown to the person; the first showing wins."""
+    rows = [(user_id, int(pid), channel, day) for pid in paper_ids]
+    if not rows:
+        return
+    with transaction(db):
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO impressions (user_id, paper_id, channel, shown_on)"
+            " VALUES (?, ?, ?, ?)",
+            rows,
+        )
+
+
+def shown_before(db: Database, user_id: int, day: str) -> set[int]:
+    """Papers first shown to the person on a day before ``day``."""
+    rows = db.execute(
+        "SELECT paper_id FROM impressions WHERE user_id = ? AND shown_on < ?", [user_id, day]
+    )
+    return {r[0] for r in rows.fetchall()}
+
+
+def store_feed_rankings(
+    db: Database, dump_id: int, rows: Sequence[tuple[int, int, int, float, str]], version: str
+) -> None:
+    """Replace the stored rankings of a dump: rows of (user_id, paper_id, rank, score, reason)."""
+    with transaction(db):
+        db.execute("DELETE FROM feed_rankings WHERE dump_id = ?", [dump_id])
+        db.conn.executemany(
+            "INSERT INTO feed_rankings (user_id, dump_id, paper_id, rank, score, reason,"
+            " model_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(u, dump_id, p, r, s, reason, version) for u, p, r, s, reason in rows],
+        )
+
+
+def user_ids(db: Database) -> list[int]:
+    return [r[0] for r in db.execute("SELECT id FROM users ORDER BY id").fetchall()]
+
+
+def user_profile_fields(db: Database, user_id: int) -> dict | None:
+    """The fields ranking needs: keywords, muted keywords (JSON), time zone."""
+    rows = list(
+        db.query("SELECT id, keywords, muted_keywords, timezone FROM users WHERE id = ?", [user_id])
+    )
+    return rows[0] if rows else None
+
+
+def all_papers(db: Database) -> list[tuple[int, str, str]]:
+    """Every ``(id, title, abstract)`` in id order: the rows of the model's paper matrix."""
+    return db.execute("SELECT id, title, abstract FROM papers ORDER BY id").fetchall()
+
+
+def max_paper_id(db: Database) -> int:
+    return db.execute("SELECT coalesce(max(id), 0) FROM papers").fetchone()[0]
+
+
+def papers_by_ids(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
+    found: dict[int, dict] = {}
+    ids = list(paper_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.query(
+            "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id, d.dump_date"
+            f" FROM papers p JOIN dumps d ON d.id = p.first_dump_id WHERE p.id IN ({marks})",
+            chunk,
+        ):
+            found[row["id"]] = row
+    return found
+
+
+def dump_new_paper_ids(db: Database, dump_id: int) -> list[int]:
+    rows = db.execute(
+        "SELECT dp.paper_id FROM dump_papers dp JOIN papers p ON p.id = dp.paper_id"
+        " WHERE dp.dump_id = ? AND p.first_dump_id = dp.dump_id ORDER BY dp.position",
+        [dump_id],
+    )
+    return [r[0] for r in rows.fetchall()]

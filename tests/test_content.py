@@ -1,0 +1,72 @@
+"""Content model: known answers on a tiny topical corpus."""
+
+import numpy as np
+import pytest
+
+from recommender.content import ContentModel, zscore
+from recommender.text import TfidfText
+from tests._corpus import corpus
+
+
+@pytest.fixture
+def fitted():
+    texts, topics = corpus()
+    vectors = TfidfText().fit(texts).transform(texts)
+    return ContentModel(k=5).fit(vectors), texts, topics
+
+
+def test_a_single_like_ranks_an_on_topic_paper_first(fitted):
+    model, texts, topics = fitted
+    candidates = [i for i in range(len(texts)) if i != 0]
+    scores = model.score([0], items=candidates)
+    assert topics[candidates[int(np.argmax(scores))]] == "astro"
+
+
+def test_likes_of_one_topic_rank_that_topic_above_the_others(fitted):
+    model, texts, topics = fitted
+    liked = [6, 7, 8]  # biology
+    candidates = [9, 10, 11, 0, 1, 12, 13]
+    scores = model.score(liked, items=candidates)
+    top3 = [candidates[i] for i in np.argsort(-scores)[:3]]
+    assert {topics[i] for i in top3} == {"bio"}
+
+
+def test_keywords_alone_score_papers_for_onboarding(fitted):
+    model, texts, topics = fitted
+    text = TfidfText().fit(texts)
+    q = text.transform(["neural network training"])
+    model = ContentModel(k=5).fit(text.transform(texts))
+    scores = model.score(query_vector=q)
+    assert topics[int(np.argmax(scores))] == "ml"
+
+
+def test_a_dislike_pushes_similar_papers_down(fitted):
+    model, texts, topics = fitted
+    liked, candidates = [0], [3, 6, 7, 12]  # 3 is astro, like the disliked paper 1
+    without = model.score(liked, items=candidates)
+    with_dislike = model.score(liked, [1], items=candidates)
+    assert with_dislike[0] - with_dislike.mean() < without[0] - without.mean()
+    parts_before = model.score_parts(model.similarity(candidates, liked))
+    parts_after = model.score_parts(
+        model.similarity(candidates, liked), model.similarity(candidates, [1])
+    )
+    assert parts_after["centroid"][0] < parts_before["centroid"][0]
+
+
+def test_scoring_needs_a_like_or_a_query(fitted):
+    model, _, _ = fitted
+    with pytest.raises(ValueError, match="at least one liked paper"):
+        model.score([])
+
+
+def test_neighbour_floor_is_the_kth_best_other_similarity(fitted):
+    model, texts, _ = fitted
+    sims = model.similarity([0], None)[0]
+    sims[0] = -np.inf
+    assert model.neighbour_floor([0])[0] == pytest.approx(np.sort(sims)[-5])
+
+
+def test_zscore_of_constant_scores_is_zero():
+    assert np.all(zscore(np.ones(4)) == 0)
+    z = zscore(np.array([1.0, 2.0, 3.0]))
+    assert z.mean() == pytest.approx(0) and z.std() == pytest.approx(1)

@@ -1,0 +1,181 @@
+"""The pipeline joins the real database with the real models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recommender import pipeline, store
+from recommender.config import load_settings
+from recommender.dumps import parse_dump
+
+TOPICS = {
+    "graph": [
+        (
+            "Graph Neural Networks for Molecules",
+            "We learn message passing on molecular graphs. "
+            "Graph neural networks predict molecular properties from atoms and bonds.",
+        ),
+        (
+            "Message Passing on Citation Graphs",
+            "Graph neural networks with message passing "
+            "classify nodes in citation graphs and outperform spectral baselines.",
+        ),
+        (
+            "Expressive Power of Graph Networks",
+            "We study the expressive power of message passing "
+            "graph neural networks through the Weisfeiler Lehman test on graphs.",
+        ),
+    ],
+    "diffusion": [
+        (
+            "Video Diffusion Models",
+            "Diffusion models generate video by denoising frames. "
+            "We scale video diffusion to long clips with a temporal denoiser.",
+        ),
+        (
+            "Faster Diffusion Sampling",
+            "We accelerate diffusion model sampling with fewer "
+            "denoising steps while keeping image quality of diffusion generators.",
+        ),
+        (
+            "Latent Diffusion for Audio",
+            "Latent diffusion models synthesise audio by denoising "
+            "compressed latents; diffusion sampling yields high fidelity speech.",
+        ),
+    ],
+}
+
+
+def dump_bytes(papers) -> bytes:
+    return "\n".join(json.dumps({"title": t, "abstract": a}) for t, a in papers).encode()
+
+
+@pytest.fixture
+def world(data_dir, db):
+    """Day one: two topics. Day two: one new paper per topic."""
+    day1 = [TOPICS["graph"][0], TOPICS["graph"][1], TOPICS["diffusion"][0], TOPICS["diffusion"][1]]
+    day2 = [TOPICS["diffusion"][2], TOPICS["graph"][2]]
+    d1 = store.record_dump(
+        db, parse_dump(dump_bytes(day1), fmt="jsonl", source="d1.jsonl"), dump_date="2026-11-01"
+    )
+    d2 = store.record_dump(
+        db, parse_dump(dump_bytes(day2), fmt="jsonl", source="d2.jsonl"), dump_date="2026-11-02"
+    )
+    for email in ("ada@example.org", "bob@example.org"):
+        db["users"].insert({"email": email, "created_at": "2026-11-01T00:00:00"})
+    ids = {row["title"]: row["id"] for row in db.query("SELECT id, title FROM papers")}
+    return load_settings(data_dir), d1, d2, ids
+
+
+def titles(items):
+    return [i.title for i in items]
+
+
+def test_a_like_puts_the_on_topic_new_paper_first(world, db):
+    settings, _, d2, ids = world
+    pipeline.record_feedback(db, 1, ids["Graph Neural Networks for Molecules"], 1)
+    ranked = pipeline.rank_for_person(db, settings, 1)
+    assert titles(ranked) == ["Expressive Power of Graph Networks", "Latent Diffusion for Audio"]
+    assert ranked[0].reason == "because you liked “Graph Neural Networks for Molecules”"
+    assert ranked[0].dump_id == d2.dump_id
+    pipeline.record_feedback(db, 2, ids["Video Diffusion Models"], 1)
+    assert titles(pipeline.rank_for_person(db, settings, 2))[0] == "Latent Diffusion for Audio"
+
+
+def test_keywords_alone_rank_before_any_like(world, db):
+    settings, *_ = world
+    db.execute("UPDATE users SET keywords = 'diffusion audio' WHERE id = 1")
+    ranked = pipeline.rank_for_person(db, settings, 1)
+    assert titles(ranked)[0] == "Latent Diffusion for Audio"
+    assert ranked[0].reason.startswith("matches:")
+
+
+def test_nobody_to_go_on_gives_the_dump_in_page_order(world, db):
+    settings, *_ = world
+    ranked = pipeline.rank_for_person(db, settings, 1)
+    assert titles(ranked) == ["Latent Diffusion for Audio", "Expressive Power of Graph Networks"]
+    assert {i.reason for i in ranked} == {"new in this dump"}
+
+
+def test_rated_muted_and_earlier_shown_papers_are_left_out_unless_asked(world, db):
+    settings, d1, _, ids = world
+    graph, diffusion = ids["Graph Neural Networks for Molecules"], ids["Video Diffusion Models"]
+    pipeline.record_feedback(db, 1, graph, 1)
+    pipeline.mark_shown(db, 1, [ids["Faster Diffusion Sampling"]], channel="feed", day="2026-01-01")
+    db.execute("UPDATE users SET muted_keywords = ? WHERE id = 1", [json.dumps(["citation"])])
+    ranked = pipeline.rank_for_person(db, settings, 1, dump_id=d1.dump_id)
+    assert titles(ranked) == ["Video Diffusion Models"]
+    everything = pipeline.rank_for_person(db, settings, 1, dump_id=d1.dump_id, include_seen=True)
+    assert [(i.paper_id, i.rating) for i in everything][-1] == (graph, 1)
+    assert "Message Passing on Citation Graphs" not in titles(everything)
+    assert diffusion in [i.paper_id for i in everything]
+
+
+def test_undo_removes_the_rating(world, db):
+    settings, _, _, ids = world
+    paper = ids["Video Diffusion Models"]
+    pipeline.record_feedback(db, 1, paper, -1)
+    assert store.rating_values(db, 1) == {paper: -1}
+    pipeline.record_feedback(db, 1, paper, None)
+    assert store.rating_values(db, 1) == {}
+
+
+def test_a_new_dump_triggers_a_refit_before_ranking(world, db):
+    settings, *_ = world
+    pipeline.refit(db, settings)
+    first = pipeline.model_version(settings)
+    store.record_dump(
+        db,
+        parse_dump(
+            dump_bytes(
+                [
+                    (
+                        "Brand New Topic Paper",
+                        "Quantum error correction with surface codes. We decode faster.",
+                    )
+                ]
+            ),
+            fmt="jsonl",
+        ),
+        dump_date="2026-11-03",
+    )
+    ranked = pipeline.rank_for_person(db, settings, 1)
+    assert titles(ranked) == ["Brand New Topic Paper"]
+    assert pipeline.model_version(settings) != first
+    bundles = settings.models_dir / "bundles"
+    assert (bundles / pipeline.model_version(settings) / "paper_ids.npy").is_file()
+    assert not [p for p in bundles.iterdir() if p.name.startswith(".staging")]
+
+
+def test_similar_papers_and_onboarding_sample(world, db):
+    settings, _, _, ids = world
+    similar = pipeline.similar_papers(db, settings, ids["Video Diffusion Models"], k=2)
+    assert [s["title"] for s in similar] == [
+        "Latent Diffusion for Audio",
+        "Faster Diffusion Sampling",
+    ]
+    sample = pipeline.onboarding_sample(db, settings, k=2)
+    topics = {"graph" if "Graph" in s["title"] else "diffusion" for s in sample}
+    assert len(sample) == 2 and topics == {"graph", "diffusion"}
+
+
+def test_rank_dump_for_everyone_stores_each_persons_top(world, db):
+    settings, _, d2, ids = world
+    pipeline.record_feedback(db, 1, ids["Graph Neural Networks for Molecules"], 1)
+    pipeline.record_feedback(db, 2, ids["Video Diffusion Models"], 1)
+    assert pipeline.rank_dump_for_everyone(db, settings, d2.dump_id, top_n=1) == 2
+    rows = db.execute(
+        "SELECT user_id, paper_id, rank FROM feed_rankings ORDER BY user_id"
+    ).fetchall()
+    assert rows == [
+        (1, ids["Expressive Power of Graph Networks"], 1),
+        (2, ids["Latent Diffusion for Audio"], 1),
+    ]
+
+
+def test_unknown_person_is_an_error(world, db):
+    settings, *_ = world
+    with pytest.raises(LookupError):
+        pipeline.rank_for_person(db, settings, 999)

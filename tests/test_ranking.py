@@ -1,0 +1,91 @@
+"""The one ranking path: exclusions, reasons, onboarding, diversity, learned weights."""
+
+import json
+
+import numpy as np
+import pytest
+
+from recommender.ranking import (
+    BANDS,
+    WEIGHTS_PATH,
+    BlendWeights,
+    Profile,
+    band_of,
+    fit_recommender,
+    rank_for_user,
+    rank_users,
+)
+from tests._corpus import corpus, topical_likes
+
+
+@pytest.fixture(scope="module")
+def rec():
+    texts, topics = corpus()
+    return fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
+
+
+def test_on_topic_new_paper_ranks_first_with_a_reason(rec):
+    ranked = rank_for_user(rec, Profile(liked=[6, 7], uidx=None), candidates=[5, 11, 17], n=3)
+    assert ranked[0].pidx == 11  # the new biology paper
+    assert ranked[0].because_pidx in (6, 7)
+    assert "liked" in ranked[0].reason
+
+
+def test_rated_excluded_and_shown_papers_never_appear(rec):
+    ranked = rank_for_user(rec, Profile(liked=[0, 1], disliked=[12], exclude={2, 3}), n=50)
+    shown = {r.pidx for r in ranked}
+    assert not shown & {0, 1, 2, 3, 12}
+    assert len(shown) == 18 - 5
+
+
+def test_keywords_alone_rank_matching_papers_with_shared_terms(rec):
+    ranked = rank_for_user(rec, Profile(query="protein enzyme"), n=3)
+    texts, topics = corpus()
+    assert all(topics[r.pidx] == "bio" for r in ranked)
+    assert ranked[0].terms and ranked[0].reason.startswith("matches")
+
+
+def test_a_person_with_nothing_gets_an_empty_list(rec):
+    assert rank_for_user(rec, Profile()) == []
+
+
+def test_batch_and_single_rankings_agree(rec):
+    profiles = [Profile(liked=[0]), Profile(liked=[13, 14], disliked=[1])]
+    batch = rank_users(rec, profiles, n=5)
+    for profile, ranked in zip(profiles, batch, strict=True):
+        assert ranked == rank_for_user(rec, profile, n=5)
+
+
+def test_diversity_returns_distinct_papers_and_keeps_the_best_first(rec):
+    plain = rank_for_user(rec, Profile(liked=[0]), n=6)
+    diverse = rank_for_user(rec, Profile(liked=[0]), n=6, diversity=0.99)
+    assert len({r.pidx for r in diverse}) == 6
+    assert diverse[0].pidx == plain[0].pidx
+
+    def redundancy(ranked):
+        idx = [r.pidx for r in ranked]
+        sims = rec.content.similarity(idx, idx)
+        return sims[np.triu_indices(len(idx), 1)].mean()
+
+    assert redundancy(diverse) < redundancy(plain)
+
+
+def test_bands_cover_every_rating_count():
+    assert band_of(1) == "1-2" and band_of(2) == "1-2" and band_of(3) == "3-9"
+    assert band_of(29) == "10-29" and band_of(30) == "30+" and band_of(1000) == "30+"
+
+
+def test_learned_weights_file_records_its_command_and_covers_every_band():
+    data = json.loads(WEIGHTS_PATH.read_text())
+    entry = data["tfidf"]
+    assert "cold-aldi-val" in entry["command"]
+    for regime in ("cold", "warm"):
+        assert set(entry["weights"][regime]) == set(BANDS)
+        for w in entry["weights"][regime].values():
+            assert sum(w.values()) == pytest.approx(1.0, abs=1e-6)
+    assert BlendWeights.load("tfidf").for_person("cold", 5) == entry["weights"]["cold"]["3-9"]
+
+
+def test_small_community_shrinks_collaborative_weight(rec):
+    assert 0 < rec.community_strength() < 0.5  # 18 people liking ~5 papers each
+    assert np.isfinite(rec.community_strength())

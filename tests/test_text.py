@@ -1,0 +1,64 @@
+"""Text representations: unit-length rows, persistence, and the real embedding model."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.text import EmbeddingText, TfidfText, make_text_model, paper_text
+from tests._corpus import corpus
+
+
+def test_paper_text_joins_title_and_abstract_only_when_there_is_one():
+    assert paper_text("A title", "") == "A title"
+    assert paper_text(" A title ", "An abstract.") == "A title. An abstract."
+
+
+def test_tfidf_rows_have_unit_length_and_survive_a_round_trip():
+    texts, _ = corpus()
+    model = TfidfText().fit(texts)
+    X = model.transform(texts)
+    assert sp.issparse(X)
+    np.testing.assert_allclose(sp.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+    again = TfidfText.from_state(*model.state())
+    np.testing.assert_allclose(again.transform(texts).toarray(), X.toarray(), rtol=1e-6)
+
+
+def test_unknown_representation_is_refused():
+    with pytest.raises(ValueError, match="tfidf"):
+        make_text_model("word2vec")
+
+
+def test_a_model_that_is_neither_bundled_nor_a_folder_is_refused(tmp_path):
+    with pytest.raises(RuntimeError, match="never downloaded"):
+        EmbeddingText(model="someone/unknown-model").fit()
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    pytest.importorskip("sentence_transformers")
+    cache = tmp_path_factory.mktemp("emb-cache")
+    return EmbeddingText(cache_dir=cache, progress=False).fit()
+
+
+def test_real_embeddings_put_same_topic_papers_closest(embedder):
+    texts, topics = corpus()
+    X = embedder.transform(texts)
+    assert X.shape == (len(texts), embedder.dim_)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+    sims = X @ X.T
+    np.fill_diagonal(sims, -1)
+    nearest = sims.argmax(axis=1)
+    agree = np.mean([topics[i] == topics[j] for i, j in enumerate(nearest)])
+    assert agree >= 0.8
+
+
+def test_embeddings_are_cached_by_text_hash(embedder, monkeypatch):
+    texts = ["dark matter in dwarf galaxies", "enzyme kinetics"]
+    first = embedder.transform(texts)
+    assert embedder._cache_file().exists()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cached texts must not be encoded again")
+
+    monkeypatch.setattr(embedder.encoder_, "encode", refuse)
+    np.testing.assert_allclose(embedder.transform(texts[::-1]), first[::-1])
