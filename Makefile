@@ -20,7 +20,15 @@ run: venv
 	$(BIN)/paperfeed refit
 	$(BIN)/paperfeed run --host 127.0.0.1 --port 5000
 
-test: venv
+# The test venv adds the embeddings extra so its tests run for real instead of
+# skipping. torch is pinned to the CPU build first: any other torch resolves to
+# a multi-GB CUDA build.
+$(VENV)/.test-deps: $(BIN)/paperfeed
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test,embeddings]'
+	touch $@
+
+test: $(VENV)/.test-deps
 	$(BIN)/python -m pytest -q
 
 lint: venv

@@ -253,6 +253,173 @@ def run(ctx: Context, host: str, port: int) -> None:
         child.wait(timeout=10)
 
 
+@cli.command()
+@click.option("--user", "email", default=None, metavar="EMAIL", help="Only this person.")
+@click.option("--dry-run", is_flag=True, help="Show who is due and what they would get.")
+@click.option(
+    "--now",
+    default=None,
+    metavar="ISO-DATETIME",
+    help="Pretend it is this time, e.g. 2025-03-10T07:05+01:00 (UTC without an offset).",
+)
+@click.option("--status", is_flag=True, help="Show the ledger: counts, failures, retries.")
+@pass_context
+def digest(ctx: Context, email: str | None, dry_run: bool, now: str | None, status: bool) -> None:
+    """Send the email digests that are due (as the scheduler does every few minutes)."""
+    from datetime import datetime
+
+    from . import digest as digests
+
+    if status:
+        report = store.digest_status(ctx.db)
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(report["counts"].items()))
+        click.echo(counts or "no digests yet")
+        for row in report["problems"]:
+            click.echo(
+                f"{row['state']:8} {row['email']} {row['period']} attempts={row['attempts']} "
+                f"next={row['next_attempt_at']} {row['last_error'] or ''}".rstrip()
+            )
+        return
+    try:
+        moment = datetime.fromisoformat(now) if now else None
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date and time: {now!r}", param_hint="--now") from None
+    run = digests.send_due_digests(ctx.db, ctx.settings, now=moment, email=email, dry_run=dry_run)
+    for preview in run.previews:
+        what = preview["subject"] or "nothing above the bar: nothing would be sent"
+        click.echo(f"{preview['email']} ({preview['period']}): {what}")
+        if email and preview["text"]:
+            click.echo(preview["text"])
+    click.echo(f"{run.due} due (dry run: nothing sent)" if dry_run else run.summary())
+    if run.locked:
+        sys.exit(1)
+
+
+@cli.group()
+def user() -> None:
+    """Manage accounts: add one, list them."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--confirmed", is_flag=True, help="Mark the address as confirmed (digests go out).")
+@pass_context
+def user_add(ctx: Context, email: str, password_stdin: bool, confirmed: bool) -> None:
+    """Create an account for EMAIL; prompts for its password unless --password-stdin."""
+    from werkzeug.security import generate_password_hash
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        click.echo("error: the password needs at least 8 characters", err=True)
+        sys.exit(1)
+    try:
+        user_id = store.create_user(ctx.db, email, generate_password_hash(password))
+    except store.UserExists as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if confirmed:
+        store.confirm_email(ctx.db, user_id, email.strip())
+    click.echo(f"added {email.strip()} (user {user_id})")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON.")
+@pass_context
+def user_list(ctx: Context, as_json: bool) -> None:
+    """Every account with its likes and dislikes."""
+    users = store.list_users(ctx.db)
+    if as_json:
+        click.echo(json.dumps(users, indent=2))
+        return
+    if not users:
+        click.echo("no accounts yet: add one with `paperfeed user add EMAIL`")
+    for row in users:
+        state = "confirmed" if row["email_confirmed_at"] else "unconfirmed"
+        click.echo(
+            f"{row['id']:>4}  {row['email']}  {state}  {row['likes']} likes, "
+            f"{row['dislikes']} dislikes  since {row['created_at'][:10]}"
+        )
+
+
+@cli.group()
+def ratings() -> None:
+    """Export and import a person's ratings (the formats of the settings page)."""
+
+
+def _user_or_exit(ctx: Context, email: str) -> dict:
+    found = store.get_user_by_email(ctx.db, email)
+    if found is None:
+        click.echo(f"error: no account for {email}", err=True)
+        sys.exit(1)
+    return found
+
+
+@ratings.command("export")
+@click.argument("email")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "bibtex"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file [default: standard output].",
+)
+@pass_context
+def ratings_export(ctx: Context, email: str, fmt: str, output: Path | None) -> None:
+    """Write EMAIL's ratings as CSV, JSON or BibTeX."""
+    from .ratings_io import records_from_rows, write_ratings
+
+    person = _user_or_exit(ctx, email)
+    text = write_ratings(records_from_rows(store.ratings_for_export(ctx.db, person["id"])), fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@ratings.command("import")
+@click.argument("email")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "bibtex"]),
+    default=None,
+    help="[default: from the file name, else the content]",
+)
+@pass_context
+def ratings_import(ctx: Context, email: str, file: Path, fmt: str | None) -> None:
+    """Add the ratings in FILE to EMAIL's; a malformed file imports nothing (exit 1)."""
+    from .ratings_io import RatingsFormatError, guess_format, read_ratings
+
+    person = _user_or_exit(ctx, email)
+    text = file.read_text(encoding="utf-8-sig")
+    try:
+        records = read_ratings(text, fmt or guess_format(file.name, text), source=str(file))
+    except RatingsFormatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.echo("nothing was imported", err=True)
+        sys.exit(1)
+    result = store.import_ratings(
+        ctx.db, person["id"], [(r.external_id, r.title, r.value) for r in records]
+    )
+    click.echo(
+        f"{result['imported']} imported, {result['unchanged']} unchanged, "
+        f"{len(result['unmatched'])} not found"
+    )
+    for title in result["unmatched"]:
+        click.echo(f"not found: {title}", err=True)
+
+
 def main() -> None:
     cli(prog_name="paperfeed")
 

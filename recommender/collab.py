@@ -13,7 +13,6 @@ a millisecond, without refitting anything.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -94,7 +93,6 @@ class CollabModel:
 
         ``item_vectors`` (n_items rows, from :mod:`recommender.text`) feed the bridge.
         """
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from implicit.cpu.als import AlternatingLeastSquares
 
         user_items = sp.csr_matrix(user_items)
@@ -104,17 +102,18 @@ class CollabModel:
         factors = np.zeros((n_items, self.factors), dtype=np.float32)
         users = np.zeros((n_users, self.factors), dtype=np.float32)
         if C.nnz:
-            als = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=1.0,  # confidences are already scaled by _confidence
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads,
-                calculate_training_loss=False,
-            )
             # implicit's own threads do the work; nested BLAS threads only oversubscribe.
+            # The constructor checks the BLAS thread count (and warns), so it goes inside too.
             with threadpool_limits(limits=1, user_api="blas"):
+                als = AlternatingLeastSquares(
+                    factors=self.factors,
+                    regularization=self.regularization,
+                    alpha=1.0,  # confidences are already scaled by _confidence
+                    iterations=self.iterations,
+                    random_state=self.random_state,
+                    num_threads=self.num_threads,
+                    calculate_training_loss=False,
+                )
                 als.fit(C, show_progress=False)
             users = np.asarray(als.user_factors, dtype=np.float32)
             factors = np.asarray(als.item_factors, dtype=np.float32)
@@ -130,6 +129,15 @@ class CollabModel:
     def _prepare(self) -> None:
         Y = self.item_factors_.astype(np.float64)
         self.YtY_ = Y.T @ Y
+        self._solve_cache: np.ndarray | None = None  # G = Y (YtY + reg I)^-1, built on demand
+
+    def _shared_solve(self) -> np.ndarray:
+        """``G = Y M^-1`` with ``M = YtY + reg I`` (the part every person's system shares)."""
+        if getattr(self, "_solve_cache", None) is None:
+            M = self.YtY_ + self.regularization * np.eye(self.factors)
+            Y = self.item_factors_.astype(np.float64)
+            self._solve_cache = np.linalg.solve(M, Y.T).T  # M is symmetric
+        return self._solve_cache
 
     def _fit_bridge(
         self, X: np.ndarray | sp.spmatrix, factors: np.ndarray, rated: np.ndarray
@@ -159,24 +167,60 @@ class CollabModel:
     ) -> np.ndarray:
         """Solve one person's factors from their liked/disliked ``pidx`` (no refit).
 
-        Same normal equations as ALS's user step: ``(YtY + Yt(C-I)Y + reg I) x = Yt C p``.
+        Same normal equations as ALS's user step: ``(YtY + Yt(C-I)Y + reg I) x = Yt C p``,
+        solved through :meth:`user_factors_batch`.
         """
-        liked, disliked = _as_index(liked), _as_index(disliked)
+        return self.user_factors_batch([liked], [disliked])[0]
+
+    def user_factors_batch(
+        self,
+        liked: Sequence[Sequence[int] | np.ndarray],
+        disliked: Sequence[Sequence[int] | np.ndarray],
+    ) -> np.ndarray:
+        """:meth:`user_factors_for` for many people at once: ``(len(liked), factors)`` float32.
+
+        ``(YtY + reg I) + Yt(C-I)Y`` is a shared matrix plus a low-rank term (one row per rated
+        paper), so the Woodbury identity turns each ``factors x factors`` solve into a
+        ``n_rated x n_rated`` one; people with the same number of ratings are solved together.
+        """
         f = self.factors
-        if not len(liked) and not len(disliked):
-            return np.zeros(f, dtype=np.float32)
-        idx = np.concatenate([liked, disliked])
-        conf = np.concatenate(
-            [
-                np.full(len(liked), self.alpha),
-                np.full(len(disliked), self.alpha * self.dislike_weight),
-            ]
-        )
-        pref = np.concatenate([np.ones(len(liked)), np.zeros(len(disliked))])
-        Y = self.item_factors_[idx].astype(np.float64)
-        A = self.YtY_ + (Y.T * (conf - 1.0)) @ Y + self.regularization * np.eye(f)
-        b = Y.T @ (conf * pref)
-        return np.linalg.solve(A, b).astype(np.float32)
+        out = np.zeros((len(liked), f), dtype=np.float32)
+        like_c, dislike_c = self.alpha, self.alpha * self.dislike_weight
+        rows: dict[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for i, (li, di) in enumerate(zip(liked, disliked, strict=True)):
+            li, di = _as_index(li), _as_index(di)
+            k = len(li) + len(di)
+            if not k:
+                continue
+            idx = np.concatenate([li, di])
+            conf = np.concatenate([np.full(len(li), like_c), np.full(len(di), dislike_c)])
+            pref = np.concatenate([np.ones(len(li)), np.zeros(len(di))])
+            rows.setdefault(k, []).append((i, idx, conf, pref))
+        if not rows:
+            return out
+        if min(like_c, dislike_c) <= 1.0:  # Woodbury needs C - I invertible: solve directly
+            for group in rows.values():
+                for i, idx, conf, pref in group:
+                    Y = self.item_factors_[idx].astype(np.float64)
+                    A = self.YtY_ + (Y.T * (conf - 1.0)) @ Y + self.regularization * np.eye(f)
+                    out[i] = np.linalg.solve(A, Y.T @ (conf * pref))
+            return out
+        G = self._shared_solve()
+        Yall = self.item_factors_
+        for k, group in rows.items():
+            for start in range(0, len(group), 512):
+                part = group[start : start + 512]
+                who = np.fromiter((g[0] for g in part), np.int64, len(part))
+                idx = np.stack([g[1] for g in part])
+                conf = np.stack([g[2] for g in part])
+                q = conf * np.stack([g[3] for g in part])  # (b, k)
+                Yb = Yall[idx].astype(np.float64)  # (b, k, f)
+                Gb = G[idx]  # (b, k, f)
+                H = Yb @ Gb.transpose(0, 2, 1)  # Y M^-1 Yt, (b, k, k)
+                K = H + np.eye(k)[None] / (conf - 1.0)[:, :, None]
+                s = np.linalg.solve(K, (H @ q[:, :, None]))[:, :, 0]
+                out[who] = np.einsum("bkf,bk->bf", Gb, q - s)
+        return out
 
     def partial_fit_user(
         self,

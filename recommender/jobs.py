@@ -1,6 +1,8 @@
 """Scheduled jobs as plain functions: the scheduler, the CLI and the tests call them.
 
 APScheduler only decides *when* these run (see :mod:`recommender.scheduler`).
+Each job opens its own database connection (jobs run in scheduler threads) and
+logs one line with its counts.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import store
 from .config import Settings
 from .dumps import DumpError, parse_dump_file
 from .ingest import DUMP_SUFFIXES
+
+if TYPE_CHECKING:
+    from .digest import DigestRun
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +90,50 @@ def ingest_inbox(settings: Settings) -> InboxReport:
         len(report.failed),
     )
     return report
+
+
+def refit_and_rank(settings: Settings) -> dict | None:
+    """Refit the models, then rank the newest dump for everyone (their stored feeds).
+
+    Returns the refit report plus ``"ranked"`` (people ranked), or None when
+    there are no papers yet.
+    """
+    from . import pipeline
+
+    with store.connect(settings.db_path) as db:
+        store.migrate(db)
+        if store.latest_dump(db) is None:
+            log.info("refit: no dumps yet; nothing to fit")
+            return None
+        report = pipeline.refit(db, settings)
+        report["ranked"] = pipeline.rank_dump_for_everyone(db, settings)
+    log.info(
+        "refit: model %s on %d papers, %d people, %d ratings in %s s; ranked %d feeds",
+        report["version"],
+        report["papers"],
+        report["people"],
+        report["ratings"],
+        report["seconds"],
+        report["ranked"],
+    )
+    return report
+
+
+def ingest_refit_rank(settings: Settings) -> InboxReport:
+    """Ingest the inbox; if a new dump arrived, refit and rank it for everyone."""
+    report = ingest_inbox(settings)
+    if report.ingested:
+        refit_and_rank(settings)
+    return report
+
+
+def send_digests(settings: Settings, *, now: datetime | None = None) -> DigestRun:
+    """Send the digests that are due at ``now``; see :func:`recommender.digest.send_due_digests`.
+
+    The digest module logs the run's counts.
+    """
+    from .digest import send_due_digests
+
+    with store.connect(settings.db_path) as db:
+        store.migrate(db)
+        return send_due_digests(db, settings, now=now)

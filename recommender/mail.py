@@ -13,10 +13,12 @@ will not help).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import smtplib
 import tempfile
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -63,7 +65,8 @@ def write_eml(outbox: Path, message: EmailMessage) -> Path:
         if message_id
         else outbox / f"{next(tempfile._get_candidate_names())}.eml"
     )
-    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".eml")
+    # Not "*.eml" until complete: a reader globbing the outbox never sees half a message.
+    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(message.as_bytes())
@@ -74,6 +77,24 @@ def write_eml(outbox: Path, message: EmailMessage) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def sweep_partial_files(outbox: Path, *, older_than: float = 3600) -> int:
+    """Delete temp files a killed writer left in the outbox; returns how many.
+
+    Only files older than ``older_than`` seconds: a younger one may belong to a
+    writer still at work (the web app writes account emails here too).
+    """
+    if not outbox.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    swept = 0
+    for path in outbox.glob(".tmp-*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                swept += 1
+    return swept
 
 
 def _parse_smtp_url(url: str) -> dict:

@@ -117,8 +117,17 @@ class BlendWeights:
 
 
 def zscore_rows(scores: np.ndarray) -> np.ndarray:
-    """Per-person z-score (kept here so callers need not import content)."""
-    return zscore(scores)
+    """Z-score each row (one person) of ``scores``; constant rows become zeros.
+
+    Row by row the same as :func:`recommender.content.zscore`.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    ok = np.isfinite(std) & (std >= 1e-12)
+    out = (scores - mean) / np.where(ok, std, np.float32(1))
+    out[~ok[:, 0]] = 0
+    return out.astype(np.float32, copy=False)
 
 
 @dataclass
@@ -209,28 +218,56 @@ class _Context:
     """Per-call precomputation shared by every person ranked against the same candidates."""
 
     candidates: np.ndarray
-    sims: np.ndarray  # (n_candidates, n_cols) similarity to every liked/disliked paper
-    col_of: dict[int, int]  # pidx -> column of sims
+    sims_t: np.ndarray  # (n_cols, n_candidates) similarity of every liked/disliked paper
+    knn_t: np.ndarray  # sims_t where the liked paper is among the candidate's neighbours, else 0
+    col_of: dict[int, int]  # pidx -> row of sims_t
+    col_lookup: np.ndarray  # pidx -> row of sims_t (-1: none)
     floor: np.ndarray
     regime: str
     position: dict[int, int]  # pidx -> position in candidates
+    pos_lookup: np.ndarray  # pidx -> position in candidates (-1: not a candidate)
+    cand_factors: np.ndarray | None  # (n_candidates, factors) float64 collaborative factors
+
+    @property
+    def sims(self) -> np.ndarray:
+        """(n_candidates, n_cols) similarity to every liked/disliked paper (a view)."""
+        return self.sims_t.T
 
 
 def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarray) -> _Context:
-    cols = sorted({int(p) for pr in profiles for p in (*pr.liked, *pr.disliked)})
-    sims = (
-        rec.content.similarity(candidates, np.asarray(cols, dtype=np.int64))
-        if cols
-        else np.zeros((len(candidates), 0), np.float32)
+    cols = np.unique(
+        np.concatenate(
+            [np.zeros(0, np.int64)]
+            + [np.asarray(pr.liked, dtype=np.int64).ravel() for pr in profiles]
+            + [np.asarray(pr.disliked, dtype=np.int64).ravel() for pr in profiles]
+        )
     )
+    sims_t = (
+        rec.content.similarity(cols, candidates)
+        if len(cols)
+        else np.zeros((0, len(candidates)), np.float32)
+    )
+    floor = rec.neighbour_floor(candidates)
     rated = rec.collab.rated_[candidates].mean() if rec.collab is not None else 0.0
+    col_lookup = np.full(rec.n_items, -1, dtype=np.int64)
+    col_lookup[cols] = np.arange(len(cols))
+    pos_lookup = np.full(rec.n_items, -1, dtype=np.int64)
+    pos_lookup[candidates] = np.arange(len(candidates))
     return _Context(
         candidates=candidates,
-        sims=sims,
-        col_of={c: i for i, c in enumerate(cols)},
-        floor=rec.neighbour_floor(candidates),
+        sims_t=sims_t,
+        knn_t=np.where(sims_t >= floor[None, :], sims_t, np.float32(0)),
+        col_of={int(c): i for i, c in enumerate(cols)},
+        col_lookup=col_lookup,
+        floor=floor,
         regime="warm" if rated > 0.5 else "cold",
         position={int(c): i for i, c in enumerate(candidates)},
+        pos_lookup=pos_lookup,
+        cand_factors=(
+            rec.collab.item_factors_[candidates].astype(np.float64)
+            if rec.collab is not None
+            else None
+        ),
     )
 
 
@@ -290,17 +327,8 @@ def _mmr(scores: np.ndarray, order: np.ndarray, sims: np.ndarray, n: int, divers
     return np.asarray(chosen, dtype=np.int64)
 
 
-def _shared_terms(rec: Recommender, pidx: int, against: np.ndarray | sp.spmatrix, n: int = 3):
-    """Top TF-IDF terms ``pidx`` shares with a profile vector (empty for embeddings)."""
-    if not isinstance(rec.text, TfidfText) or not sp.issparse(rec.item_vectors):
-        return ()
-    row = rec.item_vectors[pidx]
-    prod = row.multiply(against).tocoo()
-    if not prod.nnz:
-        return ()
-    top = prod.col[np.argsort(-prod.data)[:n]]
-    terms = rec.text.terms_
-    return tuple(str(terms[t]) for t in top)
+#: Person x candidate cells per block of the batch path (bounds memory: ~16 MB per feature).
+BLOCK_CELLS = 4_000_000
 
 
 def rank_users(
@@ -317,38 +345,165 @@ def rank_users(
 
     Excluded papers (``profile.exclude``) and the person's own rated papers never appear.
     ``diversity`` in [0, 1) re-orders the top with maximal marginal relevance (0 = off).
+
+    People are ranked in blocks: every signal of a block is a matrix product over
+    (people x candidates), so one person and 100,000 people go through the same code.
     """
     cand = np.arange(rec.n_items) if candidates is None else np.asarray(candidates, dtype=np.int64)
     ctx = _context(rec, profiles, cand)
-    iterator: Iterable[Profile] = profiles
+    results: list[list[Ranked]] = [[] for _ in profiles]
+    # nothing to go on yet: the caller shows recent papers instead
+    active = [i for i, p in enumerate(profiles) if len(p.liked) or p.query or p.uidx is not None]
+    block = max(1, BLOCK_CELLS // max(len(cand), 1))
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(profiles, desc="ranking", unit="person")
-    results = []
-    for profile in iterator:
-        if not len(profile.liked) and not profile.query and profile.uidx is None:
-            results.append([])  # nothing to go on yet: the caller shows recent papers instead
-            continue
-        feats = person_features(rec, profile, ctx)
-        n_ratings = len(profile.liked) + len(profile.disliked)
-        scores = blend(rec, feats, n_ratings, ctx.regime)
-        drop = [
-            ctx.position[int(p)]
-            for p in (*profile.exclude, *profile.liked, *profile.disliked)
-            if int(p) in ctx.position
-        ]
-        if drop:
-            scores[np.asarray(drop)] = -np.inf
-        results.append(_top(rec, profile, ctx, feats, scores, n, diversity, reasons))
+        bar = tqdm(total=len(active), desc="ranking", unit="person")
+    terms_list = (
+        list(rec.text.terms_)
+        if reasons and isinstance(rec.text, TfidfText) and sp.issparse(rec.item_vectors)
+        else None
+    )
+    for start in range(0, len(active), block):
+        who = active[start : start + block]
+        block_profiles = [profiles[i] for i in who]
+        for i, ranked in zip(
+            who,
+            _rank_block(rec, block_profiles, ctx, n, diversity, reasons, terms_list),
+            strict=True,
+        ):
+            results[i] = ranked
+        if bar is not None:
+            bar.update(len(who))
+    if bar is not None:
+        bar.close()
     return results
 
 
-def _top(rec, profile, ctx, feats, scores, n, diversity, reasons) -> list[Ranked]:
-    valid = int(np.isfinite(scores).sum())
+def _indicator(rows: list[np.ndarray], lookup: np.ndarray, n_cols: int) -> sp.csr_matrix:
+    """(len(rows), n_cols) float32 counts of ``lookup[rows[i]]`` (duplicates count twice)."""
+    lens = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+    flat = np.concatenate([np.zeros(0, np.int64), *rows]) if len(rows) else np.zeros(0, np.int64)
+    M = sp.csr_matrix(
+        (np.ones(len(flat), np.float32), (np.repeat(np.arange(len(rows)), lens), lookup[flat])),
+        shape=(len(rows), n_cols),
+    )
+    M.sum_duplicates()
+    return M
+
+
+def _block_features(
+    rec: Recommender, profiles: Sequence[Profile], ctx: _Context
+) -> dict[str, np.ndarray]:
+    """(people x candidates) z-scored signals: :func:`person_features` for a block at once."""
+    B, n_cand = len(profiles), len(ctx.candidates)
+    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
+    disliked = [np.asarray(p.disliked, dtype=np.int64).ravel() for p in profiles]
+    n_liked = np.fromiter((len(x) for x in liked), np.int64, B)
+    n_disliked = np.fromiter((len(x) for x in disliked), np.int64, B)
+    n_cols = ctx.sims_t.shape[0]
+    L = _indicator(liked, ctx.col_lookup, n_cols)
+    sum_liked = np.asarray(L @ ctx.sims_t, dtype=np.float32).reshape(B, n_cand)
+    knn = np.asarray(L @ ctx.knn_t, dtype=np.float32).reshape(B, n_cand)
+    # centroid: mean similarity to the liked papers, a keyword query counting as one more
+    n_centroid = n_liked.copy()
+    for i, p in enumerate(profiles):
+        if p.query:
+            sum_liked[i] += rec.query_similarity(p.query, ctx.candidates)
+            n_centroid[i] += 1
+    centroid = np.zeros((B, n_cand), np.float32)
+    has = n_centroid > 0
+    centroid[has] = sum_liked[has] / n_centroid[has, None].astype(np.float32)
+    no_likes = n_liked == 0
+    knn[no_likes] = centroid[no_likes]
+    if n_disliked.any():
+        # A dislike lowers both signals by the mean similarity to the disliked papers.
+        D = _indicator(disliked, ctx.col_lookup, n_cols)
+        dis = n_disliked > 0
+        sum_dis = np.asarray(D[dis] @ ctx.sims_t, dtype=np.float32)
+        penalty = np.float32(rec.content.dislike_weight) * (
+            sum_dis / n_disliked[dis, None].astype(np.float32)
+        )
+        scale = np.maximum(1.0, np.sqrt(n_liked[dis].astype(np.float64))).astype(np.float32)
+        centroid[dis] -= penalty
+        knn[dis] -= penalty * scale[:, None]
+    feats = {"knn": zscore_rows(knn), "centroid": zscore_rows(centroid)}
+    collab = np.zeros((B, n_cand), np.float32)
+    if rec.collab is not None:
+        stored = len(rec.collab.user_factors_)
+        U = np.zeros((B, rec.collab.factors), np.float32)
+        solve = [
+            i
+            for i, p in enumerate(profiles)
+            if (p.uidx is None or p.uidx >= stored) and (len(liked[i]) or p.uidx is not None)
+        ]
+        if solve:
+            U[solve] = rec.collab.user_factors_batch(
+                [liked[i] for i in solve], [disliked[i] for i in solve]
+            )
+        known = [i for i, p in enumerate(profiles) if p.uidx is not None and p.uidx < stored]
+        if known:
+            U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
+        collab = zscore_rows((U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32))
+    feats["collab"] = collab
+    return feats
+
+
+def _block_weights(rec: Recommender, profiles: Sequence[Profile], regime: str) -> np.ndarray:
+    """(people x FEATURES) blend weights, collaborative weight shrunk by community size."""
+    W = np.zeros((len(profiles), len(FEATURES)), np.float32)
+    strength = rec.community_strength()
+    cache: dict[int, list[float]] = {}
+    for i, p in enumerate(profiles):
+        n_ratings = len(p.liked) + len(p.disliked)
+        if n_ratings not in cache:
+            w = dict(rec.weights.for_person(regime, n_ratings))
+            w["collab"] = w.get("collab", 0.0) * strength
+            cache[n_ratings] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
+        W[i] = cache[n_ratings]
+    return W
+
+
+def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
+    B, n_cand = len(profiles), len(ctx.candidates)
+    feats = _block_features(rec, profiles, ctx)
+    W = _block_weights(rec, profiles, ctx.regime)
+    scores = np.zeros((B, n_cand), np.float32)
+    for j, name in enumerate(FEATURES):
+        scores += W[:, j : j + 1] * feats[name]
+    # never show excluded or already rated papers
+    for i, p in enumerate(profiles):
+        drop = np.concatenate(
+            [
+                np.fromiter((int(x) for x in p.exclude), np.int64),
+                np.asarray(p.liked, dtype=np.int64).ravel(),
+                np.asarray(p.disliked, dtype=np.int64).ravel(),
+            ]
+        )
+        drop = drop[(drop >= 0) & (drop < len(ctx.pos_lookup))]
+        pos = ctx.pos_lookup[drop]
+        scores[i, pos[pos >= 0]] = -np.inf
+    tops: list[np.ndarray] = [None] * B  # type: ignore[list-item]
+    valid = np.isfinite(scores).sum(axis=1)
+    easy = (valid >= n) & (n < n_cand) & (diversity <= 0) & (n > 0)
+    if easy.any():
+        rows = np.flatnonzero(easy)
+        part = np.argpartition(-scores[rows], n - 1, axis=1)[:, :n]
+        vals = np.take_along_axis(scores[rows], part, axis=1)
+        part = np.take_along_axis(part, np.argsort(-vals, axis=1, kind="stable"), axis=1)
+        for r, top in zip(rows, part, strict=True):
+            tops[r] = top
+    for i in np.flatnonzero(~easy):
+        tops[i] = _select(rec, ctx, scores[i], int(valid[i]), n, diversity)
+    return _explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list)
+
+
+def _select(rec, ctx, scores, valid, n, diversity) -> np.ndarray:
+    """Positions of one person's best candidates (general case: diversity, few valid)."""
     take = min(n, valid)
     if take <= 0:
-        return []
+        return np.zeros(0, np.int64)
     depth = min(valid, take * 4) if diversity > 0 else take
     top = (
         np.argpartition(-scores, depth - 1)[:depth]
@@ -360,35 +515,88 @@ def _top(rec, profile, ctx, feats, scores, n, diversity, reasons) -> list[Ranked
     if diversity > 0 and len(top) > 1:
         pair = rec.content.similarity(ctx.candidates[top], ctx.candidates[top])
         top = _mmr(scores, top, pair, take, diversity)
-    top = top[:take]
+    return top[:take]
+
+
+def _explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> list[list[Ranked]]:
+    """Turn each person's top positions into :class:`Ranked` rows with their reasons."""
+    terms_of = (
+        _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
+    )
     out = []
-    liked_cols = [ctx.col_of[int(p)] for p in profile.liked]
-    liked = np.asarray(profile.liked, dtype=np.int64)
-    profile_vec = None
-    if reasons and isinstance(rec.text, TfidfText):
-        parts = []
+    for i, (profile, top) in enumerate(zip(profiles, tops, strict=True)):
+        pidxs = ctx.candidates[top].tolist()
+        row_scores = scores[i, top].tolist()
+        if not reasons:
+            out.append(
+                [Ranked(p, s, "recommended") for p, s in zip(pidxs, row_scores, strict=True)]
+            )
+            continue
+        liked = np.asarray(profile.liked, dtype=np.int64).ravel()
+        because_of: list[int | None] = [None] * len(top)
         if len(liked):
-            parts.append(rec.item_vectors[liked].sum(axis=0))
-        if profile.query:
-            parts.append(rec.text.transform([profile.query]).toarray())
-        if parts:
-            profile_vec = sp.csr_matrix(np.asarray(sum(parts)))
-    for pos in top:
-        pidx = int(ctx.candidates[pos])
-        because = None
-        terms: tuple[str, ...] = ()
-        reason = "recommended"
-        if reasons:
-            if liked_cols:
-                because = int(liked[int(np.argmax(ctx.sims[pos, liked_cols]))])
+            sims = ctx.sims_t[ctx.col_lookup[liked]][:, top]  # (n_liked, n_top)
+            because_of = liked[np.argmax(sims, axis=0)].tolist() if len(top) else []
+        collab_wins = (feats["collab"][i, top] > feats["centroid"][i, top]).tolist()
+        row_terms = terms_of[i] if terms_of is not None else [()] * len(top)
+        ranked = []
+        for p, s, because, terms, cw in zip(
+            pidxs, row_scores, because_of, row_terms, collab_wins, strict=True
+        ):
+            if because is not None:
                 reason = f"similar to a paper you liked (#{because})"
-            if profile_vec is not None:
-                terms = _shared_terms(rec, pidx, profile_vec)
-            if because is None and terms:
+            elif terms:
                 reason = "matches " + ", ".join(terms)
-            elif because is None and feats["collab"][pos] > feats["centroid"][pos]:
+            elif cw:
                 reason = "liked by people with similar taste"
-        out.append(Ranked(pidx, float(scores[pos]), reason, because, terms))
+            else:
+                reason = "recommended"
+            ranked.append(Ranked(p, s, reason, because, terms))
+        out.append(ranked)
+    return out
+
+
+def _block_terms(
+    rec, profiles, ctx, tops, terms_list, n_terms: int = 3
+) -> list[list[tuple[str, ...]]]:
+    """Top TF-IDF terms each shown paper shares with its person's likes and query."""
+    B = len(profiles)
+    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
+    L = _indicator(liked, np.arange(rec.n_items), rec.n_items)
+    P = (L @ rec.item_vectors).tocsr()
+    queries = [i for i, p in enumerate(profiles) if p.query]
+    if queries:
+        q = sp.vstack([rec.text.transform([profiles[i].query]) for i in queries]).tocoo()
+        Q = sp.csr_matrix(
+            (q.data, (np.asarray(queries)[q.row], q.col)), shape=P.shape, dtype=P.dtype
+        )
+        P = (P + Q).tocsr()
+    lens = np.fromiter((len(t) for t in tops), np.int64, B)
+    if not lens.sum():
+        return [[] for _ in range(B)]
+    flat_pos = np.concatenate(tops).astype(np.int64)
+    owner = np.repeat(np.arange(B), lens)
+    X = rec.item_vectors[ctx.candidates[flat_pos]]
+    X.sort_indices()
+    P = P[owner]
+    P.sort_indices()  # sorted operands: products in term order, ties keep the first term
+    prod = X.multiply(P).tocsr()
+    prod.eliminate_zeros()
+    counts = np.diff(prod.indptr)
+    row_of = np.repeat(np.arange(prod.shape[0]), counts)
+    order = np.lexsort((-prod.data, row_of))
+    rank_in_row = np.arange(len(order)) - prod.indptr[row_of[order]]
+    keep = order[rank_in_row < n_terms]
+    words = [str(terms_list[t]) for t in prod.indices[keep].tolist()]
+    kept_rows = row_of[keep]
+    bounds = np.searchsorted(kept_rows, np.arange(prod.shape[0] + 1))
+    per_item = [
+        tuple(words[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+    ]
+    out, at = [], 0
+    for k in lens.tolist():
+        out.append(per_item[at : at + k])
+        at += k
     return out
 
 

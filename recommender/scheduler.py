@@ -1,14 +1,31 @@
 """When the jobs run. One process (the Procfile's ``scheduler:``), never a web worker.
 
-Each job has an explicit id and ``replace_existing``; ``coalesce`` folds runs
-missed while the scheduler was down into one, and ``misfire_grace_time`` lets
-a run that is late by less than the grace still happen once.
+Each job has an explicit id and ``replace_existing``, ``max_instances=1`` (a slow
+run is never overlapped by the next), ``coalesce=True`` (runs missed while the
+process was suspended or busy collapse into one), and a deliberate
+``misfire_grace_time``:
+
+``ingest_inbox`` (every minute)
+    ingest new dump files, then refit and rank the new dump for everyone.
+    Grace one interval: a late poll is pointless once the next is due.
+``nightly_refit`` (03:30 UTC)
+    refit on the day's ratings. Grace six hours: a refit that comes late is
+    still worth having that morning; later than that, the next night's does it.
+``send_digests`` (every five minutes, and once at start-up)
+    send the digests whose local send hour has come. No grace limit: the job
+    is idempotent (the ledger never sends a period twice) and decides for
+    itself how late is too late (:data:`recommender.digest.CATCH_UP`, 12 h).
+    Jobs live in memory, so a restarted scheduler has no record of the runs it
+    missed; the run at start-up is what sends the 07:00 digests once when the
+    scheduler comes back at 09:00.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from . import jobs
@@ -17,19 +34,43 @@ from .config import Settings
 log = logging.getLogger(__name__)
 
 INBOX_POLL_SECONDS = 60
+DIGEST_POLL_SECONDS = 5 * 60
+NIGHTLY_REFIT = {"hour": 3, "minute": 30}
+REFIT_GRACE_SECONDS = 6 * 3600
 
 
-def build_scheduler(settings: Settings, *, scheduler_class=BlockingScheduler):
+def build_scheduler(
+    settings: Settings, *, scheduler_class: type[BaseScheduler] = BlockingScheduler
+) -> BaseScheduler:
+    """A scheduler (not started) with the three jobs; ``scheduler_class`` for tests."""
     scheduler = scheduler_class(timezone="UTC")
+    common = {"args": [settings], "replace_existing": True, "max_instances": 1, "coalesce": True}
     scheduler.add_job(
-        jobs.ingest_inbox,
+        jobs.ingest_refit_rank,
         "interval",
         seconds=INBOX_POLL_SECONDS,
-        args=[settings],
         id="ingest_inbox",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
+        name="ingest the inbox, refit and rank",
         misfire_grace_time=INBOX_POLL_SECONDS,
+        **common,
+    )
+    scheduler.add_job(
+        jobs.refit_and_rank,
+        "cron",
+        **NIGHTLY_REFIT,
+        id="nightly_refit",
+        name="refit the models and rank the newest dump",
+        misfire_grace_time=REFIT_GRACE_SECONDS,
+        **common,
+    )
+    scheduler.add_job(
+        jobs.send_digests,
+        "interval",
+        seconds=DIGEST_POLL_SECONDS,
+        next_run_time=datetime.now(UTC),  # catch up at start-up, see the module docstring
+        id="send_digests",
+        name="send due digests",
+        misfire_grace_time=None,
+        **common,
     )
     return scheduler

@@ -107,6 +107,7 @@ class TfidfText:
             ).fit(texts)
         else:
             self.vectorizer_ = self._make_vectorizer().fit(texts)
+        self._terms = None
         return self
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -115,8 +116,14 @@ class TfidfText:
 
     @property
     def terms_(self) -> np.ndarray:
-        """Vocabulary terms, index-aligned with the columns of :meth:`transform`."""
-        return self.vectorizer_.get_feature_names_out()
+        """Vocabulary terms, index-aligned with the columns of :meth:`transform`.
+
+        Cached: sklearn rebuilds the array on every call (~5 ms), and reasons
+        look terms up for every paper on a feed page.
+        """
+        if getattr(self, "_terms", None) is None:
+            self._terms = self.vectorizer_.get_feature_names_out()
+        return self._terms
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """Return ``(json_params, arrays)`` that :meth:`from_state` rebuilds (no pickles)."""
@@ -152,6 +159,7 @@ class TfidfText:
         vec.fit(["placeholder"])  # sets up the fixed vocabulary; idf_ is overwritten below
         vec.idf_ = np.asarray(arrays["idf"], dtype=np.float64)
         model.vectorizer_ = vec
+        model._terms = np.asarray(terms, dtype=object)
         return model
 
 

@@ -92,3 +92,21 @@ def test_state_round_trip_scores_identically():
 def test_no_ratings_at_all_gives_zero_scores():
     model = fit(sp.csr_matrix((3, 5), dtype=np.float32))
     assert np.all(model.score(model.user_factors_for([1])) == pytest.approx(0))
+
+
+def test_batched_user_factors_solve_the_same_normal_equations():
+    model = fit(checkerboard(withheld=(0, 4)))
+    rng = np.random.default_rng(0)
+    n_items = model.item_factors_.shape[0]
+    liked = [rng.choice(n_items, size=k, replace=False) for k in (0, 1, 3, 3, 5)]
+    disliked = [[], [2], [], [0, 1], [n_items - 1]]
+    batch = model.user_factors_batch(liked, disliked)
+    for li, di, got in zip(liked, disliked, batch, strict=True):
+        idx = np.concatenate([li, di]).astype(int)
+        conf = np.r_[np.full(len(li), model.alpha), np.full(len(di), model.alpha)]
+        pref = np.r_[np.ones(len(li)), np.zeros(len(di))]
+        Y = model.item_factors_[idx].astype(np.float64)
+        A = model.YtY_ + (Y.T * (conf - 1)) @ Y + model.regularization * np.eye(model.factors)
+        want = np.linalg.solve(A, Y.T @ (conf * pref)) if len(idx) else np.zeros(model.factors)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert np.array_equal(got, model.user_factors_for(li, di))

@@ -89,3 +89,28 @@ def test_learned_weights_file_records_its_command_and_covers_every_band():
 def test_small_community_shrinks_collaborative_weight(rec):
     assert 0 < rec.community_strength() < 0.5  # 18 people liking ~5 papers each
     assert np.isfinite(rec.community_strength())
+
+
+def test_block_batch_path_gives_the_single_person_rankings(rec, monkeypatch):
+    """Blocks of people (vectorised) rank exactly as one person at a time, reasons included."""
+    import recommender.ranking as ranking
+
+    profiles = [
+        Profile(liked=[0]),
+        Profile(liked=[13, 14], disliked=[1]),
+        Profile(query="protein enzyme"),
+        Profile(liked=[6, 7], query="gene expression"),
+        Profile(uidx=2),
+        Profile(uidx=3, liked=[4], exclude={5, 11}),
+        Profile(disliked=[3]),
+        Profile(),
+        Profile(liked=[0, 1, 1], disliked=[12], exclude={2, 3}),
+        Profile(liked=list(range(1, 17))),  # fewer valid candidates than n
+    ]
+    monkeypatch.setattr(ranking, "BLOCK_CELLS", 3 * 18)  # several blocks of 3 people
+    for candidates in (None, [5, 11, 17, 0, 6, 12]):
+        for n in (3, 50):
+            batch = rank_users(rec, profiles, candidates=candidates, n=n)
+            single = [rank_for_user(rec, p, candidates=candidates, n=n) for p in profiles]
+            assert batch == single
+    assert batch[7] == [] and len(batch[9]) == 2 and batch[2][0].terms

@@ -31,3 +31,14 @@ def test_development_key_is_random_and_private(data_dir, monkeypatch):
     assert app.config["SECRET_KEY"] == key_file.read_text().strip()
     assert len(app.config["SECRET_KEY"]) == 64
     assert key_file.stat().st_mode & 0o077 == 0
+
+
+def test_healthz_reports_the_model_version_once_fitted(app, db):
+    from recommender import pipeline
+    from recommender.config import load_settings
+
+    client = app.test_client()
+    assert client.get("/healthz").get_json()["model_version"] is None
+    ingest_paths(db, [SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
+    version = pipeline.refit(db, load_settings(app.config["DATA_DIR"]))["version"]
+    assert client.get("/healthz").get_json()["model_version"] == version

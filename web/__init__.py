@@ -9,6 +9,11 @@ from recommender.config import ConfigError, load_settings
 __all__ = ["ConfigError", "create_app"]
 
 
+def _is_http_url(value: object) -> bool:
+    """Jinja test: only http(s) links are rendered (a dump could carry ``javascript:``)."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory. ``test_config`` overrides settings (tests pass DATA_DIR)."""
     app = Flask(__name__)
@@ -22,16 +27,45 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=production,
+        # fetch() sends the token in this header; forms send the csrf_token field.
+        WTF_CSRF_HEADERS=["X-CSRFToken"],
+        # Tokens live as long as the session: a feed left open for a day still works.
+        WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key()
+    app.jinja_env.tests["http_url"] = _is_http_url
 
-    from . import db, feed, health
+    from . import (
+        atom,
+        auth,
+        db,
+        email_links,
+        errors,
+        feed,
+        health,
+        onboarding,
+        papers,
+        search,
+    )
+    from . import settings as settings_views
     from .extensions import csrf
 
     csrf.init_app(app)
     db.init_app(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(feed.bp)
+    auth.init_app(app)
+    errors.init_app(app)
+    for blueprint in (
+        health.bp,
+        auth.bp,
+        feed.bp,
+        onboarding.bp,
+        search.bp,
+        papers.bp,
+        settings_views.bp,
+        atom.bp,
+        email_links.bp,
+    ):
+        app.register_blueprint(blueprint)
     return app

@@ -6,23 +6,6 @@ Callers get plain dicts and ids back, never cursors.
 """
 
 from .db import connect, migrate, migrations_dir, open_db, pending_migrations, transaction
-from .ratings import (
-    all_papers,
-    all_ratings,
-    delete_all_ratings,
-    delete_rating,
-    dump_new_paper_ids,
-    mark_shown,
-    max_paper_id,
-    papers_by_ids,
-    rating_values,
-    set_rating,
-    shown_before,
-    store_feed_rankings,
-    user_ids,
-    user_profile_fields,
-    user_ratings,
-)
 from .digests import (
     claim_digest,
     claimed_periods,
@@ -53,6 +36,23 @@ from .papers import (
     list_dumps,
     record_dump,
     search_papers,
+)
+from .ratings import (
+    all_papers,
+    all_ratings,
+    delete_all_ratings,
+    delete_rating,
+    dump_new_paper_ids,
+    mark_shown,
+    max_paper_id,
+    papers_by_ids,
+    rating_values,
+    set_rating,
+    shown_before,
+    store_feed_rankings,
+    user_ids,
+    user_profile_fields,
+    user_ratings,
 )
 from .users import (
     SETTING_COLUMNS,

@@ -46,9 +46,7 @@ def digest_subscribers(db: Database, *, email: str | None = None) -> list[dict]:
 def get_subscriber(db: Database, user_id: int) -> dict | None:
     """One person's digest settings and whether digests are on, or None if there is no such id."""
     rows = list(
-        db.query(
-            f"SELECT {_SUBSCRIBER_COLUMNS}, digest_enabled FROM users WHERE id = ?", [user_id]
-        )
+        db.query(f"SELECT {_SUBSCRIBER_COLUMNS}, digest_enabled FROM users WHERE id = ?", [user_id])
     )
     return rows[0] if rows else None
 
@@ -179,7 +177,7 @@ def mark_digest_sent(db: Database, digest_id: int, now: datetime) -> bool:
         db,
         digest_id,
         "sending",
-        "state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?",
+        "state = 'sent', sent_at = ?, updated_at = ?",
         [stamp, stamp],
     )
 

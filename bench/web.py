@@ -1,0 +1,230 @@
+"""The web app under load: gunicorn with 2 workers, one person with 200 ratings, a
+250-paper dump; 20 concurrent clients each load the feed page and post a like (then
+undo it, so the person keeps 200 ratings). Reports p50/p99 latency per kind and
+requests per second, the median of several runs.
+
+Usage: python bench/web.py [--clients 20] [--rounds 20] [--runs 3] [--workers 2]
+Target: feed page p99 under 50 ms. Talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from werkzeug.security import generate_password_hash  # noqa: E402
+
+from recommender import pipeline, store  # noqa: E402
+from recommender.config import load_settings  # noqa: E402
+from recommender.dumps import parse_dump_file  # noqa: E402
+from recommender.ingest import ingest_paths  # noqa: E402
+
+SAMPLES = REPO / "samples" / "dumps"
+EMAIL, PASSWORD = "bench@example.org", "bench password"
+_TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def build_data(data: Path) -> None:
+    """Three sample dumps as history, a 250-paper newest dump, a person with 200 ratings."""
+    db = store.open_db(data / "paperfeed.db")
+    history = sorted(SAMPLES.glob("*.txt"))
+    for day, path in enumerate(history[:3], start=1):
+        ingest_paths(db, [path], dump_date=f"2026-11-{day:02d}")
+    newest = [p for p in parse_dump_file(history[3]).papers]
+    rows = [{"title": p.title, "abstract": p.abstract} for p in newest]
+    extra = [p for path in history[:3] for p in parse_dump_file(path).papers]
+    rows += [
+        {"title": f"{p.title} (extended version)", "abstract": p.abstract}
+        for p in extra[: 250 - len(rows)]
+    ]
+    dump = data / "newest.jsonl"
+    dump.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    ingest_paths(db, [dump], dump_date="2026-11-20")
+    uid = store.create_user(db, EMAIL, generate_password_hash(PASSWORD))
+    rng = random.Random(0)
+    old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id < 4").fetchall()]
+    for paper in rng.sample(old, 200):
+        store.set_rating(db, uid, paper, 1 if rng.random() < 0.8 else -1)
+    pipeline.refit(db, load_settings(data))
+    db.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Client:
+    """One browser: a keep-alive connection, a session cookie, the CSRF token."""
+
+    def __init__(self, port: int):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookie = ""
+        self.token = ""
+
+    def request(self, method: str, path: str, body: dict | None = None, headers=None):
+        headers = dict(headers or {})
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        data = None
+        if body is not None:
+            data = urllib.parse.urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        start = time.perf_counter()
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
+        text = response.read().decode()
+        elapsed = time.perf_counter() - start
+        cookie = response.getheader("Set-Cookie")
+        if cookie:
+            self.cookie = cookie.split(";", 1)[0]
+        found = _TOKEN.search(text)
+        if found:
+            self.token = found.group(1) or found.group(2)
+        return response.status, text, elapsed
+
+    def log_in(self) -> None:
+        self.request("GET", "/login")
+        status, _, _ = self.request(
+            "POST", "/login", {"email": EMAIL, "password": PASSWORD, "csrf_token": self.token}
+        )
+        assert status == 302, status
+
+
+_PAPER = re.compile(r'data-paper-id="(\d+)"')
+
+
+def client_loop(port: int, rounds: int, out: dict[str, list[float]], errors: list[str]):
+    client = Client(port)
+    client.log_in()
+    for _ in range(rounds):
+        status, page, elapsed = client.request("GET", "/")
+        if status != 200:
+            errors.append(f"feed {status}")
+            continue
+        out["feed"].append(elapsed)
+        paper = int(_PAPER.findall(page)[random.randrange(10)])
+        for value in ("like", "undo"):
+            status, _, elapsed = client.request(
+                "POST",
+                f"/papers/{paper}/rate",
+                {"value": value},
+                {"X-CSRFToken": client.token, "Accept": "application/json"},
+            )
+            if status != 200:
+                errors.append(f"rate {status}")
+            out["rate"].append(elapsed)
+    client.conn.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def one_run(port: int, clients: int, rounds: int) -> dict:
+    out: dict[str, list[float]] = {"feed": [], "rate": []}
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=client_loop, args=(port, rounds, out, errors))
+        for _ in range(clients)
+    ]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    total = len(out["feed"]) + len(out["rate"])
+    return {
+        "feed_p50": percentile(out["feed"], 0.5) * 1000,
+        "feed_p99": percentile(out["feed"], 0.99) * 1000,
+        "rate_p50": percentile(out["rate"], 0.5) * 1000,
+        "rate_p99": percentile(out["rate"], 0.99) * 1000,
+        "rps": total / wall,
+        "errors": len(errors),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=20, help="feed loads per client per run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="paperfeed-bench-web-"))
+    data = root / "data"
+    server = None
+    try:
+        build_data(data)
+        port = free_port()
+        env = {
+            **os.environ,
+            "PAPERFEED_DATA_DIR": str(data),
+            "PAPERFEED_SECRET_KEY": "bench",
+            "OPENBLAS_NUM_THREADS": "1",
+        }
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        server = subprocess.Popen(
+            [
+                str(gunicorn),
+                "--workers",
+                str(args.workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "web:create_app()",
+            ],
+            cwd=REPO,
+            env=env,
+        )
+        for _ in range(200):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.05)
+        # Warm up both workers (model load) before measuring.
+        one_run(port, 4, 3)
+        runs = [one_run(port, args.clients, args.rounds) for _ in range(args.runs)]
+        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        print(
+            f"{args.clients} clients, gunicorn {args.workers} workers, 250-paper dump, "
+            f"person with 200 ratings; median of {args.runs} runs"
+        )
+        print(
+            f"feed page   p50 {med['feed_p50']:.1f} ms  p99 {med['feed_p99']:.1f} ms "
+            f"(target p99 < 50 ms)"
+        )
+        print(f"rate (POST) p50 {med['rate_p50']:.1f} ms  p99 {med['rate_p99']:.1f} ms")
+        print(f"throughput  {med['rps']:.0f} requests/s; errors {int(med['errors'])}")
+        return 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

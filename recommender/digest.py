@@ -1,0 +1,567 @@
+"""The email digest: who is due, which papers, the message, and crash-safe delivery.
+
+Entry point: :func:`send_due_digests` (the scheduler job, ``paperfeed digest`` and
+the tests all call it, with a controllable ``now``).
+
+Who is due
+    A person with digests on and a confirmed address is due once per *period*:
+    their local calendar day of the send (daily), or of their chosen weekday
+    (weekly). The send instant is ``digest_hour:00`` in their IANA time zone,
+    computed with :mod:`zoneinfo`, so daylight-saving changes move it with the
+    wall clock. On a spring-forward day an hour that does not exist (02:00 in
+    New York) means the first instant after the gap (03:00 EDT); on a fall-back
+    day a repeated hour means its first occurrence. A period is due from its
+    send instant until :data:`CATCH_UP` later, so a scheduler that was down at
+    07:00 sends the 07:00 digests once when it comes back the same morning.
+
+Which papers
+    Papers first seen in dumps ingested since the person's last digest (or in
+    the newest dump), minus what they rated or got in an earlier digest, ranked
+    by :func:`recommender.pipeline.rank_papers_for_person` (the one ranking
+    path), those at or above their ``min_score``, at most ``digest_size``. When
+    nothing clears the bar, the period is recorded as ``'empty'``, nothing is
+    sent, and the log says so.
+
+Never twice, never lost
+    The ledger (``digests``, one row per person and period, ``UNIQUE``) is
+    written in short transactions, each a compare-and-set on the row's state:
+
+    1. *claim*: insert the row and its papers (frozen, so a retry sends the same
+       email with the same ``Message-ID``) — a second run finds the row and
+       skips the person;
+    2. *pending → sending* before the message leaves;
+    3. *sending → sent* as soon as the server (or the outbox) has it;
+       a transient error puts the row back to *pending* with exponential
+       backoff, a permanent one (or :data:`MAX_ATTEMPTS`) to *failed*.
+
+    One run at a time holds an exclusive ``flock`` on ``<data dir>/digest.lock``.
+    The kernel releases it when a process dies, even by ``kill -9``, so a run
+    that holds the lock knows that every row still in *sending* belongs to a
+    dead run, and recovers it first:
+
+    * **file backend — exactly once.** The ``.eml`` file is named after the
+      row's stable ``Message-ID`` and appears atomically (``os.replace``): if it
+      exists the message was delivered and the row becomes *sent*; if not, it
+      was not, and the row goes back to *pending*.
+    * **SMTP — at least once, with a window of one reply.** Whether the server
+      accepted a message is only known from its ``250`` reply, and a crash
+      between that reply and our commit (microseconds; RFC 1047 describes the
+      same window inside SMTP itself) leaves us unable to tell. We resend such a
+      row, with the *same* ``Message-ID``. The alternative (treat it as sent)
+      would silently skip a person whenever the crash came before the server
+      accepted, with nothing to show for it; a resend at worst duplicates the
+      one message in flight at the crash, visibly, with an identical
+      ``Message-ID`` that many mail stores collapse. Every other person gets
+      exactly one digest either way, because their rows are *sent* or not yet
+      *sending*. The recovered row's ``last_error`` says it was resent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
+from pathlib import Path
+from time import perf_counter
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlite_utils import Database
+
+from . import pipeline, store
+from .config import Settings
+from .mail import (
+    Mailer,
+    PermanentMailError,
+    TransientMailError,
+    eml_path,
+    open_mailer,
+    sweep_partial_files,
+)
+from .store.digests import utc_text
+from .tokens import make_token
+
+log = logging.getLogger(__name__)
+
+#: How long after its send instant a period is still sent (scheduler downtime, slow runs).
+CATCH_UP = timedelta(hours=12)
+#: Delivery attempts before a digest is marked failed for good.
+MAX_ATTEMPTS = 6
+#: Backoff after the n-th transient failure: RETRY_BASE * 2**(n-1), at most RETRY_CAP.
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+#: Abstracts in the email are cut to about this many characters, at a word boundary.
+ABSTRACT_CHARS = 320
+TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
+#: Optional second List-Unsubscribe target. Set it only if someone processes those mails.
+MAILTO_ENV = "PAPERFEED_UNSUBSCRIBE_MAILTO"
+#: Headers may be 998 characters long (RFC 5322). At the default 78, the List-Unsubscribe URL,
+#: which has no spaces to fold at, would be RFC 2047-encoded and unusable to mail clients.
+MESSAGE_POLICY = policy.default.clone(max_line_length=998)
+
+
+# -- who is due ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Due:
+    """One person's digest that should go out now."""
+
+    user: dict
+    period: str  # the local send day, YYYY-MM-DD
+    due_at: datetime  # the local send instant, in UTC
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("digest: unknown time zone %r, using UTC", name)
+        return ZoneInfo("UTC")
+
+
+def send_instant(day: date, hour: int, timezone: str | None) -> datetime:
+    """``hour:00`` on ``day`` in ``timezone``, as a UTC datetime.
+
+    A wall time skipped by a spring-forward change resolves to the instant just
+    after the gap; a repeated one (fall back) to its first occurrence.
+    """
+    local = datetime.combine(day, time(hour), tzinfo=_zone(timezone))  # fold=0: first
+    return local.astimezone(UTC)
+
+
+def current_period(user: dict, now: datetime) -> tuple[str, datetime] | None:
+    """The person's newest period whose send instant has passed, if within :data:`CATCH_UP`.
+
+    ``user`` needs ``timezone``, ``digest_cadence``, ``digest_weekday`` (0 = Monday)
+    and ``digest_hour``. Returns ``(period, due_at)`` or None.
+    """
+    today = now.astimezone(_zone(user["timezone"])).date()
+    # Walk back from the local day: at most 8 days covers a weekly period and its edge.
+    for back in range(8):
+        day = today - timedelta(days=back)
+        if user["digest_cadence"] == "weekly" and day.weekday() != user["digest_weekday"]:
+            continue
+        due_at = send_instant(day, user["digest_hour"], user["timezone"])
+        if due_at <= now:
+            return (day.isoformat(), due_at) if now - due_at <= CATCH_UP else None
+    return None
+
+
+def due_people(db: Database, now: datetime, *, email: str | None = None) -> list[Due]:
+    """Everyone whose current period has come and has no ledger row yet."""
+    candidates = []
+    for user in store.digest_subscribers(db, email=email):
+        found = current_period(user, now)
+        if found is not None:
+            candidates.append(Due(user, *found))
+    taken = store.claimed_periods(db, {d.period for d in candidates})
+    return [d for d in candidates if (d.user["id"], d.period) not in taken]
+
+
+# -- which papers -------------------------------------------------------------------------------
+
+
+def choose_papers(
+    db: Database, settings: Settings, user: dict, now: datetime
+) -> list[pipeline.FeedItem]:
+    """The papers for this person's next digest, best first (possibly none)."""
+    since = store.last_sent_at(db, user["id"])
+    if since is None:
+        window = timedelta(days=7 if user["digest_cadence"] == "weekly" else 1)
+        since = utc_text(now - window)
+    candidates = store.digest_candidates(db, user["id"], since)
+    if not candidates:
+        return []
+    min_score = user["min_score"]
+    items = pipeline.rank_papers_for_person(
+        db,
+        settings,
+        user["id"],
+        candidates,
+        limit=user["digest_size"],
+        min_score=min_score,
+        now=now,
+    )
+    # The pipeline's cold-start order carries no score; the bar still applies.
+    return [i for i in items if min_score is None or i.score >= min_score][: user["digest_size"]]
+
+
+# -- the message --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _templates(folder: Path) -> Environment:
+    # A plain Jinja environment: recommender/ never imports Flask. HTML is autoescaped.
+    return Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@lru_cache(maxsize=4096)
+def shorten(text: str, limit: int = ABSTRACT_CHARS) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,.;:")
+    return cut + "…"
+
+
+@lru_cache(maxsize=4096)
+def _wrapped_abstract(abstract: str) -> str:
+    # The same paper goes to thousands of people in one run: wrap it once.
+    return textwrap.fill(shorten(abstract), width=72, initial_indent="   ", subsequent_indent="   ")
+
+
+def _is_http(url: str | None) -> bool:
+    # Dumps are third-party text: never put a javascript: or data: URL in an email.
+    return bool(url) and urlsplit(url).scheme in {"http", "https"}
+
+
+def subject_for(period: str, count: int) -> str:
+    """E.g. ``paperfeed digest for Mon 10 Mar 2025: 7 new papers``."""
+    day = date.fromisoformat(period)
+    noun = "paper" if count == 1 else "papers"
+    return f"paperfeed digest for {day:%a} {day.day} {day:%b %Y}: {count} new {noun}"
+
+
+def new_message_id(settings: Settings, user_id: int, period: str) -> str:
+    """A fresh, globally unique ``Message-ID``; stored on the ledger row and reused on resends."""
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or (
+        urlsplit(settings.base_url).hostname or "localhost"
+    )
+    return f"<digest.{period}.{user_id}.{secrets.token_hex(6)}@{domain}>"
+
+
+def unsubscribe_url(settings: Settings, secret: str, user_id: int, email: str) -> str:
+    return f"{settings.base_url}/unsubscribe/{make_token(secret, 'unsubscribe', [user_id, email])}"
+
+
+def rate_url(settings: Settings, secret: str, user_id: int, paper_id: int, value: int) -> str:
+    return f"{settings.base_url}/r/{make_token(secret, 'rate', [user_id, paper_id, value])}"
+
+
+def render_digest(
+    settings: Settings,
+    digest: dict,
+    papers: list[dict],
+    *,
+    secret: str,
+    templates: Path = TEMPLATES,
+) -> EmailMessage:
+    """The multipart (text + HTML) message for one ledger row and its papers.
+
+    ``digest`` is a ``digests`` row (user_id, recipient, period, message_id,
+    created_at); ``papers`` are :func:`recommender.store.digest_papers` rows.
+    Everything in it derives from the row, so a resend is the same message.
+    """
+    uid = digest["user_id"]
+    unsubscribe = unsubscribe_url(settings, secret, uid, digest["recipient"])
+    context = {
+        "subject": digest["subject"] or subject_for(digest["period"], len(papers)),
+        "period": digest["period"],
+        "recipient": digest["recipient"],
+        "base_url": settings.base_url,
+        "unsubscribe_url": unsubscribe,
+        "papers": [
+            {
+                "title": " ".join(p["title"].split()),
+                "abstract": shorten(p["abstract"]),
+                "abstract_text": _wrapped_abstract(p["abstract"]),
+                "url": p["url"] if _is_http(p["url"]) else None,
+                "reason": p["reason"],
+                "like_url": rate_url(settings, secret, uid, p["paper_id"], 1),
+                "dislike_url": rate_url(settings, secret, uid, p["paper_id"], -1),
+            }
+            for p in papers
+        ],
+    }
+    env = _templates(templates)
+    message = EmailMessage(policy=MESSAGE_POLICY)
+    message["Subject"] = context["subject"]
+    message["From"] = settings.mail_from
+    message["To"] = Address(addr_spec=digest["recipient"])
+    message["Date"] = format_datetime(datetime.fromisoformat(digest["created_at"]))
+    message["Message-ID"] = digest["message_id"]
+    mailto = os.environ.get(MAILTO_ENV)
+    targets = [f"<{unsubscribe}>"] + ([f"<mailto:{mailto}?subject=unsubscribe>"] if mailto else [])
+    message["List-Unsubscribe"] = ", ".join(targets)
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+    text = env.get_template("email/digest.txt").render(context)
+    html = env.get_template("email/digest.html").render(context)
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    return message
+
+
+# -- delivery -----------------------------------------------------------------------------------
+
+
+@dataclass
+class DigestRun:
+    """What one :func:`send_due_digests` run did; ``previews`` only for a dry run."""
+
+    due: int = 0
+    claimed: int = 0
+    empty: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    recovered: int = 0
+    locked: bool = False
+    previews: list[dict] = field(default_factory=list)
+    #: Wall time spent choosing papers (ranking) and delivering (render + send + ledger).
+    choose_seconds: float = 0.0
+    deliver_seconds: float = 0.0
+
+    def summary(self) -> str:
+        if self.locked:
+            return "another digest run is in progress; nothing done"
+        return (
+            f"{self.due} due, {self.claimed} claimed ({self.empty} with nothing above the bar), "
+            f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed, "
+            f"{self.cancelled} cancelled, {self.recovered} recovered after a crash"
+        )
+
+
+class _Locked(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _run_lock(settings: Settings) -> Iterator[None]:
+    """Exclusive per data dir; released by the kernel even if the process is killed."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.data_dir / "digest.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _Locked from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the ``attempts``-th failed attempt: 1, 2, 4, ... minutes, at most an hour."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_CAP)
+
+
+def _recover(db: Database, settings: Settings, now: datetime, report: DigestRun) -> None:
+    """Settle rows a killed run left in 'sending' (we hold the lock: their run is dead)."""
+    sweep_partial_files(settings.outbox_dir)
+    for row in store.digests_in_state(db, "sending"):
+        if eml_path(settings.outbox_dir, row["message_id"]).exists():
+            store.mark_digest_sent(db, row["id"], now)  # the atomic file is the proof
+            log.warning("digest %s: found in the outbox after a crash; marked sent", row["id"])
+        else:
+            note = "resent: the run sending it died"
+            if settings.smtp_url:
+                note += " (the SMTP server may have accepted it: at-least-once)"
+            store.mark_digest_retry(db, row["id"], now, note, now)
+            log.warning("digest %s: %s", row["id"], note)
+        report.recovered += 1
+
+
+def _claim(db: Database, settings: Settings, due: Due, now: datetime, report: DigestRun) -> None:
+    user = due.user
+    items = choose_papers(db, settings, user, now)
+    subject = subject_for(due.period, len(items))
+    digest_id = store.claim_digest(
+        db,
+        user_id=user["id"],
+        period=due.period,
+        cadence=user["digest_cadence"],
+        recipient=user["email"],
+        due_at=due.due_at,
+        now=now,
+        message_id=new_message_id(settings, user["id"], due.period),
+        subject=subject,
+        items=[(i.paper_id, i.score, i.reason) for i in items],
+    )
+    if digest_id is None:
+        return  # another run claimed this period first
+    report.claimed += 1
+    if not items:
+        report.empty += 1
+        log.info(
+            "digest: nothing above the bar for user %s (%s) on %s: nothing sent",
+            user["id"],
+            user["email"],
+            due.period,
+        )
+
+
+def _deliver(
+    db: Database,
+    settings: Settings,
+    mailer: Mailer,
+    row: dict,
+    secret: str,
+    now: datetime,
+    report: DigestRun,
+) -> None:
+    person = store.get_subscriber(db, row["user_id"])
+    if person is None or not person["digest_enabled"]:
+        if store.mark_digest_cancelled(db, row["id"], now, "unsubscribed before delivery"):
+            report.cancelled += 1
+        return
+    papers = store.digest_papers(db, row["id"])
+    try:
+        message = render_digest(settings, row, papers, secret=secret)
+    except Exception as exc:  # a broken template must not stall everyone after this row
+        log.exception("digest %s: cannot render", row["id"])
+        if store.start_digest_sending(db, row["id"], now):
+            store.mark_digest_failed(db, row["id"], now, f"cannot render: {exc}")
+            report.failed += 1
+        return
+    if not store.start_digest_sending(db, row["id"], now):
+        return  # another run got there first
+    attempts = row["attempts"] + 1
+    try:
+        mailer.send(message)
+    except TransientMailError as exc:
+        if attempts >= MAX_ATTEMPTS:
+            store.mark_digest_failed(db, row["id"], now, f"gave up after {attempts}: {exc}")
+            report.failed += 1
+            log.error("digest %s to %s failed for good: %s", row["id"], row["recipient"], exc)
+        else:
+            store.mark_digest_retry(db, row["id"], now, str(exc), now + backoff(attempts))
+            report.retrying += 1
+            log.warning("digest %s to %s: %s; will retry", row["id"], row["recipient"], exc)
+        return
+    except PermanentMailError as exc:
+        store.mark_digest_failed(db, row["id"], now, str(exc))
+        report.failed += 1
+        log.error("digest %s to %s refused: %s", row["id"], row["recipient"], exc)
+        return
+    store.mark_digest_sent(db, row["id"], now)
+    report.sent += 1
+    pipeline.mark_shown(
+        db,
+        row["user_id"],
+        [p["paper_id"] for p in papers],
+        channel="digest",
+        day=row["period"],
+    )
+
+
+def send_due_digests(
+    db: Database,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    email: str | None = None,
+    dry_run: bool = False,
+) -> DigestRun:
+    """Claim and send every digest that is due at ``now`` (default: the current time).
+
+    ``email`` limits the run to one person. ``dry_run`` writes and sends
+    nothing: it returns ``previews`` (recipient, period, subject, papers, text).
+    Also retries pending rows whose backoff has passed and recovers rows a
+    killed run left behind. Returns a :class:`DigestRun` with the counts.
+    """
+    now = _aware(now)
+    report = DigestRun()
+    if dry_run:
+        return _preview(db, settings, now, email, report)
+    secret = settings.secret_key()
+    try:
+        with _run_lock(settings):
+            _recover(db, settings, now, report)
+            due = due_people(db, now, email=email)
+            report.due = len(due)
+            started = perf_counter()
+            for person in due:
+                _claim(db, settings, person, now, report)
+            report.choose_seconds = perf_counter() - started
+            only = None
+            if email is not None:
+                match = store.digest_subscribers(db, email=email)
+                only = match[0]["id"] if match else -1
+            started = perf_counter()
+            with open_mailer(settings) as mailer:
+                for row in store.ready_digests(db, now, user_id=only):
+                    _deliver(db, settings, mailer, row, secret, now, report)
+            report.deliver_seconds = perf_counter() - started
+    except _Locked:
+        report.locked = True
+        log.info("digest: another run holds %s; skipping", settings.data_dir / "digest.lock")
+        return report
+    log.info("digest: %s", report.summary())
+    return report
+
+
+def _preview(
+    db: Database, settings: Settings, now: datetime, email: str | None, report: DigestRun
+) -> DigestRun:
+    secret = settings.secret_key()
+    due = due_people(db, now, email=email)
+    report.due = len(due)
+    for person in due:
+        items = choose_papers(db, settings, person.user, now)
+        row = {
+            "user_id": person.user["id"],
+            "recipient": person.user["email"],
+            "period": person.period,
+            "subject": subject_for(person.period, len(items)),
+            "message_id": "<preview@localhost>",
+            "created_at": utc_text(now),
+        }
+        papers = [
+            {
+                "paper_id": i.paper_id,
+                "title": i.title,
+                "abstract": i.abstract,
+                "url": i.url,
+                "score": i.score,
+                "reason": i.reason,
+            }
+            for i in items
+        ]
+        text = ""
+        if papers:
+            message = render_digest(settings, row, papers, secret=secret)
+            text = message.get_body(("plain",)).get_content()
+        report.previews.append(
+            {
+                "email": row["recipient"],
+                "period": person.period,
+                "due_at": utc_text(person.due_at),
+                "subject": row["subject"] if papers else None,
+                "papers": len(papers),
+                "text": text,
+            }
+        )
+    return report
+
+
+def _aware(now: datetime | None) -> datetime:
+    """``now`` as an aware UTC datetime; a naive one is taken to be UTC."""
+    if now is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC)

@@ -1,0 +1,242 @@
+"""Accounts: sign up, log in and out, rate limit, confirm, reset, delete; CSRF; login required."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from itsdangerous.timed import TimestampSigner
+
+from recommender import pipeline, store
+
+from ._web import (
+    PASSWORD,
+    copy_corpus,
+    csrf_token,
+    link_in,
+    log_in,
+    mails,
+    post,
+    rate_by_fetch,
+    sign_up,
+    user_id,
+)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return copy_corpus(tmp_path / "data")
+
+
+def test_sign_up_stores_a_scrypt_hash_logs_in_and_emails_a_confirmation_link(client, db, data_dir):
+    sign_up(client, "ada@example.org")
+    user = store.get_user_by_email(db, "ADA@example.org")
+    assert user["password_hash"].startswith("scrypt:") and PASSWORD not in user["password_hash"]
+    assert user["email_confirmed_at"] is None
+    assert client.get("/").status_code == 200  # logged in
+    [message] = mails(data_dir)
+    assert message["To"] == "ada@example.org" and "/confirm/" in message.get_content()
+
+
+@pytest.mark.parametrize(
+    ("address", "password", "problem"),
+    [
+        ("not-an-address", PASSWORD, "Enter an email address"),
+        ("ada@example.org", "short", "at least 8 characters"),
+    ],
+)
+def test_sign_up_names_the_field_that_is_wrong(client, db, address, password, problem):
+    response = post(client, "/signup", {"email": address, "password": password})
+    assert response.status_code == 400
+    assert problem in response.get_data(as_text=True)
+    assert store.list_users(db) == []
+
+
+def test_an_address_signs_up_only_once_whatever_its_case(client, app):
+    sign_up(client, "ada@example.org")
+    other = app.test_client()
+    response = post(other, "/signup", {"email": "Ada@Example.org", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "exists" in response.get_data(as_text=True)
+
+
+def test_log_in_and_out(client, app):
+    sign_up(client)
+    post(client, "/logout")
+    assert client.get("/").status_code == 302
+    response = log_in(client, "ada@example.org")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(client, app):
+    sign_up(client)
+    other = app.test_client()
+    wrong = log_in(other, "ada@example.org", "wrong password")
+    nobody = log_in(other, "nobody@example.org", PASSWORD)
+    assert wrong.status_code == nobody.status_code == 401
+    assert "do not match" in wrong.get_data(as_text=True)
+    assert "do not match" in nobody.get_data(as_text=True)
+
+
+def test_login_goes_back_to_the_page_asked_for_but_never_to_another_site(client, app):
+    sign_up(client)
+    post(client, "/logout")
+    assert client.get("/settings").headers["Location"] == "/login?next=/settings"
+    back = post(
+        client, "/login", {"email": "ada@example.org", "password": PASSWORD, "next": "/settings"}
+    )
+    assert back.headers["Location"] == "/settings"
+    post(client, "/logout")
+    away = post(
+        client,
+        "/login",
+        {"email": "ada@example.org", "password": PASSWORD, "next": "//evil.example/x"},
+    )
+    assert away.headers["Location"] == "/"
+
+
+def test_logins_are_rate_limited_per_address(client, app, db):
+    sign_up(client)
+    attacker = app.test_client()
+    for _ in range(5):
+        assert log_in(attacker, "ada@example.org", "guess guess").status_code == 401
+    blocked = log_in(attacker, "ada@example.org", PASSWORD)  # even the right password
+    assert blocked.status_code == 429
+    assert "Too many failed logins" in blocked.get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM login_attempts").fetchone()[0] == 5
+    # An hour later the window has passed.
+    db.execute("UPDATE login_attempts SET attempted_at = attempted_at - 3600")
+    db.conn.commit()
+    assert log_in(attacker, "ada@example.org", PASSWORD).status_code == 302
+    assert db.execute("SELECT count(*) FROM login_attempts").fetchone()[0] == 0
+
+
+def test_logout_is_a_post(client):
+    sign_up(client)
+    assert client.get("/logout").status_code == 405
+    assert client.get("/").status_code == 200
+
+
+def test_confirming_the_address_needs_the_button_not_just_the_link(client, db, data_dir):
+    sign_up(client)
+    link = link_in(mails(data_dir)[0], "confirm")
+    page = client.get(link)
+    assert page.status_code == 200 and "Confirm ada@example.org" in page.get_data(as_text=True)
+    assert store.get_user_by_email(db, "ada@example.org")["email_confirmed_at"] is None
+    assert post(client, link).status_code == 302
+    assert store.get_user_by_email(db, "ada@example.org")["email_confirmed_at"] is not None
+
+
+def test_an_altered_confirmation_link_is_refused(client, db, data_dir):
+    sign_up(client)
+    link = link_in(mails(data_dir)[0], "confirm")
+    response = client.get(link[:-3] + "xyz")
+    assert response.status_code == 400 and "not valid" in response.get_data(as_text=True)
+
+
+def test_password_reset_link_works_once_and_ends_other_sessions(client, app, db, data_dir):
+    sign_up(client)
+    stranger = app.test_client()
+    page = post(stranger, "/reset", {"email": "ada@example.org"})
+    assert "If an account exists" in page.get_data(as_text=True)
+    link = link_in(mails(data_dir)[-1], "reset")
+    assert stranger.get(link).status_code == 200
+    assert post(stranger, link, {"password": "short"}).status_code == 400
+    assert post(stranger, link, {"password": "a new password"}).status_code == 302
+    assert stranger.get("/").status_code == 200  # logged in with the new password
+    assert client.get("/").status_code == 302  # the old session ended
+    assert log_in(app.test_client(), "ada@example.org", "a new password").status_code == 302
+    spent = stranger.get(link)
+    assert spent.status_code == 400 and "used already" in spent.get_data(as_text=True)
+
+
+def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, data_dir):
+    page = post(client, "/reset", {"email": "nobody@example.org"})
+    assert page.status_code == 200 and "If an account exists" in page.get_data(as_text=True)
+    assert mails(data_dir) == []
+
+
+def test_an_expired_reset_link_says_so(client, db, data_dir, monkeypatch):
+    sign_up(client)
+    three_hours_ago = int(time.time()) - 3 * 3600
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: three_hours_ago)
+    post(client, "/reset", {"email": "ada@example.org"})
+    monkeypatch.undo()
+    response = client.get(link_in(mails(data_dir)[-1], "reset"))
+    assert response.status_code == 400 and "expired" in response.get_data(as_text=True)
+
+
+def test_deleting_the_account_deletes_all_its_data(client, db):
+    sign_up(client)
+    uid = user_id(db, "ada@example.org")
+    paper = client.get("/feed.json").get_json()["papers"][0]["paper_id"]
+    assert rate_by_fetch(client, paper, "like").status_code == 200
+    wrong = post(client, "/account/delete", {"password": "not it"})
+    assert wrong.status_code == 302 and store.get_user(db, uid) is not None
+    assert post(client, "/account/delete", {"password": PASSWORD}).status_code == 302
+    assert store.get_user(db, uid) is None
+    for table in ("ratings", "impressions", "feed_rankings"):
+        assert db.execute(f"SELECT count(*) FROM {table} WHERE user_id = ?", [uid]).fetchone() == (
+            0,
+        )
+    assert client.get("/").status_code == 302
+
+
+def test_forms_and_fetch_posts_without_a_csrf_token_are_refused(client, db):
+    sign_up(client)
+    paper = client.get("/feed.json").get_json()["papers"][0]["paper_id"]
+    form = client.post(f"/papers/{paper}/rate", data={"value": "like"})
+    fetch = client.post(
+        f"/papers/{paper}/rate",
+        data={"value": "like"},
+        headers={"X-CSRFToken": "forged", "Accept": "application/json"},
+    )
+    assert form.status_code == 400 and "expired" in form.get_data(as_text=True)
+    assert fetch.status_code == 400 and "error" in fetch.get_json()
+    assert (
+        client.post("/signup", data={"email": "b@example.org", "password": PASSWORD}).status_code
+        == 400
+    )
+    assert pipeline.user_ratings(db, user_id(db, "ada@example.org")) == []
+    token = csrf_token(client)
+    assert (
+        client.post(
+            f"/papers/{paper}/rate", data={"value": "like", "csrf_token": token}
+        ).status_code
+        == 302
+    )
+
+
+PAGES = ["/", "/welcome", "/search?q=x", "/papers/1", "/settings", "/settings/export"]
+JSON = ["/feed.json", "/welcome.json", "/search.json?q=x", "/papers/1.json", "/settings.json"]
+POSTS = [
+    "/papers/1/rate",
+    "/welcome/keywords",
+    "/settings/digest",
+    "/settings/muted",
+    "/settings/reset",
+    "/settings/import",
+    "/settings/atom",
+    "/account/delete",
+    "/confirm/resend",
+]
+
+
+def test_every_page_needs_a_login(client):
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/login?next="), path
+    for path in JSON:
+        response = client.get(path)
+        assert response.status_code == 401 and response.get_json()["status"] == 401, path
+    token = csrf_token(client)
+    for path in POSTS:
+        assert client.post(path, data={"csrf_token": token}).status_code == 401, path
+
+
+def test_session_cookie_is_httponly_and_samesite(client):
+    response = post(client, "/signup", {"email": "ada@example.org", "password": PASSWORD})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie

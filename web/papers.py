@@ -1,0 +1,66 @@
+"""A paper's page (``/papers/<id>``, ``.json``) and rating a paper (POST, form or fetch)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request
+
+from recommender import pipeline, store
+
+from .auth import login_required, safe_next
+from .db import get_db, get_settings
+from .errors import error_response, wants_json
+
+bp = Blueprint("papers", __name__)
+
+RATING_VALUES = {"like": 1, "dislike": -1, "undo": None}
+SIMILAR = 8
+
+
+def paper_page(user: dict, paper_id: int) -> dict:
+    """``{"paper", "rating", "similar"}``; 404 if there is no such paper."""
+    db = get_db()
+    paper = store.get_paper(db, paper_id) or abort(404)
+    return {
+        "paper": paper,
+        "rating": store.rating_values(db, user["id"]).get(paper_id),
+        "similar": pipeline.similar_papers(db, get_settings(), paper_id, k=SIMILAR),
+    }
+
+
+def rate_paper(user: dict, paper_id: int, value: int | None) -> dict:
+    """Record the person's rating; return the paper row (404 if it does not exist)."""
+    db = get_db()
+    paper = store.papers_by_ids(db, [paper_id]).get(paper_id) or abort(404)
+    pipeline.record_feedback(db, user["id"], paper_id, value, source="web")
+    return paper
+
+
+@bp.get("/papers/<int:paper_id>")
+@login_required
+def show(paper_id: int):
+    return render_template("paper.html", **paper_page(g.user, paper_id))
+
+
+@bp.get("/papers/<int:paper_id>.json")
+@login_required
+def show_json(paper_id: int):
+    page = paper_page(g.user, paper_id)
+    paper = page["paper"]
+    keys = ("id", "title", "abstract", "url", "authors", "published", "external_id", "dumps")
+    return jsonify(
+        {**{k: paper[k] for k in keys}, "rating": page["rating"], "similar": page["similar"]}
+    )
+
+
+@bp.post("/papers/<int:paper_id>/rate")
+@login_required
+def rate(paper_id: int):
+    choice = request.form.get("value", "")
+    if choice not in RATING_VALUES:
+        return error_response(400, "Choose like, dislike or undo.")
+    paper = rate_paper(g.user, paper_id, RATING_VALUES[choice])
+    if wants_json():
+        return jsonify({"paper_id": paper_id, "rating": RATING_VALUES[choice]})
+    verb = {"like": "Liked", "dislike": "Disliked", "undo": "Removed your rating of"}[choice]
+    flash(f"{verb} “{paper['title']}”.", "success")
+    return redirect(safe_next(request.form.get("next")))

@@ -1,0 +1,206 @@
+"""Settings (``/settings``): digest, muted keywords, reset, export/import, Atom feed URL."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from functools import cache
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from recommender import ratings_io, store
+
+from .auth import login_required
+from .db import get_db, get_settings
+
+bp = Blueprint("settings", __name__)
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MAX_MUTED = 100
+
+
+@cache
+def timezones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def valid_timezone(name: str) -> bool:
+    """An IANA name zoneinfo knows (``Europe/Berlin``), not a path or an abbreviation."""
+    if name not in timezones() and name != "UTC":
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _int_in(form, name: str, low: int, high: int, errors: dict, label: str) -> int | None:
+    try:
+        value = int(form.get(name, ""))
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        errors[name] = f"{label} must be a whole number from {low} to {high}."
+    return value
+
+
+def parse_digest_form(form) -> tuple[dict, dict[str, str]]:
+    """Digest settings from the form: ``(values, {field: problem})``."""
+    errors: dict[str, str] = {}
+    values: dict = {"digest_enabled": 1 if form.get("digest_enabled") else 0}
+    cadence = form.get("digest_cadence", "")
+    if cadence not in ("daily", "weekly"):
+        errors["digest_cadence"] = "Choose daily or weekly."
+    values["digest_cadence"] = cadence
+    values["digest_weekday"] = _int_in(form, "digest_weekday", 0, 6, errors, "The weekday")
+    values["digest_hour"] = _int_in(form, "digest_hour", 0, 23, errors, "The hour")
+    values["digest_size"] = _int_in(form, "digest_size", 1, 100, errors, "The number of papers")
+    timezone = form.get("timezone", "").strip()
+    if not valid_timezone(timezone):
+        errors["timezone"] = (
+            f"“{timezone}” is not a time zone name. Use an IANA name such as Europe/Berlin."
+        )
+    values["timezone"] = timezone
+    raw_score = form.get("min_score", "").strip()
+    try:
+        values["min_score"] = float(raw_score) if raw_score else None
+    except ValueError:
+        errors["min_score"] = "The minimum score must be a number, or empty for no minimum."
+    return values, errors
+
+
+def settings_page(user: dict, errors: dict | None = None) -> dict:
+    db = get_db()
+    token = user["feed_token"]
+    return {
+        "user": user,
+        "errors": errors or {},
+        "ratings": len(store.rating_values(db, user["id"])),
+        "atom_url": token and get_settings().base_url + url_for("atom.feed", token=token),
+        "timezones": timezones(),
+        "weekdays": WEEKDAYS,
+        "formats": ratings_io.FORMATS,
+    }
+
+
+def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
+    """Parse and apply an uploaded ratings file: ``(flash category, message)``."""
+    if upload is None or not upload.filename:
+        return "error", "Choose a file to import."
+    try:
+        text = upload.read().decode("utf-8")
+    except UnicodeDecodeError:
+        return "error", f"{upload.filename} is not UTF-8 text: export it again as UTF-8."
+    if fmt not in ratings_io.FORMATS:
+        fmt = ratings_io.guess_format(upload.filename, text)
+    try:
+        records = ratings_io.read_ratings(text, fmt, source=upload.filename)
+    except ratings_io.RatingsFormatError as exc:
+        return "error", f"Nothing was imported. {exc}"
+    result = store.import_ratings(
+        get_db(), user["id"], [(r.external_id, r.title, r.value) for r in records]
+    )
+    message = f"Imported {result['imported']} ratings ({result['unchanged']} unchanged)."
+    if result["unmatched"]:
+        message += (
+            f" {len(result['unmatched'])} papers are not in paperfeed and were skipped, e.g. "
+            f"“{result['unmatched'][0]}”."
+        )
+    return "success", message
+
+
+@bp.get("/settings")
+@login_required
+def show():
+    return render_template("settings.html", **settings_page(g.user))
+
+
+@bp.get("/settings.json")
+@login_required
+def show_json():
+    keys = ("email", "email_confirmed_at", "keywords", "muted_keywords", *store.SETTING_COLUMNS)
+    page = settings_page(g.user)
+    return jsonify(
+        {**{k: g.user[k] for k in keys}, "ratings": page["ratings"], "atom_url": page["atom_url"]}
+    )
+
+
+@bp.post("/settings/digest")
+@login_required
+def save_digest():
+    values, errors = parse_digest_form(request.form)
+    if errors:
+        flash("Nothing was saved: fix the fields marked below.", "error")
+        return render_template("settings.html", **settings_page(g.user, errors)), 400
+    store.update_settings(get_db(), g.user["id"], values)
+    flash("Digest settings saved.", "success")
+    return redirect(url_for("settings.show") + "#digest")
+
+
+@bp.post("/settings/muted")
+@login_required
+def save_muted():
+    words = re.split(r"[\n,]", request.form.get("muted", ""))[:MAX_MUTED]
+    muted = store.set_muted_keywords(get_db(), g.user["id"], words)
+    flash(f"{len(muted)} muted keywords: papers containing them are never shown.", "success")
+    return redirect(url_for("settings.show") + "#muted")
+
+
+@bp.post("/settings/reset")
+@login_required
+def reset():
+    if request.form.get("confirm") != "yes":
+        flash("Tick the box to confirm: nothing was reset.", "error")
+        return redirect(url_for("settings.show") + "#reset")
+    removed = store.delete_all_ratings(get_db(), g.user["id"])
+    flash(f"Personalisation reset: {removed} ratings forgotten.", "success")
+    return redirect(url_for("onboarding.welcome"))
+
+
+@bp.get("/settings/export")
+@login_required
+def export():
+    fmt = request.args.get("format", "csv")
+    if fmt not in ratings_io.FORMATS:
+        fmt = "csv"
+    records = ratings_io.records_from_rows(store.ratings_for_export(get_db(), g.user["id"]))
+    filename = f"paperfeed-ratings.{ratings_io.EXTENSIONS[fmt]}"
+    return Response(
+        ratings_io.write_ratings(records, fmt),
+        mimetype=ratings_io.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.post("/settings/import")
+@login_required
+def import_ratings():
+    upload, fmt = request.files.get("file"), request.form.get("format", "")
+    category, message = import_upload(g.user, upload, fmt)
+    flash(message, category)
+    if category == "error":
+        return render_template("settings.html", **settings_page(g.user)), 400
+    return redirect(url_for("settings.show") + "#import")
+
+
+@bp.post("/settings/atom")
+@login_required
+def atom_token():
+    if request.form.get("action") == "revoke":
+        store.revoke_feed_token(get_db(), g.user["id"])
+        flash("Your Atom feed is off; the old address no longer works.", "success")
+    else:
+        store.rotate_feed_token(get_db(), g.user["id"])
+        flash("New Atom feed address created; any old address no longer works.", "success")
+    return redirect(url_for("settings.show") + "#atom")
