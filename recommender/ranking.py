@@ -361,7 +361,7 @@ def rank_users(
 
         bar = tqdm(total=len(active), desc="ranking", unit="person")
     terms_list = (
-        list(rec.text.terms_)
+        [str(t) for t in rec.text.terms_]
         if reasons and isinstance(rec.text, TfidfText) and sp.issparse(rec.item_vectors)
         else None
     )
@@ -520,45 +520,74 @@ def _select(rec, ctx, scores, valid, n, diversity) -> np.ndarray:
 
 def _explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> list[list[Ranked]]:
     """Turn each person's top positions into :class:`Ranked` rows with their reasons."""
-    terms_of = (
-        _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
-    )
     out = []
-    for i, (profile, top) in enumerate(zip(profiles, tops, strict=True)):
-        pidxs = ctx.candidates[top].tolist()
-        row_scores = scores[i, top].tolist()
-        if not reasons:
+    if not reasons:
+        for i, top in enumerate(tops):
+            pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
             out.append(
                 [Ranked(p, s, "recommended") for p, s in zip(pidxs, row_scores, strict=True)]
             )
-            continue
-        liked = np.asarray(profile.liked, dtype=np.int64).ravel()
-        because_of: list[int | None] = [None] * len(top)
-        if len(liked):
-            sims = ctx.sims_t[ctx.col_lookup[liked]][:, top]  # (n_liked, n_top)
-            because_of = liked[np.argmax(sims, axis=0)].tolist() if len(top) else []
-        collab_wins = (feats["collab"][i, top] > feats["centroid"][i, top]).tolist()
+        return out
+    because_of = _block_because(profiles, ctx, tops)
+    terms_of = (
+        _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
+    )
+    similar: dict[int, str] = {}
+    for i, top in enumerate(tops):
+        pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
+        because = because_of[i]
         row_terms = terms_of[i] if terms_of is not None else [()] * len(top)
-        ranked = []
-        for p, s, because, terms, cw in zip(
-            pidxs, row_scores, because_of, row_terms, collab_wins, strict=True
-        ):
-            if because is not None:
-                reason = f"similar to a paper you liked (#{because})"
-            elif terms:
-                reason = "matches " + ", ".join(terms)
-            elif cw:
-                reason = "liked by people with similar taste"
-            else:
-                reason = "recommended"
-            ranked.append(Ranked(p, s, reason, because, terms))
-        out.append(ranked)
+        if because is not None:
+            why = [
+                similar.get(b) or similar.setdefault(b, f"similar to a paper you liked (#{b})")
+                for b in because
+            ]
+            because_list = because
+        else:
+            collab_wins = (feats["collab"][i, top] > feats["centroid"][i, top]).tolist()
+            why = [
+                "matches " + ", ".join(t)
+                if t
+                else ("liked by people with similar taste" if cw else "recommended")
+                for t, cw in zip(row_terms, collab_wins, strict=True)
+            ]
+            because_list = [None] * len(top)
+        out.append(
+            [
+                Ranked(p, s, r, b, t)
+                for p, s, r, b, t in zip(
+                    pidxs, row_scores, why, because_list, row_terms, strict=True
+                )
+            ]
+        )
     return out
 
 
-def _block_terms(
-    rec, profiles, ctx, tops, terms_list, n_terms: int = 3
-) -> list[list[tuple[str, ...]]]:
+def _block_because(profiles, ctx, tops) -> list[list[int] | None]:
+    """For each shown paper, the person's liked paper it is most similar to (first on ties)."""
+    B = len(profiles)
+    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
+    lens = np.fromiter((len(x) for x in liked), np.int64, B)
+    widths = np.fromiter((len(t) for t in tops), np.int64, B)
+    out: list[list[int] | None] = [None] * B
+    if not lens.any():
+        return out
+    k, m = int(lens.max()), int(widths.max())
+    pad_liked = np.zeros((B, k), np.int64)
+    pad_top = np.zeros((B, m), np.int64)
+    for i in range(B):
+        pad_liked[i, : lens[i]] = liked[i]
+        pad_top[i, : widths[i]] = tops[i]
+    cols = ctx.col_lookup[pad_liked]  # (B, k)
+    sims = ctx.sims_t[cols[:, :, None], pad_top[:, None, :]]  # (B, k, m)
+    sims[np.arange(k)[None, :] >= lens[:, None]] = -np.inf  # padding never wins
+    best = np.take_along_axis(pad_liked, np.argmax(sims, axis=1), axis=1)  # (B, m)
+    for i in np.flatnonzero(lens):
+        out[i] = best[i, : widths[i]].tolist()
+    return out
+
+
+def _block_terms(rec, profiles, ctx, tops, terms_list, n_terms: int = 3):
     """Top TF-IDF terms each shown paper shares with its person's likes and query."""
     B = len(profiles)
     liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
@@ -571,28 +600,37 @@ def _block_terms(
             (q.data, (np.asarray(queries)[q.row], q.col)), shape=P.shape, dtype=P.dtype
         )
         P = (P + Q).tocsr()
+    P.sum_duplicates()
     lens = np.fromiter((len(t) for t in tops), np.int64, B)
     if not lens.sum():
         return [[] for _ in range(B)]
-    flat_pos = np.concatenate(tops).astype(np.int64)
     owner = np.repeat(np.arange(B), lens)
-    X = rec.item_vectors[ctx.candidates[flat_pos]]
-    X.sort_indices()
-    P = P[owner]
-    P.sort_indices()  # sorted operands: products in term order, ties keep the first term
-    prod = X.multiply(P).tocsr()
-    prod.eliminate_zeros()
-    counts = np.diff(prod.indptr)
-    row_of = np.repeat(np.arange(prod.shape[0]), counts)
-    order = np.lexsort((-prod.data, row_of))
-    rank_in_row = np.arange(len(order)) - prod.indptr[row_of[order]]
-    keep = order[rank_in_row < n_terms]
-    words = [str(terms_list[t]) for t in prod.indices[keep].tolist()]
-    kept_rows = row_of[keep]
-    bounds = np.searchsorted(kept_rows, np.arange(prod.shape[0] + 1))
-    per_item = [
-        tuple(words[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
-    ]
+    X = rec.item_vectors[ctx.candidates[np.concatenate(tops).astype(np.int64)]].tocsr()
+    X.sort_indices()  # products in term order: ties keep the first term
+    x_row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    x_owner = owner[x_row]
+    # profile weight at each (shown paper, term): scatter a few people's profiles into a
+    # dense scratch, read, and clear only what was written
+    weight = np.zeros(len(X.data), dtype=np.float64)
+    step = 256
+    scratch = np.zeros((min(step, B), P.shape[1]), dtype=np.float64)
+    x_starts = np.searchsorted(x_owner, np.arange(0, B + step, step))
+    for j, start in enumerate(range(0, B, step)):
+        sub = P[start : start + step]
+        r = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
+        scratch[r, sub.indices] = sub.data
+        a, b = x_starts[j], x_starts[j + 1]
+        weight[a:b] = scratch[x_owner[a:b] - start, X.indices[a:b]]
+        scratch[r, sub.indices] = 0.0
+    prod = X.data * weight
+    nz = np.flatnonzero(prod)
+    order = nz[np.lexsort((-prod[nz], x_row[nz]))]
+    rows = x_row[order]
+    first = np.searchsorted(rows, rows)  # start of each row's run
+    keep = order[np.arange(len(order)) - first < n_terms]
+    words = [terms_list[t] for t in X.indices[keep].tolist()]
+    bounds = np.searchsorted(x_row[keep], np.arange(X.shape[0] + 1)).tolist()
+    per_item = [tuple(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     out, at = [], 0
     for k in lens.tolist():
         out.append(per_item[at : at + k])
