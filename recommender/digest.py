@@ -17,10 +17,10 @@ Who is due
 Which papers
     Papers first seen in dumps ingested since the person's last digest (or in
     the newest dump), minus what they rated or got in an earlier digest, ranked
-    by :func:`recommender.pipeline.rank_papers_for_person` (the one ranking
-    path), those at or above their ``min_score``, at most ``digest_size``. When
-    nothing clears the bar, the period is recorded as ``'empty'``, nothing is
-    sent, and the log says so.
+    by :func:`recommender.pipeline.rank_papers_for_people` (the one ranking
+    path; everyone due is ranked in one batch), those at or above their
+    ``min_score``, at most ``digest_size``. When nothing clears the bar, the
+    period is recorded as ``'empty'``, nothing is sent, and the log says so.
 
 Never twice, never lost
     The ledger (``digests``, one row per person and period, ``UNIQUE``) is
@@ -175,29 +175,42 @@ def due_people(db: Database, now: datetime, *, email: str | None = None) -> list
 # -- which papers -------------------------------------------------------------------------------
 
 
+#: People ranked per batch call: bounds memory at 10,000s of subscribers.
+CHOOSE_BATCH = 5000
+
+
 def choose_papers(
     db: Database, settings: Settings, user: dict, now: datetime
 ) -> list[pipeline.FeedItem]:
     """The papers for this person's next digest, best first (possibly none)."""
-    since = store.last_sent_at(db, user["id"])
-    if since is None:
-        window = timedelta(days=7 if user["digest_cadence"] == "weekly" else 1)
-        since = utc_text(now - window)
-    candidates = store.digest_candidates(db, user["id"], since)
-    if not candidates:
-        return []
-    min_score = user["min_score"]
-    items = pipeline.rank_papers_for_person(
-        db,
-        settings,
-        user["id"],
-        candidates,
-        limit=user["digest_size"],
-        min_score=min_score,
-        now=now,
-    )
-    # The pipeline's cold-start order carries no score; the bar still applies.
-    return [i for i in items if min_score is None or i.score >= min_score][: user["digest_size"]]
+    return choose_papers_many(db, settings, [user], now)[0]
+
+
+def choose_papers_many(
+    db: Database, settings: Settings, users: list[dict], now: datetime
+) -> list[list[pipeline.FeedItem]]:
+    """:func:`choose_papers` for many people, ranked together in batches."""
+    chosen: list[list[pipeline.FeedItem]] = []
+    for start in range(0, len(users), CHOOSE_BATCH):
+        batch = users[start : start + CHOOSE_BATCH]
+        fallback = {
+            u["id"]: utc_text(now - timedelta(days=7 if u["digest_cadence"] == "weekly" else 1))
+            for u in batch
+        }
+        candidates = store.digest_candidates(db, fallback)
+        requests = [
+            pipeline.RankRequest(
+                u["id"], candidates[u["id"]], limit=u["digest_size"], min_score=u["min_score"]
+            )
+            for u in batch
+        ]
+        ranked = pipeline.rank_papers_for_people(db, settings, requests, now=now)
+        for user, items in zip(batch, ranked, strict=True):
+            bar = user["min_score"]
+            # The pipeline's cold-start order carries no score; the bar still applies.
+            kept = [i for i in items if bar is None or i.score >= bar]
+            chosen.append(kept[: user["digest_size"]])
+    return chosen
 
 
 # -- the message --------------------------------------------------------------------------------
@@ -385,9 +398,15 @@ def _recover(db: Database, settings: Settings, now: datetime, report: DigestRun)
         report.recovered += 1
 
 
-def _claim(db: Database, settings: Settings, due: Due, now: datetime, report: DigestRun) -> None:
+def _claim(
+    db: Database,
+    settings: Settings,
+    due: Due,
+    items: list[pipeline.FeedItem],
+    now: datetime,
+    report: DigestRun,
+) -> None:
     user = due.user
-    items = choose_papers(db, settings, user, now)
     subject = subject_for(due.period, len(items))
     digest_id = store.claim_digest(
         db,
@@ -494,8 +513,9 @@ def send_due_digests(
             due = due_people(db, now, email=email)
             report.due = len(due)
             started = perf_counter()
-            for person in due:
-                _claim(db, settings, person, now, report)
+            chosen = choose_papers_many(db, settings, [d.user for d in due], now)
+            for person, items in zip(due, chosen, strict=True):
+                _claim(db, settings, person, items, now, report)
             report.choose_seconds = perf_counter() - started
             only = None
             if email is not None:
@@ -520,8 +540,8 @@ def _preview(
     secret = settings.secret_key()
     due = due_people(db, now, email=email)
     report.due = len(due)
-    for person in due:
-        items = choose_papers(db, settings, person.user, now)
+    chosen = choose_papers_many(db, settings, [d.user for d in due], now)
+    for person, items in zip(due, chosen, strict=True):
         row = {
             "user_id": person.user["id"],
             "recipient": person.user["email"],

@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,62 +286,137 @@ def rank_papers_for_person(
     now: datetime | None = None,
 ) -> list[FeedItem]:
     """Rank an explicit set of papers for one person; see :func:`rank_for_person`."""
-    user = store.user_profile_fields(db, user_id)
-    if user is None:
-        raise LookupError(f"no user with id {user_id}")
-    bundle = ensure_model(db, settings)
-    if bundle is None or not paper_ids:
+    request = RankRequest(user_id, paper_ids, limit, offset, include_seen, min_score)
+    return rank_papers_for_people(db, settings, [request], now=now)[0]
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    """One person's ranking request for :func:`rank_papers_for_people`."""
+
+    user_id: int
+    paper_ids: Sequence[int]
+    limit: int = 20
+    offset: int = 0
+    include_seen: bool = False
+    min_score: float | None = None
+
+
+def rank_papers_for_people(
+    db: Database,
+    settings: Settings,
+    requests: Sequence[RankRequest],
+    *,
+    now: datetime | None = None,
+    progress: bool = False,
+) -> list[list[FeedItem]]:
+    """Rank each request's papers for its person, everyone in one batch call of the ranker.
+
+    The same rules as :func:`rank_for_person` apply per person: rated papers,
+    papers shown on an earlier local day (unless ``include_seen``) and muted
+    papers are left out; ``min_score`` drops the ranked papers below it. Every
+    person's data is read with a few queries and every person is scored in
+    blocks by :func:`recommender.ranking.rank_users`, so 10,000 people cost
+    seconds, not minutes. Returns one list per request, in order.
+    """
+    if not requests:
         return []
-    ratings = store.rating_values(db, user_id)
-    day = local_day(user["timezone"], now)
-    hidden = set() if include_seen else store.shown_before(db, user_id, day)
-    papers = store.papers_by_ids(db, paper_ids)
-    muted = _muted_filter(user["muted_keywords"])
-    visible = [
-        pid
-        for pid in paper_ids
-        if pid in papers and pid not in hidden and not (muted and muted(papers[pid]))
-    ]
-    unrated = [pid for pid in visible if pid not in ratings]
-    liked = [bundle.pidx_of[p] for p, v in ratings.items() if v > 0 and p in bundle.pidx_of]
-    disliked = [bundle.pidx_of[p] for p, v in ratings.items() if v < 0 and p in bundle.pidx_of]
-    keywords = (user["keywords"] or "").strip()
-    profile = Profile(
-        liked=np.asarray(liked, dtype=np.int64),
-        disliked=np.asarray(disliked, dtype=np.int64),
-        query=keywords if keywords and len(liked) < KEYWORDS_UNTIL_LIKES else None,
+    ids = sorted({r.user_id for r in requests})
+    users = store.user_profile_fields_many(db, ids)
+    for r in requests:
+        if r.user_id not in users:
+            raise LookupError(f"no user with id {r.user_id}")
+    bundle = ensure_model(db, settings)
+    if bundle is None:
+        return [[] for _ in requests]
+    ratings = store.rating_values_many(db, ids)
+    days = {uid: local_day(users[uid]["timezone"], now) for uid in ids}
+    hidden = store.shown_before_many(
+        db, {r.user_id: days[r.user_id] for r in requests if not r.include_seen}
     )
-    cand = [bundle.pidx_of[p] for p in unrated if p in bundle.pidx_of]
-    want = offset + limit
-    ranked = (
-        rank_users(bundle.rec, [profile], candidates=np.asarray(cand, dtype=np.int64), n=want)[0]
-        if cand
-        else []
-    )
-    items: list[FeedItem] = []
-    if ranked:
-        titles = store.papers_by_ids(
-            db,
-            [int(bundle.paper_ids[r.because_pidx]) for r in ranked if r.because_pidx is not None],
-        )
-        for r in ranked:
-            pid = int(bundle.paper_ids[r.pidx])
-            if min_score is not None and r.score < min_score:
-                continue
-            because = int(bundle.paper_ids[r.because_pidx]) if r.because_pidx is not None else None
-            items.append(
-                _item(papers[pid], r.score, _reason(r, because, titles), because, r.terms, None)
-            )
-    else:
-        # Nothing to go on yet (no likes, no keywords): the dump in page order.
-        items = [_item(papers[pid], 0.0, "new in this dump", None, (), None) for pid in unrated]
-    if include_seen:
-        items += [
-            _item(papers[pid], 0.0, "you rated this", None, (), ratings[pid])
-            for pid in visible
-            if pid in ratings
+    papers = store.papers_by_ids(db, sorted({int(p) for r in requests for p in r.paper_ids}))
+    mutes = {uid: _muted_filter(users[uid]["muted_keywords"]) for uid in ids}
+    muted_papers: dict[tuple[int, int], bool] = {}
+
+    def is_muted(uid: int, pid: int) -> bool:
+        test = mutes[uid]
+        if test is None:
+            return False
+        key = (uid, pid)
+        if key not in muted_papers:
+            muted_papers[key] = test(papers[pid])
+        return muted_papers[key]
+
+    visible, unrated, profiles, wants = [], [], [], []
+    for r in requests:
+        rated = ratings[r.user_id]
+        gone = hidden.get(r.user_id, set())
+        seen_ok = [
+            pid
+            for pid in r.paper_ids
+            if pid in papers and pid not in gone and not is_muted(r.user_id, pid)
         ]
-    return items[offset : offset + limit]
+        visible.append(seen_ok)
+        unrated.append([pid for pid in seen_ok if pid not in rated])
+        liked = [bundle.pidx_of[p] for p, v in rated.items() if v > 0 and p in bundle.pidx_of]
+        disliked = [bundle.pidx_of[p] for p, v in rated.items() if v < 0 and p in bundle.pidx_of]
+        keywords = (users[r.user_id]["keywords"] or "").strip()
+        profiles.append(
+            Profile(
+                liked=np.asarray(liked, dtype=np.int64),
+                disliked=np.asarray(disliked, dtype=np.int64),
+                query=keywords if keywords and len(liked) < KEYWORDS_UNTIL_LIKES else None,
+            )
+        )
+        wants.append(r.offset + r.limit)
+    # One candidate pool for the batch; each person's pool is theirs, the rest excluded.
+    pool = np.asarray(
+        sorted({bundle.pidx_of[p] for own in unrated for p in own if p in bundle.pidx_of}),
+        dtype=np.int64,
+    )
+    for i, own in enumerate(unrated):
+        mine = np.asarray([bundle.pidx_of[p] for p in own if p in bundle.pidx_of], np.int64)
+        if len(mine) < len(pool):
+            profiles[i].exclude = np.setdiff1d(pool, mine, assume_unique=True)
+    ranked_all = (
+        rank_users(bundle.rec, profiles, candidates=pool, n=max(wants), progress=progress)
+        if len(pool)
+        else [[] for _ in requests]
+    )
+    because_ids = {
+        int(bundle.paper_ids[x.because_pidx])
+        for ranked in ranked_all
+        for x in ranked
+        if x.because_pidx is not None
+    }
+    titles = store.papers_by_ids(db, sorted(because_ids - papers.keys()))
+    titles.update({p: papers[p] for p in because_ids if p in papers})
+    results = []
+    for r, ranked, seen_ok, fresh in zip(requests, ranked_all, visible, unrated, strict=True):
+        rated = ratings[r.user_id]
+        items: list[FeedItem] = []
+        if ranked:
+            for x in ranked[: r.offset + r.limit]:
+                if r.min_score is not None and x.score < r.min_score:
+                    continue
+                pid = int(bundle.paper_ids[x.pidx])
+                because = (
+                    int(bundle.paper_ids[x.because_pidx]) if x.because_pidx is not None else None
+                )
+                items.append(
+                    _item(papers[pid], x.score, _reason(x, because, titles), because, x.terms, None)
+                )
+        else:
+            # Nothing to go on yet (no likes, no keywords): the papers in page order.
+            items = [_item(papers[pid], 0.0, "new in this dump", None, (), None) for pid in fresh]
+        if r.include_seen:
+            items += [
+                _item(papers[pid], 0.0, "you rated this", None, (), rated[pid])
+                for pid in seen_ok
+                if pid in rated
+            ]
+        results.append(items[r.offset : r.offset + r.limit])
+    return results
 
 
 def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:

@@ -116,14 +116,23 @@ class BlendWeights:
         return cls(entry["weights"], {k: v for k, v in entry.items() if k != "weights"})
 
 
-def zscore_rows(scores: np.ndarray) -> np.ndarray:
+def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
     """Z-score each row (one person) of ``scores``; constant rows become zeros.
 
-    Row by row the same as :func:`recommender.content.zscore`.
+    Row by row the same as :func:`recommender.content.zscore`. With ``keep``
+    (a boolean mask of the same shape), each row's mean and spread come from its
+    kept entries only, so a person ranked in a batch over a shared candidate pool
+    gets the same scores as when ranked alone over their own candidates.
     """
     scores = np.asarray(scores, dtype=np.float32)
-    mean = scores.mean(axis=1, keepdims=True)
-    std = scores.std(axis=1, keepdims=True)
+    if keep is None or keep.all():
+        mean = scores.mean(axis=1, keepdims=True)
+        std = scores.std(axis=1, keepdims=True)
+    else:
+        count = np.maximum(keep.sum(axis=1, keepdims=True), 1).astype(np.float32)
+        mean = np.where(keep, scores, 0).sum(axis=1, keepdims=True) / count
+        centred = np.where(keep, scores - mean, 0)
+        std = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / count)
     ok = np.isfinite(std) & (std >= 1e-12)
     out = (scores - mean) / np.where(ok, std, np.float32(1))
     out[~ok[:, 0]] = 0
@@ -147,6 +156,7 @@ class Recommender:
     # Neighbour floors of recent candidate sets: re-ranking one person against today's dump
     # must not recompute them (they depend only on the papers, not on the person).
     _floor_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _terms: list[str] | None = field(default=None, repr=False, compare=False)
 
     def neighbour_floor(self, candidates: np.ndarray) -> np.ndarray:
         key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
@@ -155,6 +165,12 @@ class Recommender:
                 self._floor_cache.pop(next(iter(self._floor_cache)))
             self._floor_cache[key] = self.content.neighbour_floor(candidates)
         return self._floor_cache[key]
+
+    def terms_list(self) -> list[str]:
+        """The TF-IDF vocabulary as Python strings, built once (reasons name shared terms)."""
+        if self._terms is None:
+            self._terms = [str(t) for t in self.text.terms_]
+        return self._terms
 
     @property
     def n_items(self) -> int:
@@ -361,7 +377,7 @@ def rank_users(
 
         bar = tqdm(total=len(active), desc="ranking", unit="person")
     terms_list = (
-        [str(t) for t in rec.text.terms_]
+        rec.terms_list()
         if reasons and isinstance(rec.text, TfidfText) and sp.issparse(rec.item_vectors)
         else None
     )
@@ -394,9 +410,12 @@ def _indicator(rows: list[np.ndarray], lookup: np.ndarray, n_cols: int) -> sp.cs
 
 
 def _block_features(
-    rec: Recommender, profiles: Sequence[Profile], ctx: _Context
+    rec: Recommender, profiles: Sequence[Profile], ctx: _Context, keep: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """(people x candidates) z-scored signals: :func:`person_features` for a block at once."""
+    """(people x candidates) z-scored signals: :func:`person_features` for a block at once.
+
+    ``keep`` marks each person's own candidates (see :func:`zscore_rows`).
+    """
     B, n_cand = len(profiles), len(ctx.candidates)
     liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
     disliked = [np.asarray(p.disliked, dtype=np.int64).ravel() for p in profiles]
@@ -428,7 +447,7 @@ def _block_features(
         scale = np.maximum(1.0, np.sqrt(n_liked[dis].astype(np.float64))).astype(np.float32)
         centroid[dis] -= penalty
         knn[dis] -= penalty * scale[:, None]
-    feats = {"knn": zscore_rows(knn), "centroid": zscore_rows(centroid)}
+    feats = {"knn": zscore_rows(knn, keep), "centroid": zscore_rows(centroid, keep)}
     collab = np.zeros((B, n_cand), np.float32)
     if rec.collab is not None:
         stored = len(rec.collab.user_factors_)
@@ -445,7 +464,9 @@ def _block_features(
         known = [i for i, p in enumerate(profiles) if p.uidx is not None and p.uidx < stored]
         if known:
             U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
-        collab = zscore_rows((U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32))
+        collab = zscore_rows(
+            (U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32), keep
+        )
     feats["collab"] = collab
     return feats
 
@@ -467,23 +488,29 @@ def _block_weights(rec: Recommender, profiles: Sequence[Profile], regime: str) -
 
 def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
     B, n_cand = len(profiles), len(ctx.candidates)
-    feats = _block_features(rec, profiles, ctx)
-    W = _block_weights(rec, profiles, ctx.regime)
-    scores = np.zeros((B, n_cand), np.float32)
-    for j, name in enumerate(FEATURES):
-        scores += W[:, j : j + 1] * feats[name]
     # never show excluded or already rated papers
+    keep = np.ones((B, n_cand), dtype=bool)
     for i, p in enumerate(profiles):
         drop = np.concatenate(
             [
-                np.fromiter((int(x) for x in p.exclude), np.int64),
+                (
+                    np.asarray(p.exclude, dtype=np.int64).ravel()
+                    if isinstance(p.exclude, np.ndarray)
+                    else np.fromiter((int(x) for x in p.exclude), np.int64)
+                ),
                 np.asarray(p.liked, dtype=np.int64).ravel(),
                 np.asarray(p.disliked, dtype=np.int64).ravel(),
             ]
         )
         drop = drop[(drop >= 0) & (drop < len(ctx.pos_lookup))]
         pos = ctx.pos_lookup[drop]
-        scores[i, pos[pos >= 0]] = -np.inf
+        keep[i, pos[pos >= 0]] = False
+    feats = _block_features(rec, profiles, ctx, keep)
+    W = _block_weights(rec, profiles, ctx.regime)
+    scores = np.zeros((B, n_cand), np.float32)
+    for j, name in enumerate(FEATURES):
+        scores += W[:, j : j + 1] * feats[name]
+    scores[~keep] = -np.inf
     tops: list[np.ndarray] = [None] * B  # type: ignore[list-item]
     valid = np.isfinite(scores).sum(axis=1)
     easy = (valid >= n) & (n < n_cand) & (diversity <= 0) & (n > 0)

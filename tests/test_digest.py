@@ -243,7 +243,7 @@ def test_a_later_digest_never_repeats_a_paper_or_sends_a_rated_one(papers, setti
     uid = add_user(db, "ada@example.org", digest_size=5)
     digest.send_due_digests(db, settings, now=MONDAY_0705_BERLIN)
     first = [r[0] for r in db.execute("SELECT paper_id FROM digest_items").fetchall()]
-    candidates = store.digest_candidates(db, uid, "2000-01-01")
+    candidates = store.digest_candidates(db, {uid: "2000-01-01"})[uid]
     rated = candidates[0]
     db.execute(
         "INSERT INTO ratings VALUES (?, ?, 1, 'web', '2025-03-10', '2025-03-10')", [uid, rated]

@@ -179,3 +179,42 @@ def test_unknown_person_is_an_error(world, db):
     settings, *_ = world
     with pytest.raises(LookupError):
         pipeline.rank_for_person(db, settings, 999)
+
+
+def test_batch_ranking_equals_ranking_each_person_alone(tmp_path):
+    """The digest ranks everyone in one batch over a shared pool; the feed ranks one person
+    over their own papers. Both must give each person the same papers, order and scores."""
+    import random
+
+    from tests._web import copy_corpus
+
+    data = copy_corpus(tmp_path / "data")
+    db = store.open_db(data / "paperfeed.db")
+    settings = load_settings(data)
+    old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 1")]
+    new = store.dump_new_paper_ids(db, 2)
+    rng = random.Random(7)
+    requests = []
+    for n in range(8):
+        uid = store.create_user(db, f"p{n}@example.org", "x")
+        for paper in rng.sample(old, 1 + 4 * n):
+            store.set_rating(db, uid, paper, 1 if rng.random() < 0.75 else -1)
+        if n % 3 == 0:  # rated and earlier-shown papers inside the pool
+            store.set_rating(db, uid, rng.choice(new), -1)
+            store.mark_shown(db, uid, rng.sample(new, 5), channel="feed", day="2026-01-01")
+        if n == 2:
+            db.execute("UPDATE users SET keywords = 'video generation' WHERE id = ?", [uid])
+        if n == 4:
+            db.execute("UPDATE users SET muted_keywords = ? WHERE id = ?", ['["agent"]', uid])
+        own = sorted(rng.sample(new, rng.randint(20, len(new))))
+        requests.append(pipeline.RankRequest(uid, own, limit=rng.choice([5, 15]), min_score=None))
+    batch = pipeline.rank_papers_for_people(db, settings, requests)
+    for request, together in zip(requests, batch, strict=True):
+        alone = pipeline.rank_papers_for_person(
+            db, settings, request.user_id, list(request.paper_ids), limit=request.limit
+        )
+        assert len(alone) == request.limit
+        assert [i.paper_id for i in together] == [i.paper_id for i in alone]
+        assert [i.score for i in together] == pytest.approx([i.score for i in alone], abs=1e-3)
+        assert [i.reason for i in together] == [i.reason for i in alone]
+    db.close()

@@ -61,37 +61,65 @@ def claimed_periods(db: Database, periods: Iterable[str]) -> set[tuple[int, str]
     return {(uid, period) for uid, period in db.execute(sql, wanted).fetchall()}
 
 
-def last_sent_at(db: Database, user_id: int) -> str | None:
-    """When this person's newest sent (or still open) digest was claimed, or None."""
-    marks = ",".join("?" * len(DELIVERED_OR_OPEN))
-    row = db.execute(
-        f"SELECT max(created_at) FROM digests WHERE user_id = ? AND state IN ({marks})",
-        [user_id, *DELIVERED_OR_OPEN],
-    ).fetchone()
-    return row[0]
+def digest_candidates(db: Database, fallback_since: dict[int, str]) -> dict[int, list[int]]:
+    """Papers that may go into each person's next digest, in id order (oldest first).
 
-
-def digest_candidates(db: Database, user_id: int, since: str) -> list[int]:
-    """Papers that may go into this person's next digest, oldest dump first.
-
-    Papers first seen in a dump ingested after ``since`` or in the newest dump,
-    minus papers the person rated and papers already in one of their digests
-    (sent or on its way). Ranking and the score bar are the pipeline's job.
+    Papers first seen in a dump ingested after the person's *since* or in the
+    newest dump, minus papers they rated and papers already in one of their
+    digests (sent or on its way). *since* is when their newest sent (or open)
+    digest was claimed, or ``fallback_since[person]`` before their first one.
+    A few queries for any number of people; ranking and the score bar are the
+    pipeline's job.
     """
+    users = list(fallback_since)
     marks = ",".join("?" * len(DELIVERED_OR_OPEN))
-    sql = f"""
-        SELECT p.id FROM papers p
-        JOIN dumps d ON d.id = p.first_dump_id
-        WHERE (d.ingested_at > ? OR d.id = (SELECT max(id) FROM dumps))
-          AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = ? AND r.paper_id = p.id)
-          AND NOT EXISTS (
-              SELECT 1 FROM digest_items i JOIN digests g ON g.id = i.digest_id
-              WHERE i.paper_id = p.id AND g.user_id = ? AND g.state IN ({marks})
-          )
-        ORDER BY p.id
-    """
-    params = [since, user_id, user_id, *DELIVERED_OR_OPEN]
-    return [row[0] for row in db.execute(sql, params).fetchall()]
+    last: dict[int, str] = {}
+    for start in range(0, len(users), 500):
+        chunk = users[start : start + 500]
+        rows = db.execute(
+            f"SELECT user_id, max(created_at) FROM digests WHERE state IN ({marks})"
+            f" AND user_id IN ({','.join('?' * len(chunk))}) GROUP BY user_id",
+            [*DELIVERED_OR_OPEN, *chunk],
+        ).fetchall()
+        last.update(dict(rows))
+    since = {u: last.get(u) or fallback_since[u] for u in users}
+    if not since:
+        return {}
+    # Every paper of a dump newer than the oldest "since" (or of the newest dump), with
+    # its dump's ingest time; each person then keeps the ones after their own "since".
+    papers = db.execute(
+        "SELECT p.id, d.ingested_at, d.id = (SELECT max(id) FROM dumps) FROM papers p"
+        " JOIN dumps d ON d.id = p.first_dump_id"
+        " WHERE d.ingested_at > ? OR d.id = (SELECT max(id) FROM dumps) ORDER BY p.id",
+        [min(since.values())],
+    ).fetchall()
+    if not papers:
+        return {u: [] for u in users}
+    low = papers[0][0]
+    rated: dict[int, set[int]] = {u: set() for u in users}
+    taken: dict[int, set[int]] = {u: set() for u in users}
+    for start in range(0, len(users), 500):
+        chunk = users[start : start + 500]
+        who = ",".join("?" * len(chunk))
+        for uid, pid in db.execute(
+            f"SELECT user_id, paper_id FROM ratings WHERE user_id IN ({who}) AND paper_id >= ?",
+            [*chunk, low],
+        ).fetchall():
+            rated[uid].add(pid)
+        for uid, pid in db.execute(
+            "SELECT g.user_id, i.paper_id FROM digest_items i JOIN digests g ON g.id = i.digest_id"
+            f" WHERE g.user_id IN ({who}) AND g.state IN ({marks}) AND i.paper_id >= ?",
+            [*chunk, *DELIVERED_OR_OPEN, low],
+        ).fetchall():
+            taken[uid].add(pid)
+    return {
+        u: [
+            pid
+            for pid, ingested_at, newest in papers
+            if (newest or ingested_at > since[u]) and pid not in rated[u] and pid not in taken[u]
+        ]
+        for u in users
+    }
 
 
 def claim_digest(

@@ -129,10 +129,7 @@ def max_paper_id(db: Database) -> int:
 
 def papers_by_ids(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
     found: dict[int, dict] = {}
-    ids = list(paper_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _chunks(paper_ids):
         for row in db.query(
             "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id, d.dump_date"
             f" FROM papers p JOIN dumps d ON d.id = p.first_dump_id WHERE p.id IN ({marks})",
@@ -149,3 +146,48 @@ def dump_new_paper_ids(db: Database, dump_id: int) -> list[int]:
         [dump_id],
     )
     return [r[0] for r in rows.fetchall()]
+
+
+def _chunks(ids: Sequence[int], size: int = 500):
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def rating_values_many(db: Database, user_ids: Sequence[int]) -> dict[int, dict[int, int]]:
+    """``{user_id: {paper_id: value}}`` for many people at once (everyone asked is a key)."""
+    found: dict[int, dict[int, int]] = {int(u): {} for u in user_ids}
+    for chunk, marks in _chunks(found):
+        rows = db.execute(
+            f"SELECT user_id, paper_id, value FROM ratings WHERE user_id IN ({marks})", chunk
+        )
+        for user_id, paper_id, value in rows.fetchall():
+            found[user_id][paper_id] = value
+    return found
+
+
+def user_profile_fields_many(db: Database, user_ids: Sequence[int]) -> dict[int, dict]:
+    """:func:`user_profile_fields` for many people: ``{user_id: row}`` (unknown ids absent)."""
+    found: dict[int, dict] = {}
+    for chunk, marks in _chunks(user_ids):
+        for row in db.query(
+            f"SELECT id, keywords, muted_keywords, timezone FROM users WHERE id IN ({marks})",
+            chunk,
+        ):
+            found[row["id"]] = row
+    return found
+
+
+def shown_before_many(db: Database, days: dict[int, str]) -> dict[int, set[int]]:
+    """:func:`shown_before` for many people: ``days`` maps each person to their local day."""
+    found: dict[int, set[int]] = {int(u): set() for u in days}
+    for chunk, marks in _chunks(found):
+        rows = db.execute(
+            f"SELECT user_id, paper_id, shown_on FROM impressions WHERE user_id IN ({marks})",
+            chunk,
+        )
+        for user_id, paper_id, shown_on in rows.fetchall():
+            if shown_on < days[user_id]:
+                found[user_id].add(paper_id)
+    return found
