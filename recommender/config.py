@@ -60,6 +60,11 @@ class Settings:
         return os.environ.get("PAPERFEED_MAIL_FROM") or "paperfeed <paperfeed@localhost>"
 
     @property
+    def unsubscribe_mailto(self) -> str | None:
+        """An address added to digests' ``List-Unsubscribe`` beside the one-click URL."""
+        return os.environ.get("PAPERFEED_UNSUBSCRIBE_MAILTO") or None
+
+    @property
     def smtp_url(self) -> str | None:
         """``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``; None: file backend."""
         return os.environ.get("PAPERFEED_SMTP_URL") or None

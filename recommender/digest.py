@@ -58,6 +58,7 @@ Never twice, never lost
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import fcntl
 import logging
@@ -65,12 +66,15 @@ import os
 import secrets
 import textwrap
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
@@ -105,11 +109,13 @@ RETRY_CAP = timedelta(hours=1)
 #: Abstracts in the email are cut to about this many characters, at a word boundary.
 ABSTRACT_CHARS = 320
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
-#: Optional second List-Unsubscribe target. Set it only if someone processes those mails.
-MAILTO_ENV = "PAPERFEED_UNSUBSCRIBE_MAILTO"
-#: Headers may be 998 characters long (RFC 5322). At the default 78, the List-Unsubscribe URL,
-#: which has no spaces to fold at, would be RFC 2047-encoded and unusable to mail clients.
-MESSAGE_POLICY = policy.default.clone(max_line_length=998)
+#: The message is built with the classic (compat32) API: headers are plain strings we
+#: format ourselves, and the text parts are quoted-printable-encoded by :mod:`binascii` in C.
+#: The modern API parsed every header through the header registry and encoded the bodies in
+#: pure Python: about 4 ms a digest, most of a 10,000-person run's delivery time.
+#: Headers may be 998 characters long (RFC 5322): the List-Unsubscribe URL, which has no
+#: spaces to fold at, must not be folded or RFC 2047-encoded, or mail clients cannot use it.
+MESSAGE_POLICY = policy.compat32.clone(max_line_length=998)
 
 
 # -- who is due ---------------------------------------------------------------------------------
@@ -280,7 +286,7 @@ def render_digest(
     *,
     secret: str,
     templates: Path = TEMPLATES,
-) -> EmailMessage:
+) -> Message:
     """The multipart (text + HTML) message for one ledger row and its papers.
 
     ``digest`` is a ``digests`` row (user_id, recipient, period, message_id,
@@ -309,22 +315,49 @@ def render_digest(
         ],
     }
     env = _templates(templates)
-    message = EmailMessage(policy=MESSAGE_POLICY)
-    message["Subject"] = context["subject"]
-    message["From"] = settings.mail_from
-    message["To"] = Address(addr_spec=digest["recipient"])
-    message["Date"] = format_datetime(datetime.fromisoformat(digest["created_at"]))
-    message["Message-ID"] = digest["message_id"]
-    mailto = os.environ.get(MAILTO_ENV)
-    targets = [f"<{unsubscribe}>"] + ([f"<mailto:{mailto}?subject=unsubscribe>"] if mailto else [])
-    message["List-Unsubscribe"] = ", ".join(targets)
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     text = env.get_template("email/digest.txt").render(context)
     html = env.get_template("email/digest.html").render(context)
-    message.set_content(text, cte="quoted-printable")
-    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    mailto = settings.unsubscribe_mailto
+    targets = [f"<{unsubscribe}>"] + ([f"<mailto:{mailto}?subject=unsubscribe>"] if mailto else [])
+    message = MIMEMultipart("alternative", policy=MESSAGE_POLICY)
+    for name, value in (
+        ("Subject", _header_text(context["subject"])),
+        ("From", _mailbox(settings.mail_from)),
+        ("To", _mailbox(digest["recipient"])),
+        ("Date", format_datetime(datetime.fromisoformat(digest["created_at"]))),
+        ("Message-ID", digest["message_id"]),
+        ("List-Unsubscribe", ", ".join(targets)),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),  # RFC 8058
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation replies
+    ):
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"line break in the {name} header: {value!r}")
+        message[name] = value
+    message.attach(_text_part(text, "plain"))
+    message.attach(_text_part(html, "html"))
     return message
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    """A UTF-8 text part, quoted-printable (readable in the raw mail, 7-bit safe)."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8", policy=MESSAGE_POLICY)
+    del part["MIME-Version"]  # only the top level carries it
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
+    return part
+
+
+def _header_text(value: str) -> str:
+    """Unstructured header text, RFC 2047-encoded when it is not ASCII."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _mailbox(value: str) -> str:
+    """``Name <addr>`` with a non-ASCII name encoded; refuses anything that is not one address."""
+    name, address = parseaddr(value)
+    if not address or "@" not in address or any(c in value for c in "\r\n"):
+        raise ValueError(f"not an email address: {value!r}")
+    return formataddr((name, address), charset="utf-8")
 
 
 # -- delivery -----------------------------------------------------------------------------------
@@ -433,34 +466,64 @@ def _claim(
         )
 
 
-def _deliver(
+def _deliver_all(
     db: Database,
     settings: Settings,
     mailer: Mailer,
-    row: dict,
+    rows: list[dict],
     secret: str,
     now: datetime,
     report: DigestRun,
 ) -> None:
+    """Deliver the ready rows in order, rendering each next message while the last one is
+    on the wire (the SMTP server's replies are most of a message's time).
+
+    Still one message in flight, and a row moves to *sending* only after the row
+    before it has settled, so at most one row is ever in *sending*: the recovery
+    guarantees in the module docstring hold unchanged. Only the main thread
+    touches the database; the sender thread only talks to the mail server.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-send") as wire:
+        flight: tuple[dict, Future] | None = None
+        for row in rows:
+            prepared = _prepare(db, settings, row, secret)
+            if flight is not None:
+                _settle(db, *flight, now, report)
+                flight = None
+            if prepared is None:
+                if store.mark_digest_cancelled(db, row["id"], now, "unsubscribed before delivery"):
+                    report.cancelled += 1
+            elif isinstance(prepared, Exception):
+                if store.start_digest_sending(db, row["id"], now):
+                    store.mark_digest_failed(db, row["id"], now, f"cannot render: {prepared}")
+                    report.failed += 1
+            elif store.start_digest_sending(db, row["id"], now):  # else another run has it
+                flight = (row, wire.submit(mailer.send, prepared))
+        if flight is not None:
+            _settle(db, *flight, now, report)
+
+
+def _prepare(
+    db: Database, settings: Settings, row: dict, secret: str
+) -> Message | Exception | None:
+    """The message for a ready row; None if the person unsubscribed meanwhile; the error if
+    it cannot be rendered (a broken template must not stall everyone after this row)."""
     person = store.get_subscriber(db, row["user_id"])
     if person is None or not person["digest_enabled"]:
-        if store.mark_digest_cancelled(db, row["id"], now, "unsubscribed before delivery"):
-            report.cancelled += 1
-        return
+        return None
     papers = store.digest_papers(db, row["id"])
     try:
-        message = render_digest(settings, row, papers, secret=secret)
-    except Exception as exc:  # a broken template must not stall everyone after this row
+        return render_digest(settings, row, papers, secret=secret)
+    except Exception as exc:
         log.exception("digest %s: cannot render", row["id"])
-        if store.start_digest_sending(db, row["id"], now):
-            store.mark_digest_failed(db, row["id"], now, f"cannot render: {exc}")
-            report.failed += 1
-        return
-    if not store.start_digest_sending(db, row["id"], now):
-        return  # another run got there first
+        return exc
+
+
+def _settle(db: Database, row: dict, sent: Future, now: datetime, report: DigestRun) -> None:
+    """Record how the send of ``row`` (now in *sending*) ended."""
     attempts = row["attempts"] + 1
     try:
-        mailer.send(message)
+        sent.result()
     except TransientMailError as exc:
         if attempts >= MAX_ATTEMPTS:
             store.mark_digest_failed(db, row["id"], now, f"gave up after {attempts}: {exc}")
@@ -476,15 +539,8 @@ def _deliver(
         report.failed += 1
         log.error("digest %s to %s refused: %s", row["id"], row["recipient"], exc)
         return
-    store.mark_digest_sent(db, row["id"], now)
+    store.mark_digest_sent(db, row["id"], now)  # and its papers as shown
     report.sent += 1
-    pipeline.mark_shown(
-        db,
-        row["user_id"],
-        [p["paper_id"] for p in papers],
-        channel="digest",
-        day=row["period"],
-    )
 
 
 def send_due_digests(
@@ -523,8 +579,8 @@ def send_due_digests(
                 only = match[0]["id"] if match else -1
             started = perf_counter()
             with open_mailer(settings) as mailer:
-                for row in store.ready_digests(db, now, user_id=only):
-                    _deliver(db, settings, mailer, row, secret, now, report)
+                rows = store.ready_digests(db, now, user_id=only)
+                _deliver_all(db, settings, mailer, rows, secret, now, report)
             report.deliver_seconds = perf_counter() - started
     except _Locked:
         report.locked = True
@@ -564,7 +620,7 @@ def _preview(
         text = ""
         if papers:
             message = render_digest(settings, row, papers, secret=secret)
-            text = message.get_body(("plain",)).get_content()
+            text = message.get_payload(0).get_payload(decode=True).decode("utf-8")
         report.previews.append(
             {
                 "email": row["recipient"],

@@ -19,7 +19,7 @@ import re
 import smtplib
 import tempfile
 import time
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -37,7 +37,7 @@ class TransientMailError(Exception):
     """A failure worth retrying later (connection refused, 4xx)."""
 
 
-def send_message(settings: Settings, message: EmailMessage) -> None:
+def send_message(settings: Settings, message: Message) -> None:
     """Deliver one message through the configured backend (one connection per call)."""
     with open_mailer(settings) as mailer:
         mailer.send(message)
@@ -56,7 +56,7 @@ def eml_path(outbox: Path, message_id: str) -> Path:
     return outbox / f"{name}.eml"
 
 
-def write_eml(outbox: Path, message: EmailMessage) -> Path:
+def write_eml(outbox: Path, message: Message) -> Path:
     """Write ``message`` to ``<outbox>/<Message-ID>.eml`` atomically and durably."""
     outbox.mkdir(parents=True, exist_ok=True)
     message_id = message.get("Message-ID") or ""
@@ -165,7 +165,7 @@ class Mailer:
             raise
         return client
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Deliver ``message``; when this returns, the server (or the outbox) has it."""
         if self.smtp is None:
             try:
@@ -196,7 +196,7 @@ class Mailer:
             raise PermanentMailError(f"some recipients refused: {refused}")
 
 
-def send_smtp(url: str, message: EmailMessage) -> None:
+def send_smtp(url: str, message: Message) -> None:
     """Send one message over a fresh connection to ``smtp://[user:pass@]host[:port][?starttls=1]``
     or ``smtps://...`` (implicit TLS)."""
     with Mailer(Path("."), url) as mailer:

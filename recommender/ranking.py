@@ -464,9 +464,7 @@ def _block_features(
         known = [i for i, p in enumerate(profiles) if p.uidx is not None and p.uidx < stored]
         if known:
             U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
-        collab = zscore_rows(
-            (U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32), keep
-        )
+        collab = zscore_rows((U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32), keep)
     feats["collab"] = collab
     return feats
 

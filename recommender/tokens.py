@@ -6,6 +6,7 @@ rejected by another ("unsubscribe") even with the same payload and key.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -27,7 +28,9 @@ class TokenError(ValueError):
         super().__init__(message)
 
 
+@lru_cache(maxsize=32)
 def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    """One serializer per key and purpose (a digest run signs tens of thousands of links)."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
     return URLSafeTimedSerializer(secret_key, salt=f"paperfeed/{purpose}")

@@ -144,7 +144,9 @@ def links_in(text: str) -> list[str]:
     return re.findall(re.escape(BASE_URL) + r"/[^\s\"<>]+", text)
 
 
-def parts(message: EmailMessage) -> tuple[str, str]:
+def parts(message) -> tuple[str, str]:
+    """Both bodies, read back from the wire format (as a mail client would)."""
+    message = email.message_from_bytes(message.as_bytes(), policy=policy.default)
     return (
         message.get_body(("plain",)).get_content(),
         message.get_body(("html",)).get_content(),
@@ -222,6 +224,30 @@ def test_html_part_escapes_what_comes_from_the_dump(settings):
     assert "because &lt;b&gt;" in html
     assert "<script>alert(1)</script> & friends" in text  # plain text is not HTML-escaped
     assert len(max(text.splitlines(), key=len)) < 200 and "…" in text
+
+
+def test_headers_encode_a_non_ascii_sender_and_refuse_injected_lines(settings, monkeypatch):
+    monkeypatch.setenv("PAPERFEED_MAIL_FROM", "Revue Übersicht <digest@paperfeed.test>")
+    row = {
+        "user_id": 1,
+        "recipient": "ada@example.org",
+        "period": "2025-03-10",
+        "subject": None,
+        "message_id": "<x@paperfeed.test>",
+        "created_at": "2025-03-10T06:05:00+00:00",
+    }
+    raw = digest.render_digest(settings, row, [], secret=SECRET).as_bytes()
+    assert raw.isascii()  # 7-bit clean: any server takes it
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert message["From"].addresses[0].display_name == "Revue Übersicht"
+    assert message["From"].addresses[0].addr_spec == "digest@paperfeed.test"
+    with pytest.raises(ValueError, match="not an email address"):
+        digest.render_digest(
+            settings,
+            {**row, "recipient": "ada@example.org\r\nBcc: eve@example.org"},
+            [],
+            secret=SECRET,
+        )
 
 
 def test_nothing_above_the_bar_sends_nothing_and_says_so(papers, settings, smtp, caplog):

@@ -199,15 +199,23 @@ def start_digest_sending(db: Database, digest_id: int, now: datetime) -> bool:
 
 
 def mark_digest_sent(db: Database, digest_id: int, now: datetime) -> bool:
-    """sending → sent."""
+    """sending → sent; in the same transaction its papers count as shown to the person
+    (on the digest's day), so the web feed does not offer them again tomorrow."""
     stamp = utc_text(now)
-    return _move(
-        db,
-        digest_id,
-        "sending",
-        "state = 'sent', sent_at = ?, updated_at = ?",
-        [stamp, stamp],
-    )
+    with transaction(db):
+        moved = db.execute(
+            "UPDATE digests SET state = 'sent', sent_at = ?, updated_at = ?"
+            " WHERE id = ? AND state = 'sending'",
+            [stamp, stamp, digest_id],
+        ).rowcount
+        if moved == 1:
+            db.execute(
+                "INSERT OR IGNORE INTO impressions (user_id, paper_id, channel, shown_on)"
+                " SELECT g.user_id, i.paper_id, 'digest', g.period"
+                " FROM digest_items i JOIN digests g ON g.id = i.digest_id WHERE g.id = ?",
+                [digest_id],
+            )
+    return moved == 1
 
 
 def mark_digest_retry(
