@@ -1,9 +1,11 @@
 """The web app under load: gunicorn with 2 workers, one person with 200 ratings, a
 250-paper dump; 20 concurrent clients each load the feed page and post a like (then
 undo it, so the person keeps 200 ratings). Reports p50/p99 latency per kind and
-requests per second, the median of several runs.
+requests per second, the median of several runs. ``--churn`` changes the ratings
+before every feed load instead, so every load recomputes the ranking.
 
 Usage: python bench/web.py [--clients 20] [--rounds 20] [--runs 3] [--workers 2]
+                           [--threads 1] [--churn]
 Target: feed page p99 under 50 ms. Talks to 127.0.0.1 only.
 """
 
@@ -86,7 +88,9 @@ class Client:
             headers["Cookie"] = self.cookie
         data = None
         if body is not None:
-            data = urllib.parse.urlencode(body)
+            # bytes, so http.client sends headers and body in one packet (a str body goes
+            # in a second send, and Nagle + delayed ACK then stall it by up to 200 ms)
+            data = urllib.parse.urlencode(body).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         start = time.perf_counter()
         self.conn.request(method, path, body=data, headers=headers)
@@ -112,26 +116,58 @@ class Client:
 _PAPER = re.compile(r'data-paper-id="(\d+)"')
 
 
-def client_loop(port: int, rounds: int, out: dict[str, list[float]], errors: list[str]):
+def client_loop(
+    port: int,
+    rounds: int,
+    out: dict[str, list[float]],
+    errors: list[str],
+    churn: list[int] | None = None,
+    ready: threading.Barrier | None = None,
+):
+    """Each round: load the feed, then two rating POSTs.
+
+    Default: like a paper from the feed and undo it, so the person's ratings are the
+    same at every feed load (a reload). With ``churn`` (older paper ids, one list per
+    client): like a new older paper and undo the previous one, so the ratings differ at
+    every feed load and the ranking must be recomputed every time.
+    """
     client = Client(port)
     client.log_in()
-    for _ in range(rounds):
+    if ready is not None:
+        # Logging in hashes a password (scrypt, ~100 ms of CPU): start measuring only
+        # when every client is in, or the first feed loads queue behind the logins.
+        ready.wait()
+    previous = None
+    for round_ in range(rounds):
         status, page, elapsed = client.request("GET", "/")
         if status != 200:
             errors.append(f"feed {status}")
             continue
         out["feed"].append(elapsed)
-        paper = int(_PAPER.findall(page)[random.randrange(10)])
-        for value in ("like", "undo"):
+        if churn is None:
+            paper = int(_PAPER.findall(page)[random.randrange(10)])
+            posts = [(paper, "like"), (paper, "undo")]
+        else:
+            paper = churn[round_ % len(churn)]
+            posts = [(paper, "like")] + ([(previous, "undo")] if previous else [])
+            previous = paper
+        for target, value in posts:
             status, _, elapsed = client.request(
                 "POST",
-                f"/papers/{paper}/rate",
+                f"/papers/{target}/rate",
                 {"value": value},
                 {"X-CSRFToken": client.token, "Accept": "application/json"},
             )
             if status != 200:
                 errors.append(f"rate {status}")
             out["rate"].append(elapsed)
+    if churn is not None and previous:
+        client.request(
+            "POST",
+            f"/papers/{previous}/rate",
+            {"value": "undo"},
+            {"X-CSRFToken": client.token, "Accept": "application/json"},
+        )
     client.conn.close()
 
 
@@ -140,19 +176,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def one_run(port: int, clients: int, rounds: int) -> dict:
+def one_run(port: int, clients: int, rounds: int, churn: list[int] | None = None) -> dict:
     out: dict[str, list[float]] = {"feed": [], "rate": []}
     errors: list[str] = []
+    # Each client likes its own older papers (none rated, none in the newest dump).
+    pools = [churn[i::clients] for i in range(clients)] if churn else [None] * clients
+    began: list[float] = []
+    ready = threading.Barrier(clients, action=lambda: began.append(time.perf_counter()))
     threads = [
-        threading.Thread(target=client_loop, args=(port, rounds, out, errors))
-        for _ in range(clients)
+        threading.Thread(target=client_loop, args=(port, rounds, out, errors, pools[i], ready))
+        for i in range(clients)
     ]
-    start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - began[0]
     total = len(out["feed"]) + len(out["rate"])
     return {
         "feed_p50": percentile(out["feed"], 0.5) * 1000,
@@ -170,12 +209,31 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20, help="feed loads per client per run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (> 1: gthread workers)"
+    )
+    parser.add_argument(
+        "--churn",
+        action="store_true",
+        help="ratings change before every feed load (like a new older paper, undo the last)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paperfeed-bench-web-"))
     data = root / "data"
     server = None
     try:
         build_data(data)
+        churn = None
+        if args.churn:
+            db = store.open_db(data / "paperfeed.db")
+            churn = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM papers WHERE first_dump_id < 4 AND id NOT IN"
+                    " (SELECT paper_id FROM ratings) ORDER BY id"
+                ).fetchall()
+            ]
+            db.close()
         port = free_port()
         env = {
             **os.environ,
@@ -189,6 +247,8 @@ def main() -> int:
                 str(gunicorn),
                 "--workers",
                 str(args.workers),
+                "--threads",
+                str(args.threads),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--log-level",
@@ -206,12 +266,23 @@ def main() -> int:
                 time.sleep(0.05)
         # Warm up both workers (model load) before measuring.
         one_run(port, 4, 3)
-        runs = [one_run(port, args.clients, args.rounds) for _ in range(args.runs)]
+        runs = [one_run(port, args.clients, args.rounds, churn) for _ in range(args.runs)]
         med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        kind = "sync" if args.threads == 1 else f"gthread x{args.threads}"
         print(
-            f"{args.clients} clients, gunicorn {args.workers} workers, 250-paper dump, "
-            f"person with 200 ratings; median of {args.runs} runs"
+            f"{args.clients} clients, gunicorn {args.workers} {kind} workers, 250-paper dump, "
+            f"person with 200 ratings; median of {args.runs} runs; "
+            + (
+                "ratings change before every feed load (--churn)"
+                if args.churn
+                else "like + undo between feed loads"
+            )
         )
+        for i, r in enumerate(runs, start=1):
+            print(
+                f"  run {i}: feed p50 {r['feed_p50']:.1f} ms p99 {r['feed_p99']:.1f} ms, "
+                f"{r['rps']:.0f} req/s"
+            )
         print(
             f"feed page   p50 {med['feed_p50']:.1f} ms  p99 {med['feed_p99']:.1f} ms "
             f"(target p99 < 50 ms)"

@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -334,9 +335,21 @@ def rank_papers_for_people(
     hidden = store.shown_before_many(
         db, {r.user_id: days[r.user_id] for r in requests if not r.include_seen}
     )
-    papers = store.papers_by_ids(db, sorted({int(p) for r in requests for p in r.paper_ids}))
+    existing = store.existing_paper_ids(db, {int(p) for r in requests for p in r.paper_ids})
     mutes = {uid: _muted_filter(users[uid]["muted_keywords"]) for uid in ids}
     muted_papers: dict[tuple[int, int], bool] = {}
+    # Paper rows (with abstracts) are read only where needed: muted-word checks and the
+    # papers actually returned, not every candidate of the dump.
+    papers: dict[int, dict] = {}
+
+    def fetch(pids) -> None:
+        missing = sorted({int(p) for p in pids} - papers.keys())
+        if missing:
+            papers.update(store.papers_by_ids(db, missing))
+
+    muting = [r.paper_ids for r in requests if mutes[r.user_id] is not None]
+    if muting:
+        fetch(p for own in muting for p in own if p in existing)
 
     def is_muted(uid: int, pid: int) -> bool:
         test = mutes[uid]
@@ -354,7 +367,7 @@ def rank_papers_for_people(
         seen_ok = [
             pid
             for pid in r.paper_ids
-            if pid in papers and pid not in gone and not is_muted(r.user_id, pid)
+            if pid in existing and pid not in gone and not is_muted(r.user_id, pid)
         ]
         visible.append(seen_ok)
         unrated.append([pid for pid in seen_ok if pid not in rated])
@@ -378,19 +391,27 @@ def rank_papers_for_people(
         mine = np.asarray([bundle.pidx_of[p] for p in own if p in bundle.pidx_of], np.int64)
         if len(mine) < len(pool):
             profiles[i].exclude = np.setdiff1d(pool, mine, assume_unique=True)
-    ranked_all = (
-        rank_users(bundle.rec, profiles, candidates=pool, n=max(wants), progress=progress)
-        if len(pool)
-        else [[] for _ in requests]
-    )
-    because_ids = {
-        int(bundle.paper_ids[x.because_pidx])
-        for ranked in ranked_all
-        for x in ranked
-        if x.because_pidx is not None
-    }
-    titles = store.papers_by_ids(db, sorted(because_ids - papers.keys()))
-    titles.update({p: papers[p] for p in because_ids if p in papers})
+    if not len(pool):
+        ranked_all: list[list] = [[] for _ in requests]
+    elif len(requests) == 1:
+        ranked_all = [_rank_one_cached(bundle, profiles[0], pool, wants[0])]
+    else:
+        ranked_all = rank_users(
+            bundle.rec, profiles, candidates=pool, n=max(wants), progress=progress
+        )
+    needed: set[int] = set()
+    for r, ranked, seen_ok, fresh in zip(requests, ranked_all, visible, unrated, strict=True):
+        top = r.offset + r.limit
+        for x in ranked[:top]:
+            needed.add(int(bundle.paper_ids[x.pidx]))
+            if x.because_pidx is not None:
+                needed.add(int(bundle.paper_ids[x.because_pidx]))
+        if not ranked:
+            needed.update(fresh[:top])
+        if r.include_seen:
+            needed.update(pid for pid in seen_ok if pid in ratings[r.user_id])
+    fetch(needed)
+    titles = papers
     results = []
     for r, ranked, seen_ok, fresh in zip(requests, ranked_all, visible, unrated, strict=True):
         rated = ratings[r.user_id]
@@ -408,7 +429,10 @@ def rank_papers_for_people(
                 )
         else:
             # Nothing to go on yet (no likes, no keywords): the papers in page order.
-            items = [_item(papers[pid], 0.0, "new in this dump", None, (), None) for pid in fresh]
+            items = [
+                _item(papers[pid], 0.0, "new in this dump", None, (), None)
+                for pid in fresh[: r.offset + r.limit]
+            ]
         if r.include_seen:
             items += [
                 _item(papers[pid], 0.0, "you rated this", None, (), rated[pid])
@@ -417,6 +441,37 @@ def rank_papers_for_people(
             ]
         results.append(items[r.offset : r.offset + r.limit])
     return results
+
+
+#: Rankings of single people kept per process, keyed by everything the ranking depends on.
+RANK_CACHE_SIZE = 512
+_rank_cache: OrderedDict[tuple, list] = OrderedDict()
+_rank_cache_lock = threading.Lock()
+
+
+def _rank_one_cached(bundle: Bundle, profile: Profile, pool: np.ndarray, n: int) -> list:
+    """One person's ranking, memoised on its complete input.
+
+    The key is the model version, the candidates, the person's likes, dislikes
+    and keyword query, and ``n``: a like, an undo, a new dump, a refit or a
+    muted word changes the key, so a stale ranking can never be served. What
+    it saves is the recomputation when nothing changed: reloading the feed,
+    paging back, the JSON twin, a feed reader polling the Atom feed.
+    """
+    liked = np.sort(np.asarray(profile.liked, dtype=np.int64))
+    disliked = np.sort(np.asarray(profile.disliked, dtype=np.int64))
+    key = (bundle.name, pool.tobytes(), liked.tobytes(), disliked.tobytes(), profile.query, n)
+    with _rank_cache_lock:
+        if key in _rank_cache:
+            _rank_cache.move_to_end(key)
+            return _rank_cache[key]
+    profile = Profile(liked=liked, disliked=disliked, query=profile.query)
+    ranked = rank_users(bundle.rec, [profile], candidates=pool, n=n)[0]
+    with _rank_cache_lock:
+        _rank_cache[key] = ranked
+        while len(_rank_cache) > RANK_CACHE_SIZE:
+            _rank_cache.popitem(last=False)
+    return ranked
 
 
 def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:

@@ -218,3 +218,44 @@ def test_batch_ranking_equals_ranking_each_person_alone(tmp_path):
         assert [i.score for i in together] == pytest.approx([i.score for i in alone], abs=1e-3)
         assert [i.reason for i in together] == [i.reason for i in alone]
     db.close()
+
+
+def test_the_ranking_cache_never_serves_a_stale_ranking(tmp_path):
+    """Feed loads reuse a person's ranking while nothing it depends on changed; every
+    rating, undo, keyword change and refit must show at once, as if nothing were cached."""
+    from tests._web import copy_corpus
+
+    data = copy_corpus(tmp_path / "data")
+    db = store.open_db(data / "paperfeed.db")
+    settings = load_settings(data)
+    uid = store.create_user(db, "ada@example.org", "x")
+    old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 1 LIMIT 40")]
+    for paper in old[:10]:
+        pipeline.record_feedback(db, uid, paper, 1)
+
+    def ranked():
+        items = pipeline.rank_for_person(db, settings, uid)
+        return [(i.paper_id, i.score, i.reason) for i in items]
+
+    def uncached():
+        pipeline._rank_cache.clear()
+        return ranked()
+
+    first = ranked()
+    assert ranked() == first == uncached()
+    steps = [
+        lambda: pipeline.record_feedback(db, uid, old[20], 1),
+        lambda: pipeline.record_feedback(db, uid, old[21], -1),
+        lambda: pipeline.record_feedback(db, uid, old[20], None),
+        lambda: pipeline.record_feedback(db, uid, first[0][0], -1),
+        lambda: db.execute("UPDATE users SET keywords = 'robot' WHERE id = ?", [uid]),
+        lambda: pipeline.refit(db, settings),
+    ]
+    seen = [first]
+    for step in steps:
+        step()
+        now = ranked()
+        assert now == uncached()
+        seen.append(now)
+    assert len({tuple(s) for s in seen}) >= 4  # the steps really changed the ranking
+    db.close()

@@ -179,3 +179,45 @@ def test_full_text_index_matches_the_papers_after_ingest_edit_and_delete(db):
     assert [r["id"] for r in store.search_papers(db, "zyxwv")] == [1]
     fts_rows = db.execute("SELECT count(*) FROM papers_fts").fetchone()[0]
     assert fts_rows == store.count_papers(db)
+
+
+def test_a_writer_waits_for_the_lock_and_gives_up_after_the_busy_timeout(data_dir, monkeypatch):
+    import threading
+    import time
+
+    from recommender.store import db as dbmod
+
+    path = data_dir / "paperfeed.db"
+    store.open_db(path).close()
+    first, second = store.connect(path), store.connect(path)
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 300)
+
+    def hold(seconds: float, taken: threading.Event, email: str):
+        with dbmod.transaction(first):
+            first.execute("INSERT INTO users (email, created_at) VALUES (?, 'now')", [email])
+            taken.set()
+            time.sleep(seconds)
+
+    # Held briefly: the second writer waits, then commits after the first.
+    taken = threading.Event()
+    holder = threading.Thread(target=hold, args=(0.05, taken, "a@x.org"))
+    holder.start()
+    assert taken.wait(10)
+    with dbmod.transaction(second):
+        second.execute("INSERT INTO users (email, created_at) VALUES ('b@x.org', 'now')")
+    holder.join()
+    assert [r[0] for r in second.execute("SELECT email FROM users ORDER BY id")] == [
+        "a@x.org",
+        "b@x.org",
+    ]
+    # Held past the timeout: a clear "database is locked", nothing written, still usable.
+    taken = threading.Event()
+    holder = threading.Thread(target=hold, args=(1.0, taken, "d@x.org"))
+    holder.start()
+    assert taken.wait(10)
+    with pytest.raises(sqlite3.OperationalError, match="locked"), dbmod.transaction(second):
+        second.execute("INSERT INTO users (email, created_at) VALUES ('c@x.org', 'now')")
+    holder.join()
+    assert not second.conn.in_transaction
+    assert second.execute("SELECT count(*) FROM users").fetchone()[0] == 3
+    assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 300

@@ -1,6 +1,16 @@
-"""One database connection per request, closed at teardown; the settings of this app."""
+"""The database connection of a request, and the settings of this app.
+
+Each worker thread keeps one connection per database file and lends it to the
+requests it serves. Opening and closing per request cost more than most pages
+(closing the last connection to a WAL database checkpoints it), and SQLite
+connections are cheap to keep. A request that ends with a transaction still
+open (an exception mid-write) has it rolled back before the next one starts.
+"""
 
 from __future__ import annotations
+
+import threading
+from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlite_utils import Database
@@ -16,16 +26,26 @@ def get_settings() -> Settings:
     return g.settings
 
 
+_local = threading.local()
+
+
 def get_db() -> Database:
     if "db" not in g:
-        g.db = store.connect(get_settings().db_path)
+        path = get_settings().db_path
+        mine: dict[Path, Database] = _local.__dict__.setdefault("connections", {})
+        if path not in mine:
+            if len(mine) >= 4:  # several apps in one process (tests): keep the newest few
+                mine.pop(next(iter(mine))).close()
+            mine[path] = store.connect(path)
+        g.db = mine[path]
     return g.db
 
 
 def close_db(exc: BaseException | None = None) -> None:
+    """Return the connection at teardown: never with a transaction left open."""
     db = g.pop("db", None)
-    if db is not None:
-        db.close()
+    if db is not None and db.conn.in_transaction:
+        db.conn.rollback()
 
 
 def init_app(app: Flask) -> None:

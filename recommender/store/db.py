@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +97,33 @@ def open_db(path: str | Path) -> Database:
     return db
 
 
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another writer in short, even steps.
+
+    SQLite's own busy handler backs off in steps that grow to 100 ms, so a writer
+    that finds the lock taken for a millisecond often sleeps 50-100 ms: the tail
+    latency of every like under concurrent use. We poll every 0.5-2 ms instead, up to
+    the same :data:`BUSY_TIMEOUT_MS`, then report SQLite's "database is locked".
+    """
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.0005
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
 @contextlib.contextmanager
 def transaction(db: Database) -> Iterator[Database]:
     """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
@@ -103,7 +131,7 @@ def transaction(db: Database) -> Iterator[Database]:
     Deferred transactions that read then write can fail with SQLITE_BUSY when
     another writer got in between; IMMEDIATE waits for the busy timeout instead.
     """
-    db.conn.execute("BEGIN IMMEDIATE")
+    _begin_immediate(db.conn)
     try:
         yield db
     except BaseException:

@@ -73,8 +73,24 @@ def all_ratings(db: Database) -> list[tuple[int, int, int]]:
 def mark_shown(
     db: Database, user_id: int, paper_ids: Iterable[int], *, channel: str, day: str
 ) -> None:
-    """Remember that these papers were shown to the person; the first showing wins."""
-    rows = [(user_id, int(pid), channel, day) for pid in paper_ids]
+    """Remember that these papers were shown to the person; the first showing wins.
+
+    Papers already recorded are skipped before any write lock is taken: reloading
+    a page must not queue behind other writers for nothing.
+    """
+    ids = sorted({int(pid) for pid in paper_ids})
+    if not ids:
+        return
+    known: set[int] = set()
+    for chunk, marks in _chunks(ids):
+        known.update(
+            r[0]
+            for r in db.execute(
+                f"SELECT paper_id FROM impressions WHERE user_id = ? AND paper_id IN ({marks})",
+                [user_id, *chunk],
+            ).fetchall()
+        )
+    rows = [(user_id, pid, channel, day) for pid in ids if pid not in known]
     if not rows:
         return
     with transaction(db):
@@ -136,6 +152,15 @@ def papers_by_ids(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
             chunk,
         ):
             found[row["id"]] = row
+    return found
+
+
+def existing_paper_ids(db: Database, paper_ids: Iterable[int]) -> set[int]:
+    """Which of these ids are papers (reads the primary key only)."""
+    found: set[int] = set()
+    for chunk, marks in _chunks(sorted(paper_ids)):
+        rows = db.execute(f"SELECT id FROM papers WHERE id IN ({marks})", chunk)
+        found.update(r[0] for r in rows.fetchall())
     return found
 
 
