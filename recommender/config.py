@@ -65,6 +65,18 @@ class Settings:
         return os.environ.get("PAPERFEED_UNSUBSCRIBE_MAILTO") or None
 
     @property
+    def proxy_hops(self) -> int:
+        """How many reverse proxies in front of the app set X-Forwarded-* (0: none, trust none)."""
+        raw = os.environ.get("PAPERFEED_PROXY_HOPS") or "0"
+        try:
+            hops = int(raw)
+        except ValueError:
+            hops = -1
+        if not 0 <= hops <= 5:
+            raise ConfigError(f"PAPERFEED_PROXY_HOPS must be a number from 0 to 5, not {raw!r}")
+        return hops
+
+    @property
     def smtp_url(self) -> str | None:
         """``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``; None: file backend."""
         return os.environ.get("PAPERFEED_SMTP_URL") or None

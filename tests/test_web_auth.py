@@ -8,6 +8,7 @@ import pytest
 from itsdangerous.timed import TimestampSigner
 
 from recommender import pipeline, store
+from web import auth
 
 from ._web import (
     PASSWORD,
@@ -240,3 +241,85 @@ def test_session_cookie_is_httponly_and_samesite(client):
     response = post(client, "/signup", {"email": "ada@example.org", "password": PASSWORD})
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(client, app, db):
+    sign_up(client)
+    other = app.test_client()
+    log_in(other, "ada@example.org")
+    assert other.get("/").status_code == 200
+    # Wrong current password: refused, nothing changes.
+    response = post(
+        client,
+        "/account/password",
+        {"current_password": "wrong password", "new_password": "a new long password"},
+        follow_redirects=True,
+    )
+    assert "current password is not right" in response.get_data(as_text=True)
+    assert other.get("/").status_code == 200
+    # Too short: refused with the reason.
+    response = post(
+        client,
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": "short"},
+        follow_redirects=True,
+    )
+    assert "at least 8 characters" in response.get_data(as_text=True)
+    response = post(
+        client,
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": "a new long password"},
+        follow_redirects=True,
+    )
+    assert "Your password is changed" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # this session stays
+    assert other.get("/").status_code == 302  # the other one is logged out
+    assert log_in(app.test_client(), "ada@example.org").status_code == 401
+    assert log_in(app.test_client(), "ada@example.org", "a new long password").status_code == 302
+
+
+def test_reset_requests_are_rate_limited_whether_or_not_the_account_exists(client, data_dir):
+    for address in ("nobody@example.org", "ada@example.org"):
+        if address == "ada@example.org":
+            sign_up(client)
+            post(client, "/logout")
+        before = len(mails(data_dir))
+        for _ in range(auth.MAX_RESETS_PER_EMAIL):
+            assert post(client, "/reset", {"email": address}).status_code == 200
+        limited = post(client, "/reset", {"email": address})
+        assert limited.status_code == 429
+        assert "Too many reset requests" in limited.get_data(as_text=True)
+        sent = len(mails(data_dir)) - before
+        assert sent == (auth.MAX_RESETS_PER_EMAIL if address == "ada@example.org" else 0)
+    bad = post(client, "/reset", {"email": "not an address"})
+    assert bad.status_code == 400 and "Enter an email address" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("hops, recorded", [(None, "127.0.0.1"), ("1", "203.0.113.9")])
+def test_forwarded_client_addresses_count_only_behind_a_configured_proxy(
+    data_dir, db, monkeypatch, hops, recorded
+):
+    from web import create_app
+
+    if hops is None:
+        monkeypatch.delenv("PAPERFEED_PROXY_HOPS", raising=False)
+    else:
+        monkeypatch.setenv("PAPERFEED_PROXY_HOPS", hops)
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test", "TESTING": True})
+    client = app.test_client()
+    token = csrf_token(client)
+    client.post(
+        "/login",
+        data={"csrf_token": token, "email": "eve@example.org", "password": "guess guess"},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
+    rows = db.execute("SELECT remote_addr FROM login_attempts").fetchall()
+    assert rows == [(recorded,)]
+
+
+def test_a_bad_proxy_hops_setting_stops_the_app(data_dir, monkeypatch):
+    from web import ConfigError, create_app
+
+    monkeypatch.setenv("PAPERFEED_PROXY_HOPS", "all")
+    with pytest.raises(ConfigError, match="PAPERFEED_PROXY_HOPS"):
+        create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from threadpoolctl import threadpool_limits
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recommender.config import ConfigError, load_settings
 
@@ -37,6 +38,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key()
     app.jinja_env.tests["http_url"] = _is_http_url
+    if hops := settings.proxy_hops:
+        # Behind a reverse proxy the client's address (login and reset rate limits) and the
+        # scheme come from X-Forwarded-*; trusted only for the configured number of hops.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     # A request's matrix products are small; BLAS threads would only fight the other
     # workers for the cores (on 2 cores a 1 ms solve took 50 ms under load).
     threadpool_limits(limits=1, user_api="blas")

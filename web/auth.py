@@ -1,6 +1,7 @@
-"""Accounts: sign up, log in and out, confirm the email address, reset a forgotten
-password, delete the account. Also who is logged in (:func:`load_user`) and
-:func:`login_required` for the other blueprints.
+"""Accounts: sign up, log in and out, confirm the email address, change the password,
+reset a forgotten one (rate-limited per address and client), delete the account.
+Also who is logged in (:func:`load_user`) and :func:`login_required` for the other
+blueprints.
 
 Sessions hold the user id and the account's ``auth_version``; changing the
 password bumps the version, which ends every other session and spends the reset
@@ -43,6 +44,10 @@ MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 RATE_WINDOW_SECONDS = 15 * 60
 MAX_FAILURES_PER_EMAIL = 5
 MAX_FAILURES_PER_CLIENT = 20
+#: Reset emails asked for per address (and per client IP) within an hour.
+RESET_WINDOW_SECONDS = 3600
+MAX_RESETS_PER_EMAIL = 3
+MAX_RESETS_PER_CLIENT = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _dummy_hash: list[str] = []
 
@@ -274,7 +279,23 @@ def resend_confirmation():
 def reset_request():
     if request.method == "GET":
         return render_template("auth/reset_request.html")
-    user = store.get_user_by_email(get_db(), request.form.get("email", ""))
+    email = request.form.get("email", "").strip()
+    if not _EMAIL.match(email) or len(email) > 254:
+        return render_template(
+            "auth/reset_request.html", error="Enter an email address like ada@example.org."
+        ), 400
+    now = time.time()
+    by_email, by_addr = store.count_reset_request(
+        get_db(), email, request.remote_addr or "", now, now - RESET_WINDOW_SECONDS
+    )
+    if by_email > MAX_RESETS_PER_EMAIL or by_addr > MAX_RESETS_PER_CLIENT:
+        # Counted whether or not the account exists, so this reveals nothing about it.
+        return error_response(
+            429,
+            "Too many reset requests. Use the link we already sent (it works for two hours), "
+            "or try again in an hour.",
+        )
+    user = store.get_user_by_email(get_db(), email)
     if user is not None:
         send_account_email(user, "reset")
     # The same answer either way: the page must not reveal who has an account.
@@ -302,6 +323,30 @@ def reset_password(token: str):
     _log_in(store.get_user(get_db(), user["id"]))
     flash("Your password is changed; other sessions are logged out.", "success")
     return redirect(url_for("feed.index"))
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    """Change the password (the current one is required); other sessions end."""
+    db, now = get_db(), time.time()
+    email = g.user["email"]
+    recent = store.recent_login_failures(db, email, "", now - RATE_WINDOW_SECONDS)
+    if recent["email"] >= MAX_FAILURES_PER_EMAIL:
+        flash("Too many wrong passwords. Try again later, or reset your password.", "error")
+        return redirect(url_for("settings.show") + "#password")
+    if not _password_matches(g.user, request.form.get("current_password", "")):
+        store.record_login_failure(db, email, request.remote_addr or "", now)
+        flash("Your current password is not right: the password was not changed.", "error")
+        return redirect(url_for("settings.show") + "#password")
+    new = request.form.get("new_password", "")
+    if problem := password_problem(new):
+        flash(f"The new password was not saved. {problem}", "error")
+        return redirect(url_for("settings.show") + "#password")
+    store.set_password(db, g.user["id"], generate_password_hash(new))
+    _log_in(store.get_user(db, g.user["id"]))  # this session stays, with the new version
+    flash("Your password is changed; your other sessions are logged out.", "success")
+    return redirect(url_for("settings.show"))
 
 
 @bp.post("/account/delete")

@@ -215,6 +215,26 @@ def clear_login_failures(db: Database, email: str) -> None:
         db.execute("DELETE FROM login_attempts WHERE email = ?", [email.strip()])
 
 
+def count_reset_request(db: Database, email: str, remote_addr: str, when: float, since: float):
+    """Record a password-reset request; return ``(by_email, by_addr)``, the requests since
+    unix time ``since`` including this one. Records older than a day are pruned."""
+    with transaction(db):
+        db.execute("DELETE FROM reset_requests WHERE requested_at < ?", [when - 86400])
+        db.execute(
+            "INSERT INTO reset_requests (email, remote_addr, requested_at) VALUES (?, ?, ?)",
+            [email.strip(), remote_addr, when],
+        )
+        by_email = db.execute(
+            "SELECT count(*) FROM reset_requests WHERE email = ? AND requested_at >= ?",
+            [email.strip(), since],
+        ).fetchone()[0]
+        by_addr = db.execute(
+            "SELECT count(*) FROM reset_requests WHERE remote_addr = ? AND requested_at >= ?",
+            [remote_addr, since],
+        ).fetchone()[0]
+    return by_email, by_addr
+
+
 # -- ratings in bulk ---------------------------------------------------------------------
 
 
