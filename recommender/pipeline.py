@@ -255,11 +255,9 @@ def rank_for_person(
     (unless ``include_seen``; rated papers then follow the ranked ones), and
     papers matching their muted keywords (always).
     """
+    dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
     if dump_id is None:
-        latest = store.latest_dump(db)
-        if latest is None:
-            return []
-        dump_id = latest["id"]
+        return []
     candidates = store.dump_new_paper_ids(db, dump_id)
     return rank_papers_for_person(
         db,
@@ -594,46 +592,43 @@ def rank_dump_for_everyone(
     *,
     top_n: int = 50,
     progress: bool = False,
+    batch: int = 5000,
 ) -> int:
     """Rank a dump's new papers for every person and store their top ``top_n``.
 
-    Returns the number of people ranked. Uses the same ranking function as the
-    feed, in its batch form.
+    Returns the number of people ranked. The same rules and ranking as the feed
+    (:func:`rank_papers_for_people`), ``batch`` people at a time.
     """
-    if dump_id is None:
-        latest = store.latest_dump(db)
-        if latest is None:
-            return 0
-        dump_id = latest["id"]
-    bundle = ensure_model(db, settings)
-    if bundle is None:
+    dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
+    if dump_id is None or ensure_model(db, settings) is None:
         return 0
-    cand_ids = [p for p in store.dump_new_paper_ids(db, dump_id) if p in bundle.pidx_of]
-    cand = np.asarray([bundle.pidx_of[p] for p in cand_ids], dtype=np.int64)
+    bundle = load_bundle(settings)
+    candidates = store.dump_new_paper_ids(db, dump_id)
     people = store.user_ids(db)
-    ratings = store.all_ratings(db)
-    by_user: dict[int, dict[int, int]] = {}
-    for u, p, v in ratings:
-        if p in bundle.pidx_of:
-            by_user.setdefault(u, {})[bundle.pidx_of[p]] = v
-    profiles = []
-    for u in people:
-        rated = by_user.get(u, {})
-        profiles.append(
-            Profile(
-                liked=np.asarray([p for p, v in rated.items() if v > 0], dtype=np.int64),
-                disliked=np.asarray([p for p, v in rated.items() if v < 0], dtype=np.int64),
-            )
-        )
-    results = (
-        rank_users(bundle.rec, profiles, candidates=cand, n=top_n, reasons=True, progress=progress)
-        if len(cand)
-        else [[] for _ in people]
-    )
-    rows = [
-        (u, int(bundle.paper_ids[r.pidx]), rank, float(r.score), r.reason)
-        for u, ranked in zip(people, results, strict=True)
-        for rank, r in enumerate(ranked, start=1)
-    ]
+    rows = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(people), desc="ranking", unit="person")
+    for start in range(0, len(people), batch):
+        chunk = people[start : start + batch]
+        requests = [RankRequest(u, candidates, limit=top_n) for u in chunk]
+        for user_id, items in zip(
+            chunk, rank_papers_for_people(db, settings, requests), strict=True
+        ):
+            rows += [
+                (user_id, item.paper_id, rank, item.score, item.reason)
+                for rank, item in enumerate(items, start=1)
+            ]
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     store.store_feed_rankings(db, dump_id, rows, bundle.name)
     return len(people)
+
+
+def _newest_dump_id(db: Database) -> int | None:
+    latest = store.latest_dump(db)
+    return None if latest is None else latest["id"]

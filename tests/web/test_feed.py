@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from recommender import pipeline, store
 from recommender.ingest import ingest_paths
 
-from ._web import NEW_DAY, OLD_DAY, copy_corpus, post, rate_by_fetch, sign_up, user_id
+from .._web import NEW_DAY, OLD_DAY, post, rate_by_fetch, sign_up, user_id
 
 FEED_ITEM_KEYS = {
     "paper_id",
@@ -24,17 +22,6 @@ FEED_ITEM_KEYS = {
     "dump_id",
     "dump_date",
 }
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return copy_corpus(tmp_path / "data")
-
-
-@pytest.fixture
-def ada(client):
-    sign_up(client, "ada@example.org")
-    return client
 
 
 def feed_ids(client, query: str = "") -> list[int]:

@@ -10,9 +10,8 @@ from itsdangerous.timed import TimestampSigner
 from recommender import pipeline, store
 from web import auth
 
-from ._web import (
+from .._web import (
     PASSWORD,
-    copy_corpus,
     csrf_token,
     link_in,
     log_in,
@@ -22,11 +21,6 @@ from ._web import (
     sign_up,
     user_id,
 )
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return copy_corpus(tmp_path / "data")
 
 
 def test_sign_up_stores_a_scrypt_hash_logs_in_and_emails_a_confirmation_link(client, db, data_dir):

@@ -9,7 +9,7 @@ import pytest
 
 from recommender import store
 
-from ._web import copy_corpus, post, rate_by_fetch, sign_up, user_id
+from .._web import post, rate_by_fetch, sign_up, user_id
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DIGEST = {
@@ -21,17 +21,6 @@ DIGEST = {
     "digest_size": "25",
     "min_score": "0.5",
 }
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return copy_corpus(tmp_path / "data")
-
-
-@pytest.fixture
-def ada(client):
-    sign_up(client, "ada@example.org")
-    return client
 
 
 def like_some(client, n: int = 3) -> list[int]:
