@@ -28,7 +28,7 @@ Never twice, never lost
 
     1. *claim*: insert the row and its papers (frozen, so a retry sends the same
        email with the same ``Message-ID``) — a second run finds the row and
-       skips the person;
+       skips the person; rows are claimed 500 to a transaction, all or none;
     2. *pending → sending* before the message leaves;
     3. *sending → sent* as soon as the server (or the outbox) has it;
        a transient error puts the row back to *pending* with exponential
@@ -431,39 +431,49 @@ def _recover(db: Database, settings: Settings, now: datetime, report: DigestRun)
         report.recovered += 1
 
 
-def _claim(
+#: Ledger rows written per transaction when claiming.
+CLAIM_BATCH = 500
+
+
+def _claim_all(
     db: Database,
     settings: Settings,
-    due: Due,
-    items: list[pipeline.FeedItem],
+    due: list[Due],
+    chosen: list[list[pipeline.FeedItem]],
     now: datetime,
     report: DigestRun,
 ) -> None:
-    user = due.user
-    subject = subject_for(due.period, len(items))
-    digest_id = store.claim_digest(
-        db,
-        user_id=user["id"],
-        period=due.period,
-        cadence=user["digest_cadence"],
-        recipient=user["email"],
-        due_at=due.due_at,
-        now=now,
-        message_id=new_message_id(settings, user["id"], due.period),
-        subject=subject,
-        items=[(i.paper_id, i.score, i.reason) for i in items],
-    )
-    if digest_id is None:
-        return  # another run claimed this period first
-    report.claimed += 1
-    if not items:
-        report.empty += 1
-        log.info(
-            "digest: nothing above the bar for user %s (%s) on %s: nothing sent",
-            user["id"],
-            user["email"],
-            due.period,
-        )
+    """Write the ledger rows of everyone due, :data:`CLAIM_BATCH` per transaction."""
+    for start in range(0, len(due), CLAIM_BATCH):
+        people = due[start : start + CLAIM_BATCH]
+        papers = chosen[start : start + CLAIM_BATCH]
+        claims = [
+            store.Claim(
+                user_id=d.user["id"],
+                period=d.period,
+                cadence=d.user["digest_cadence"],
+                recipient=d.user["email"],
+                due_at=d.due_at,
+                message_id=new_message_id(settings, d.user["id"], d.period),
+                subject=subject_for(d.period, len(items)),
+                items=[(i.paper_id, i.score, i.reason) for i in items],
+            )
+            for d, items in zip(people, papers, strict=True)
+        ]
+        for d, items, digest_id in zip(
+            people, papers, store.claim_digests(db, claims, now), strict=True
+        ):
+            if digest_id is None:
+                continue  # another run claimed this period first
+            report.claimed += 1
+            if not items:
+                report.empty += 1
+                log.info(
+                    "digest: nothing above the bar for user %s (%s) on %s: nothing sent",
+                    d.user["id"],
+                    d.user["email"],
+                    d.period,
+                )
 
 
 def _deliver_all(
@@ -570,8 +580,7 @@ def send_due_digests(
             report.due = len(due)
             started = perf_counter()
             chosen = choose_papers_many(db, settings, [d.user for d in due], now)
-            for person, items in zip(due, chosen, strict=True):
-                _claim(db, settings, person, items, now, report)
+            _claim_all(db, settings, due, chosen, now, report)
             report.choose_seconds = perf_counter() - started
             only = None
             if email is not None:

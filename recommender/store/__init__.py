@@ -7,7 +7,8 @@ Callers get plain dicts and ids back, never cursors.
 
 from .db import connect, migrate, migrations_dir, open_db, pending_migrations, transaction
 from .digests import (
-    claim_digest,
+    Claim,
+    claim_digests,
     claimed_periods,
     digest_candidates,
     digest_papers,
@@ -101,7 +102,8 @@ __all__ = [
     "user_profile_fields",
     "user_profile_fields_many",
     "user_ratings",
-    "claim_digest",
+    "Claim",
+    "claim_digests",
     "claimed_periods",
     "digest_candidates",
     "digest_papers",

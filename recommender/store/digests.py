@@ -9,6 +9,7 @@ Times are UTC ISO-8601 strings (``2025-03-10T07:00:00+00:00``), comparable as te
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlite_utils import Database
@@ -122,59 +123,72 @@ def digest_candidates(db: Database, fallback_since: dict[int, str]) -> dict[int,
     }
 
 
-def claim_digest(
-    db: Database,
-    *,
-    user_id: int,
-    period: str,
-    cadence: str,
-    recipient: str,
-    due_at: datetime,
-    now: datetime,
-    message_id: str | None,
-    subject: str | None,
-    items: Sequence[tuple[int, float, str]],
-) -> int | None:
-    """Create the ledger row for ``(user_id, period)`` with its papers, in one transaction.
+@dataclass(frozen=True)
+class Claim:
+    """One person's digest for one period, to be written by :func:`claim_digests`.
 
     ``items`` are ``(paper_id, score, reason)`` in digest order; none makes an
-    ``'empty'`` row (nothing cleared the bar: nothing to send, but the period
-    is settled). Returns the new row's id, or None when the period already has
-    a row (another run claimed it first): then nothing is written.
+    ``'empty'`` row (nothing cleared the bar: nothing to send, but the period is
+    settled).
+    """
+
+    user_id: int
+    period: str
+    cadence: str
+    recipient: str
+    due_at: datetime
+    message_id: str | None
+    subject: str | None
+    items: Sequence[tuple[int, float, str]]
+
+
+def claim_digests(db: Database, claims: Sequence[Claim], now: datetime) -> list[int | None]:
+    """Create the ledger rows (with their papers) in one transaction.
+
+    Returns each new row's id, or None where the period already had a row
+    (another run claimed it first): nothing is written for that one. All or
+    nothing: a crash writes none of them, and the next run claims them again.
     """
     stamp = utc_text(now)
+    ids: list[int | None] = []
     with transaction(db):
-        cursor = db.execute(
-            """
-            INSERT INTO digests (user_id, period, cadence, state, recipient, message_id, subject,
-                                 papers, due_at, created_at, next_attempt_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (user_id, period) DO NOTHING
-            """,
-            [
-                user_id,
-                period,
-                cadence,
-                "pending" if items else "empty",
-                recipient,
-                message_id if items else None,
-                subject if items else None,
-                len(items),
-                utc_text(due_at),
-                stamp,
-                stamp,
-                stamp,
-            ],
-        )
-        if cursor.rowcount != 1:
-            return None
-        digest_id = cursor.lastrowid
-        db.conn.executemany(
-            "INSERT INTO digest_items (digest_id, position, paper_id, score, reason) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(digest_id, pos, pid, score, why) for pos, (pid, score, why) in enumerate(items)],
-        )
-    return digest_id
+        for c in claims:
+            cursor = db.execute(
+                """
+                INSERT INTO digests (user_id, period, cadence, state, recipient, message_id,
+                                     subject, papers, due_at, created_at, next_attempt_at,
+                                     updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (user_id, period) DO NOTHING
+                """,
+                [
+                    c.user_id,
+                    c.period,
+                    c.cadence,
+                    "pending" if c.items else "empty",
+                    c.recipient,
+                    c.message_id if c.items else None,
+                    c.subject if c.items else None,
+                    len(c.items),
+                    utc_text(c.due_at),
+                    stamp,
+                    stamp,
+                    stamp,
+                ],
+            )
+            if cursor.rowcount != 1:
+                ids.append(None)
+                continue
+            ids.append(cursor.lastrowid)
+            db.conn.executemany(
+                "INSERT INTO digest_items (digest_id, position, paper_id, score, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (cursor.lastrowid, pos, pid, score, why)
+                    for pos, (pid, score, why) in enumerate(c.items)
+                ],
+            )
+    return ids
 
 
 def _move(db: Database, digest_id: int, expected: str, sets: str, params: list) -> bool:
