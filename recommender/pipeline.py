@@ -19,6 +19,7 @@ and reloaded when ``CURRENT`` changes.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -81,6 +82,13 @@ class Bundle:
     rec: Recommender
     paper_ids: np.ndarray  # pidx -> paper_id
     pidx_of: dict[int, int]
+
+    @functools.cached_property
+    def pidx_lookup(self) -> np.ndarray:
+        """paper_id -> pidx as an array (-1: not in this model), for vectorised lookups."""
+        lookup = np.full(self.max_paper_id + 1, -1, dtype=np.int64)
+        lookup[self.paper_ids] = np.arange(len(self.paper_ids))
+        return lookup
 
     @property
     def max_paper_id(self) -> int:
@@ -333,7 +341,19 @@ def rank_papers_for_people(
     hidden = store.shown_before_many(
         db, {r.user_id: days[r.user_id] for r in requests if not r.include_seen}
     )
-    existing = store.existing_paper_ids(db, {int(p) for r in requests for p in r.paper_ids})
+    # Requests often share one candidate list (a dump for everyone): filter each distinct
+    # list once, then per person only where their own data touches it.
+    distinct = {id(r.paper_ids): r.paper_ids for r in requests}
+    wanted = np.unique(
+        np.concatenate(
+            [np.zeros(0, np.int64)] + [np.asarray(o, np.int64) for o in distinct.values()]
+        )
+    ).tolist()
+    existing = store.existing_paper_ids(db, wanted)
+    in_store = {
+        key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
+        for key, own in distinct.items()
+    }
     mutes = {uid: _muted_filter(users[uid]["muted_keywords"]) for uid in ids}
     muted_papers: dict[tuple[int, int], bool] = {}
     # Paper rows (with abstracts) are read only where needed: muted-word checks and the
@@ -345,33 +365,34 @@ def rank_papers_for_people(
         if missing:
             papers.update(store.papers_by_ids(db, missing))
 
-    muting = [r.paper_ids for r in requests if mutes[r.user_id] is not None]
+    muting = {id(r.paper_ids) for r in requests if mutes[r.user_id] is not None}
     if muting:
-        fetch(p for own in muting for p in own if p in existing)
+        fetch(p for key in muting for p in in_store[key])
 
     def is_muted(uid: int, pid: int) -> bool:
-        test = mutes[uid]
-        if test is None:
-            return False
         key = (uid, pid)
         if key not in muted_papers:
-            muted_papers[key] = test(papers[pid])
+            muted_papers[key] = mutes[uid](papers[pid])
         return muted_papers[key]
 
     visible, unrated, profiles, wants = [], [], [], []
     for r in requests:
-        rated = ratings[r.user_id]
-        gone = hidden.get(r.user_id, set())
-        seen_ok = [
-            pid
-            for pid in r.paper_ids
-            if pid in existing and pid not in gone and not is_muted(r.user_id, pid)
-        ]
+        uid = r.user_id
+        rated, gone = ratings[uid], hidden.get(uid, set())
+        seen_ok = in_store[id(r.paper_ids)]
+        if gone and not gone.isdisjoint(seen_ok):
+            seen_ok = [pid for pid in seen_ok if pid not in gone]
+        if mutes[uid] is not None:
+            seen_ok = [pid for pid in seen_ok if not is_muted(uid, pid)]
         visible.append(seen_ok)
-        unrated.append([pid for pid in seen_ok if pid not in rated])
+        unrated.append(
+            seen_ok
+            if rated.keys().isdisjoint(seen_ok)
+            else [pid for pid in seen_ok if pid not in rated]
+        )
         liked = [bundle.pidx_of[p] for p, v in rated.items() if v > 0 and p in bundle.pidx_of]
         disliked = [bundle.pidx_of[p] for p, v in rated.items() if v < 0 and p in bundle.pidx_of]
-        keywords = (users[r.user_id]["keywords"] or "").strip()
+        keywords = (users[uid]["keywords"] or "").strip()
         profiles.append(
             Profile(
                 liked=np.asarray(liked, dtype=np.int64),
@@ -381,12 +402,16 @@ def rank_papers_for_people(
         )
         wants.append(r.offset + r.limit)
     # One candidate pool for the batch; each person's pool is theirs, the rest excluded.
-    pool = np.asarray(
-        sorted({bundle.pidx_of[p] for own in unrated for p in own if p in bundle.pidx_of}),
-        dtype=np.int64,
-    )
+    as_rows: dict[int, tuple[list, np.ndarray]] = {}  # id(list) -> (the list, its pidx)
+    lookup = bundle.pidx_lookup
+    for own in unrated:
+        if id(own) not in as_rows:
+            pids = np.asarray(own, dtype=np.int64)
+            rows = lookup[np.clip(pids, 0, len(lookup) - 1)]
+            as_rows[id(own)] = (own, rows[(rows >= 0) & (pids < len(lookup))])
+    pool = np.unique(np.concatenate([np.zeros(0, np.int64)] + [a for _, a in as_rows.values()]))
     for i, own in enumerate(unrated):
-        mine = np.asarray([bundle.pidx_of[p] for p in own if p in bundle.pidx_of], np.int64)
+        mine = as_rows[id(own)][1]
         if len(mine) < len(pool):
             profiles[i].exclude = np.setdiff1d(pool, mine, assume_unique=True)
     if not len(pool):

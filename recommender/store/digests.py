@@ -113,14 +113,18 @@ def digest_candidates(db: Database, fallback_since: dict[int, str]) -> dict[int,
             [*chunk, *DELIVERED_OR_OPEN, low],
         ).fetchall():
             taken[uid].add(pid)
-    return {
-        u: [
-            pid
-            for pid, ingested_at, newest in papers
-            if (newest or ingested_at > since[u]) and pid not in rated[u] and pid not in taken[u]
-        ]
-        for u in users
-    }
+    # People with the same "since" share one list (most of a morning's run), and only
+    # those who rated or already got one of its papers get their own filtered copy.
+    shared: dict[str, list[int]] = {}
+    found: dict[int, list[int]] = {}
+    for u in users:
+        if since[u] not in shared:
+            shared[since[u]] = [
+                pid for pid, ingested_at, newest in papers if newest or ingested_at > since[u]
+            ]
+        base, drop = shared[since[u]], rated[u] | taken[u]
+        found[u] = [pid for pid in base if pid not in drop] if drop else base
+    return found
 
 
 @dataclass(frozen=True)
