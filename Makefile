@@ -35,8 +35,13 @@ lint: venv
 	$(BIN)/ruff check recommender web tests bench
 	$(BIN)/ruff format --check recommender web tests bench
 
-bench: venv
+bench: $(VENV)/.test-deps  # web.py and digest.py need aiosmtpd; the engine ones, ../shared/bench (PAPERFEED_BENCH_DIR)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/refit.py
+	$(BIN)/python bench/rank.py
+	$(BIN)/python bench/web.py
+	$(BIN)/python bench/digest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
