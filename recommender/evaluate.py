@@ -377,10 +377,18 @@ def _simplex(step: float) -> list[tuple[float, ...]]:
     ]
 
 
-def _best_weights(feats: list[np.ndarray], truth: list[set[int]], step: float = 0.1):
-    """Grid-search simplex weights maximising mean(ndcg@20) + mean(recall@100)."""
+def _best_weights(
+    feats: list[np.ndarray], truth: list[set[int]], step: float = 0.1, content_only: bool = False
+):
+    """Grid-search simplex weights maximising mean(ndcg@20) + mean(recall@100).
+
+    ``content_only``: only weights with ``collab`` = 0.
+    """
     best, best_val = None, -1.0
-    for w in _simplex(step):
+    grid = _simplex(step)
+    if content_only:
+        grid = [w for w in grid if w[FEATURES.index("collab")] == 0]
+    for w in grid:
         wv = np.asarray(w, np.float32)
         total = 0.0
         for f, g in zip(feats, truth, strict=True):
@@ -479,6 +487,7 @@ def learn_blend_weights(
     task = load_task(Path(task_dir))
     cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
     weights: dict[str, dict[str, dict[str, float]]] = {}
+    content: dict[str, dict[str, dict[str, float]]] = {}
     scores: dict[str, dict[str, float]] = {}
     for regime, t in (("cold", task), ("warm", warm_split(task, seed=seed))):
         rec = fit_recommender(
@@ -492,14 +501,18 @@ def learn_blend_weights(
         users = sorted(t.test)
         if len(users) > max_users:
             users = sorted(rng.choice(users, size=max_users, replace=False).tolist())
-        weights[regime], scores[regime] = {}, {}
+        weights[regime], scores[regime], content[regime] = {}, {}, {}
         for band in BANDS:
             feats, truth = _band_features(rec, t, users, band, rng)
             if len(feats) < 30:  # too few people to learn from: borrow the band below
-                weights[regime][band] = dict(weights[regime][BANDS[BANDS.index(band) - 1]])
+                below = BANDS[BANDS.index(band) - 1]
+                weights[regime][band] = dict(weights[regime][below])
+                content[regime][band] = dict(content[regime][below])
                 continue
             w, val = _best_weights(feats, truth)
             weights[regime][band] = {k: round(v, 3) for k, v in w.items()}
+            wc, _ = _best_weights(feats, truth, content_only=True)
+            content[regime][band] = {k: round(v, 3) for k, v in wc.items() if k != "collab"}
             scores[regime][band] = round(val, 4)
             if progress:
                 print(
@@ -509,6 +522,7 @@ def learn_blend_weights(
                 )
     return {
         "weights": weights,
+        "content_weights": content,
         "objective": "mean of ndcg@20 and recall@100 per band (likes subsampled into the band)",
         "validation_objective": scores,
         "task": task.name,

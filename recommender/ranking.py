@@ -86,14 +86,44 @@ class Ranked:
 
 @dataclass
 class BlendWeights:
-    """Learned blend weights: ``weights[regime][band][feature]``."""
+    """Learned blend weights: ``weights[regime][band][feature]``.
+
+    ``content[regime][band]`` are the best weights *without* the collaborative signal, learned
+    alongside; they take over as the collaborative signal weakens (small community, no likes).
+    """
 
     weights: dict[str, dict[str, dict[str, float]]]
     meta: dict = field(default_factory=dict)
+    content: dict[str, dict[str, dict[str, float]]] | None = None
 
     def for_person(self, regime: str, n_ratings: int) -> dict[str, float]:
-        table = self.weights.get(regime) or self.weights["cold"]
+        return self._lookup(self.weights, regime, n_ratings)
+
+    @staticmethod
+    def _lookup(tables, regime: str, n_ratings: int) -> dict[str, float]:
+        table = tables.get(regime) or tables["cold"]
         return table.get(band_of(max(n_ratings, 1))) or next(iter(table.values()))
+
+    def content_for_person(self, regime: str, n_ratings: int) -> dict[str, float]:
+        """Weights without ``collab``: learned ones, else the content shares of the full set."""
+        if self.content:
+            return dict(self._lookup(self.content, regime, n_ratings), collab=0.0)
+        w = self.for_person(regime, n_ratings)
+        total = sum(w.get(f, 0.0) for f in FEATURES if f != "collab")
+        if total <= 0:
+            return {"knn": 0.0, "centroid": 1.0, "collab": 0.0}
+        return {f: (w.get(f, 0.0) / total if f != "collab" else 0.0) for f in FEATURES}
+
+    def mixed(self, regime: str, n_ratings: int, strength: float) -> dict[str, float]:
+        """``strength`` (0..1, trust in collaborative factors) of the full weights, the rest
+        content-only weights."""
+        full = self.for_person(regime, n_ratings)
+        if strength >= 1.0:
+            return dict(full)
+        alone = self.content_for_person(regime, n_ratings)
+        return {
+            f: strength * full.get(f, 0.0) + (1 - strength) * alone.get(f, 0.0) for f in FEATURES
+        }
 
     @classmethod
     def default(cls) -> BlendWeights:
@@ -113,7 +143,8 @@ class BlendWeights:
         entry = data.get(text.split(":")[0]) or data.get("tfidf")
         if entry is None:
             return cls.default()
-        return cls(entry["weights"], {k: v for k, v in entry.items() if k != "weights"})
+        meta = {k: v for k, v in entry.items() if k not in ("weights", "content_weights")}
+        return cls(entry["weights"], meta, entry.get("content_weights"))
 
 
 def zscore_rows(scores: np.ndarray) -> np.ndarray:
@@ -172,6 +203,19 @@ class Recommender:
         return np.asarray(sims.toarray() if sp.issparse(sims) else sims, dtype=np.float32).ravel()
 
 
+def default_collab(text: str = "tfidf") -> CollabModel:
+    """The collaborative model for text representation ``text`` (settings chosen on
+    cold-aldi-val, see docs/benchmarks.md).
+
+    With embeddings, new papers' factors mix the ridge bridge (embeddings, plus TF-IDF stacked
+    on its residuals) half and half with the kNN bridge (30 nearest rated papers, weights
+    cos**5). With TF-IDF alone the ridge bridge is used.
+    """
+    if text.split(":")[0] == "embeddings":
+        return CollabModel(bridge_neighbours=30, bridge_power=5.0, bridge_knn_share=0.5)
+    return CollabModel()
+
+
 def fit_recommender(
     texts: Sequence[str],
     user_items: sp.spmatrix | None = None,
@@ -198,7 +242,10 @@ def fit_recommender(
         user_items = sp.csr_matrix(user_items)
         per_person = np.diff(user_items.indptr)
         co_ratings = int(np.maximum(per_person - 1, 0).sum())
-        collab_model = (collab or CollabModel()).fit(user_items, vectors)
+        # Embeddings: TF-IDF (fitted here, used only by the bridge) adds the words the
+        # sentence encoder blurs, as a ridge stacked on the embedding ridge's residuals.
+        extra = None if sp.issparse(vectors) else TfidfText().fit(texts).transform(texts)
+        collab_model = (collab or default_collab(text)).fit(user_items, vectors, extra)
     return Recommender(
         text=text_model,
         item_vectors=vectors,
@@ -298,8 +345,8 @@ def blend(
     rec: Recommender, features: dict[str, np.ndarray], n_ratings: int, regime: str
 ) -> np.ndarray:
     """Weighted sum of z-scored features with the learned weights for this person."""
-    w = dict(rec.weights.for_person(regime, n_ratings))
-    w["collab"] = w.get("collab", 0.0) * rec.community_strength()
+    strength = rec.community_strength() if features["collab"].any() else 0.0
+    w = rec.weights.mixed(regime, n_ratings, strength)
     total = np.zeros_like(features["knn"])
     for name in FEATURES:
         if w.get(name):
@@ -451,17 +498,19 @@ def _block_features(
 
 
 def _block_weights(rec: Recommender, profiles: Sequence[Profile], regime: str) -> np.ndarray:
-    """(people x FEATURES) blend weights, collaborative weight shrunk by community size."""
+    """(people x FEATURES) blend weights: collaborative weight shrunk by community size, the
+    rest going to the content-only weights (all of it for people without collaborative factors).
+    """
     W = np.zeros((len(profiles), len(FEATURES)), np.float32)
-    strength = rec.community_strength()
-    cache: dict[int, list[float]] = {}
+    strength = rec.community_strength() if rec.collab is not None else 0.0
+    cache: dict[tuple[int, float], list[float]] = {}
     for i, p in enumerate(profiles):
         n_ratings = len(p.liked) + len(p.disliked)
-        if n_ratings not in cache:
-            w = dict(rec.weights.for_person(regime, n_ratings))
-            w["collab"] = w.get("collab", 0.0) * strength
-            cache[n_ratings] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
-        W[i] = cache[n_ratings]
+        s = strength if (len(p.liked) or p.uidx is not None) else 0.0
+        if (n_ratings, s) not in cache:
+            w = rec.weights.mixed(regime, n_ratings, s)
+            cache[n_ratings, s] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
+        W[i] = cache[n_ratings, s]
     return W
 
 
