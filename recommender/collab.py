@@ -68,6 +68,8 @@ class CollabModel:
         Factors predicted from text for every paper.
     rated_ : ndarray of bool, shape (n_items,)
         Papers with at least one rating in the training data.
+    likes_ : ndarray of float32, shape (n_items,)
+        Number of likes of each paper in the training data.
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class CollabModel:
         n_users, n_items = user_items.shape
         C = self._confidence(user_items)
         self.rated_ = np.asarray((abs(user_items) > 0).sum(axis=0)).ravel() > 0
+        self.likes_ = np.asarray((user_items > 0).sum(axis=0), dtype=np.float32).ravel()
         factors = np.zeros((n_items, self.factors), dtype=np.float32)
         users = np.zeros((n_users, self.factors), dtype=np.float32)
         if C.nnz:
@@ -345,6 +348,7 @@ class CollabModel:
             "item_factors": self.item_factors_,
             "bridged_factors": self.bridged_factors_,
             "rated": self.rated_,
+            "likes": self.likes_,
             "bridge_coef": self.bridge_coef_,
             "bridge_intercept": self.bridge_intercept_,
         }
@@ -361,6 +365,7 @@ class CollabModel:
         model.item_factors_ = np.asarray(arrays["item_factors"], dtype=np.float32)
         model.bridged_factors_ = np.asarray(arrays["bridged_factors"], dtype=np.float32)
         model.rated_ = np.asarray(arrays["rated"], dtype=bool)
+        model.likes_ = np.asarray(arrays.get("likes", model.rated_), dtype=np.float32)
         model.bridge_coef_ = np.asarray(arrays["bridge_coef"], dtype=np.float32)
         model.bridge_intercept_ = np.asarray(arrays["bridge_intercept"], dtype=np.float32)
         model.extra_coef_ = model.extra_intercept_ = None

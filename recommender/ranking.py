@@ -6,14 +6,18 @@ or its batch form :func:`rank_users`; both share the same code, so they cannot d
 Scores are blended from per-person z-scored signals:
 
 - ``knn`` and ``centroid`` from :class:`recommender.content.ContentModel`,
-- ``collab`` from :class:`recommender.collab.CollabModel` (bridged factors for new papers).
+- ``collab`` from :class:`recommender.collab.CollabModel` (bridged factors for new papers),
+- ``popularity``: log(1 + likes) of each candidate in the training ratings (the same for every
+  person; constant, hence zero after z-scoring, when no candidate has a like).
 
 The blend weights are *learned* on the cold-aldi-val benchmark task (see
 ``python -m recommender.evaluate --learn-weights``) and stored in ``weights.json`` beside this
 module: one weight set per band of "how many ratings the person has", per regime (``cold``:
-candidates nobody has rated; ``warm``: candidates with ratings). The collaborative weight is
-further shrunk when the community is small (few people who rated more than one paper), where
-ALS factors carry little signal.
+candidates nobody has rated; ``warm``: candidates with ratings); a pool where a share of the
+candidates has ratings mixes the two in that proportion. The collaborative weight is further
+shrunk when the community is small (few people who rated more than one paper), where ALS
+factors carry little signal: the weight it loses goes to the content-only weights learned
+beside the full ones.
 
 Everything works on matrix rows (``pidx`` for papers, ``uidx`` for people), never database ids.
 """
@@ -32,7 +36,7 @@ from recommender.collab import CollabModel
 from recommender.content import ContentModel, zscore
 from recommender.text import EmbeddingText, TfidfText, make_text_model
 
-FEATURES = ("knn", "centroid", "collab")
+FEATURES = ("knn", "centroid", "collab", "popularity")
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
 #: Lower edges of the "ratings the person has" bands used by the learned weights.
 BAND_EDGES = (1, 3, 10, 30)
@@ -119,11 +123,22 @@ class BlendWeights:
         content-only weights."""
         full = self.for_person(regime, n_ratings)
         if strength >= 1.0:
-            return dict(full)
+            return {f: full.get(f, 0.0) for f in FEATURES}
         alone = self.content_for_person(regime, n_ratings)
         return {
             f: strength * full.get(f, 0.0) + (1 - strength) * alone.get(f, 0.0) for f in FEATURES
         }
+
+    def for_pool(self, warm_share: float, n_ratings: int, strength: float) -> dict[str, float]:
+        """Weights for a candidate pool in which ``warm_share`` of the papers have ratings:
+        that share of the ``warm`` weights, the rest ``cold`` (see :meth:`mixed`)."""
+        cold = self.mixed("cold", n_ratings, strength)
+        if warm_share <= 0:
+            return cold
+        warm = self.mixed("warm", n_ratings, strength)
+        if warm_share >= 1:
+            return warm
+        return {f: warm_share * warm[f] + (1 - warm_share) * cold[f] for f in FEATURES}
 
     @classmethod
     def default(cls) -> BlendWeights:
@@ -271,6 +286,8 @@ class _Context:
     col_lookup: np.ndarray  # pidx -> row of sims_t (-1: none)
     floor: np.ndarray
     regime: str
+    warm_share: float  # share of candidates with a rating: mixes the cold and warm weights
+    popularity: np.ndarray  # (n_candidates,) z-scored log(1 + likes)
     position: dict[int, int]  # pidx -> position in candidates
     pos_lookup: np.ndarray  # pidx -> position in candidates (-1: not a candidate)
     cand_factors: np.ndarray | None  # (n_candidates, factors) float64 collaborative factors
@@ -295,7 +312,8 @@ def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarr
         else np.zeros((0, len(candidates)), np.float32)
     )
     floor = rec.neighbour_floor(candidates)
-    rated = rec.collab.rated_[candidates].mean() if rec.collab is not None else 0.0
+    rated = float(rec.collab.rated_[candidates].mean()) if rec.collab is not None else 0.0
+    likes = rec.collab.likes_[candidates] if rec.collab is not None else np.zeros(len(candidates))
     col_lookup = np.full(rec.n_items, -1, dtype=np.int64)
     col_lookup[cols] = np.arange(len(cols))
     pos_lookup = np.full(rec.n_items, -1, dtype=np.int64)
@@ -308,6 +326,8 @@ def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarr
         col_lookup=col_lookup,
         floor=floor,
         regime="warm" if rated > 0.5 else "cold",
+        warm_share=rated,
+        popularity=zscore(np.log1p(np.asarray(likes, dtype=np.float32))),
         position={int(c): i for i, c in enumerate(candidates)},
         pos_lookup=pos_lookup,
         cand_factors=(
@@ -338,15 +358,16 @@ def person_features(rec: Recommender, profile: Profile, ctx: _Context) -> dict[s
         feats["collab"] = zscore(rec.collab.score(u, ctx.candidates))
     else:
         feats["collab"] = np.zeros(len(ctx.candidates), np.float32)
+    feats["popularity"] = ctx.popularity
     return feats
 
 
 def blend(
-    rec: Recommender, features: dict[str, np.ndarray], n_ratings: int, regime: str
+    rec: Recommender, features: dict[str, np.ndarray], n_ratings: int, warm_share: float
 ) -> np.ndarray:
     """Weighted sum of z-scored features with the learned weights for this person."""
     strength = rec.community_strength() if features["collab"].any() else 0.0
-    w = rec.weights.mixed(regime, n_ratings, strength)
+    w = rec.weights.for_pool(warm_share, n_ratings, strength)
     total = np.zeros_like(features["knn"])
     for name in FEATURES:
         if w.get(name):
@@ -494,10 +515,11 @@ def _block_features(
             U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
         collab = zscore_rows((U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32))
     feats["collab"] = collab
+    feats["popularity"] = np.broadcast_to(ctx.popularity, (B, n_cand))
     return feats
 
 
-def _block_weights(rec: Recommender, profiles: Sequence[Profile], regime: str) -> np.ndarray:
+def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: float) -> np.ndarray:
     """(people x FEATURES) blend weights: collaborative weight shrunk by community size, the
     rest going to the content-only weights (all of it for people without collaborative factors).
     """
@@ -508,7 +530,7 @@ def _block_weights(rec: Recommender, profiles: Sequence[Profile], regime: str) -
         n_ratings = len(p.liked) + len(p.disliked)
         s = strength if (len(p.liked) or p.uidx is not None) else 0.0
         if (n_ratings, s) not in cache:
-            w = rec.weights.mixed(regime, n_ratings, s)
+            w = rec.weights.for_pool(warm_share, n_ratings, s)
             cache[n_ratings, s] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
         W[i] = cache[n_ratings, s]
     return W
@@ -517,7 +539,7 @@ def _block_weights(rec: Recommender, profiles: Sequence[Profile], regime: str) -
 def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
     B, n_cand = len(profiles), len(ctx.candidates)
     feats = _block_features(rec, profiles, ctx)
-    W = _block_weights(rec, profiles, ctx.regime)
+    W = _block_weights(rec, profiles, ctx.warm_share)
     scores = np.zeros((B, n_cand), np.float32)
     for j, name in enumerate(FEATURES):
         scores += W[:, j : j + 1] * feats[name]
