@@ -542,7 +542,8 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
     W = _block_weights(rec, profiles, ctx.warm_share)
     scores = np.zeros((B, n_cand), np.float32)
     for j, name in enumerate(FEATURES):
-        scores += W[:, j : j + 1] * feats[name]
+        if W[:, j].any():  # e.g. popularity: weight 0 for new papers
+            scores += W[:, j : j + 1] * feats[name]
     # never show excluded or already rated papers
     for i, p in enumerate(profiles):
         drop = np.concatenate(
