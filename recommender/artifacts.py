@@ -80,7 +80,11 @@ def save_recommender(rec: Recommender, root: Path, *, keep: int = 3) -> str:
             "block_size": rec.content.block_size,
         },
         "collab": None,
-        "weights": {"weights": rec.weights.weights, "meta": rec.weights.meta},
+        "weights": {
+            "weights": rec.weights.weights,
+            "meta": rec.weights.meta,
+            "content": rec.weights.content,
+        },
         "co_ratings": rec.co_ratings,
     }
     if rec.collab is not None:
@@ -139,7 +143,11 @@ def load_recommender(root: Path, version: str | None = None) -> Recommender:
         item_vectors=vectors,
         content=content,
         collab=collab,
-        weights=BlendWeights(manifest["weights"]["weights"], manifest["weights"]["meta"]),
+        weights=BlendWeights(
+            manifest["weights"]["weights"],
+            manifest["weights"]["meta"],
+            manifest["weights"].get("content"),
+        ),
         text_kind=manifest["text_kind"],
         co_ratings=int(manifest["co_ratings"]),
     )

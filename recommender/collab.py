@@ -2,9 +2,14 @@
 
 ``implicit``'s AlternatingLeastSquares learns a factor vector per person and per paper from
 likes (positive confidence) and dislikes (negative confidence: "not this, and we are sure").
-A paper nobody has rated has no learned factors, so a ridge regression from text vectors to
-item factors (the *bridge*, fitted on rated papers) predicts factors for every paper; new
-papers get a collaborative score the day they arrive.
+A paper nobody has rated has no learned factors, so a *bridge* from text to factors, fitted on
+rated papers, predicts factors for every paper; new papers get a collaborative score the day
+they arrive. Two bridges, optionally mixed:
+
+- ridge regression from text vectors to item factors (optionally stacked: a second ridge on
+  other text features, e.g. TF-IDF beside embeddings, fitted to the first one's residuals);
+- kNN: the similarity-weighted mean of the learned factors of the new paper's nearest rated
+  papers in text space (weights ``max(cos, 0) ** power``).
 
 Re-ranking one person after a like needs only that person's factors: :meth:`CollabModel.
 user_factors_for` solves one small least-squares system (``factors x factors``) in well under
@@ -43,6 +48,12 @@ class CollabModel:
         ALS sweeps.
     bridge_regularization : float
         L2 penalty of the text-to-factors ridge regression.
+    bridge_neighbours : int
+        Nearest rated papers averaged by the kNN bridge (``0``: ridge bridge only).
+    bridge_power : float
+        Exponent on the cosine similarities weighting the kNN bridge's neighbours.
+    bridge_knn_share : float
+        Share of the kNN bridge in a new paper's factors (the rest: ridge).
     random_state : int
         Seed: the same data and seed give the same factors.
     num_threads : int
@@ -57,6 +68,8 @@ class CollabModel:
         Factors predicted from text for every paper.
     rated_ : ndarray of bool, shape (n_items,)
         Papers with at least one rating in the training data.
+    likes_ : ndarray of float32, shape (n_items,)
+        Number of likes of each paper in the training data.
     """
 
     def __init__(
@@ -64,10 +77,13 @@ class CollabModel:
         *,
         factors: int = 200,
         regularization: float = 1.0,
-        alpha: float = 10.0,
+        alpha: float = 40.0,
         dislike_weight: float = 1.0,
         iterations: int = 15,
         bridge_regularization: float = 1.0,
+        bridge_neighbours: int = 0,
+        bridge_power: float = 5.0,
+        bridge_knn_share: float = 0.5,
         random_state: int = 0,
         num_threads: int = 0,
     ) -> None:
@@ -77,6 +93,9 @@ class CollabModel:
         self.dislike_weight = dislike_weight
         self.iterations = iterations
         self.bridge_regularization = bridge_regularization
+        self.bridge_neighbours = bridge_neighbours
+        self.bridge_power = bridge_power
+        self.bridge_knn_share = bridge_knn_share
         self.random_state = random_state
         self.num_threads = num_threads
 
@@ -88,10 +107,17 @@ class CollabModel:
         C.eliminate_zeros()
         return C
 
-    def fit(self, user_items: sp.spmatrix, item_vectors: np.ndarray | sp.spmatrix) -> CollabModel:
+    def fit(
+        self,
+        user_items: sp.spmatrix,
+        item_vectors: np.ndarray | sp.spmatrix,
+        extra_vectors: np.ndarray | sp.spmatrix | None = None,
+    ) -> CollabModel:
         """Fit ALS on ``user_items`` (n_users x n_items; +1 like, -1 dislike) and the bridge.
 
-        ``item_vectors`` (n_items rows, from :mod:`recommender.text`) feed the bridge.
+        ``item_vectors`` (n_items unit-length rows, from :mod:`recommender.text`) feed the
+        bridges; ``extra_vectors`` (optional, same rows) feed a second ridge stacked on the
+        first one's residuals.
         """
         from implicit.cpu.als import AlternatingLeastSquares
 
@@ -99,6 +125,7 @@ class CollabModel:
         n_users, n_items = user_items.shape
         C = self._confidence(user_items)
         self.rated_ = np.asarray((abs(user_items) > 0).sum(axis=0)).ravel() > 0
+        self.likes_ = np.asarray((user_items > 0).sum(axis=0), dtype=np.float32).ravel()
         factors = np.zeros((n_items, self.factors), dtype=np.float32)
         users = np.zeros((n_users, self.factors), dtype=np.float32)
         if C.nnz:
@@ -121,7 +148,19 @@ class CollabModel:
         self.bridge_coef_, self.bridge_intercept_ = self._fit_bridge(
             item_vectors, factors, self.rated_
         )
-        self.bridged_factors_ = self.bridge(item_vectors)
+        self.extra_coef_ = self.extra_intercept_ = None
+        if extra_vectors is not None:
+            residual = factors - self.bridge(item_vectors)
+            self.extra_coef_, self.extra_intercept_ = self._fit_bridge(
+                extra_vectors, residual, self.rated_
+            )
+        bridged = self.bridge(item_vectors, extra_vectors)
+        if self.bridge_neighbours > 0 and self.bridge_knn_share > 0:
+            new = np.flatnonzero(~self.rated_)
+            share = np.float32(self.bridge_knn_share)
+            knn = self.knn_bridge(item_vectors, factors, new)
+            bridged[new] = share * knn + (1 - share) * bridged[new]
+        self.bridged_factors_ = bridged
         self.item_factors_ = np.where(self.rated_[:, None], factors, self.bridged_factors_)
         self._prepare()
         return self
@@ -157,10 +196,55 @@ class CollabModel:
         coef = np.asarray(ridge.coef_, dtype=np.float32).T  # (dim, factors)
         return coef, np.asarray(ridge.intercept_, dtype=np.float32)
 
-    def bridge(self, item_vectors: np.ndarray | sp.spmatrix) -> np.ndarray:
-        """Predict item factors from text vectors (for papers nobody has rated yet)."""
-        out = item_vectors @ self.bridge_coef_
-        return (np.asarray(out, dtype=np.float32) + self.bridge_intercept_).astype(np.float32)
+    def bridge(
+        self,
+        item_vectors: np.ndarray | sp.spmatrix,
+        extra_vectors: np.ndarray | sp.spmatrix | None = None,
+    ) -> np.ndarray:
+        """Ridge-predicted item factors from text vectors (for papers nobody has rated yet).
+
+        ``extra_vectors`` add the stacked ridge when the model was fitted with them.
+        """
+        out = np.asarray(item_vectors @ self.bridge_coef_, dtype=np.float32)
+        out = out + self.bridge_intercept_
+        if extra_vectors is not None and getattr(self, "extra_coef_", None) is not None:
+            extra = np.asarray(extra_vectors @ self.extra_coef_, dtype=np.float32)
+            out = out + extra + self.extra_intercept_
+        return out.astype(np.float32)
+
+    def knn_bridge(
+        self,
+        item_vectors: np.ndarray | sp.spmatrix,
+        factors: np.ndarray,
+        items: np.ndarray,
+        block: int = 1024,
+    ) -> np.ndarray:
+        """kNN-bridged factors of ``items``: weighted mean of their nearest rated papers' factors.
+
+        ``item_vectors`` are the unit-length text rows of every paper, ``factors`` the learned
+        factors (rows of rated papers are used). A paper is never its own neighbour.
+        """
+        rated = np.flatnonzero(self.rated_)
+        out = np.zeros((len(items), self.factors), dtype=np.float32)
+        k = min(self.bridge_neighbours, len(rated) - 1)
+        if k <= 0 or not len(items):
+            return out
+        R = item_vectors[rated]
+        RT = R.T.tocsr() if sp.issparse(R) else np.ascontiguousarray(R.T)
+        Fr = np.asarray(factors[rated], dtype=np.float32)
+        is_rated = np.full(len(self.rated_), -1, dtype=np.int64)
+        is_rated[rated] = np.arange(len(rated))
+        for start in range(0, len(items), block):
+            idx = items[start : start + block]
+            S = item_vectors[idx] @ RT
+            S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float32)
+            own = is_rated[idx]
+            S[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
+            nn = np.argpartition(-S, k - 1, axis=1)[:, :k]
+            w = np.maximum(np.take_along_axis(S, nn, axis=1), 0) ** np.float32(self.bridge_power)
+            w /= np.maximum(w.sum(axis=1, keepdims=True), np.float32(1e-12))
+            out[start : start + len(idx)] = np.einsum("ik,ikf->if", w, Fr[nn])
+        return out
 
     def user_factors_for(
         self, liked: Sequence[int] | np.ndarray = (), disliked: Sequence[int] | np.ndarray = ()
@@ -253,6 +337,9 @@ class CollabModel:
             "dislike_weight": self.dislike_weight,
             "iterations": self.iterations,
             "bridge_regularization": self.bridge_regularization,
+            "bridge_neighbours": self.bridge_neighbours,
+            "bridge_power": self.bridge_power,
+            "bridge_knn_share": self.bridge_knn_share,
             "random_state": self.random_state,
             "num_threads": self.num_threads,
         }
@@ -261,9 +348,13 @@ class CollabModel:
             "item_factors": self.item_factors_,
             "bridged_factors": self.bridged_factors_,
             "rated": self.rated_,
+            "likes": self.likes_,
             "bridge_coef": self.bridge_coef_,
             "bridge_intercept": self.bridge_intercept_,
         }
+        if getattr(self, "extra_coef_", None) is not None:
+            arrays["extra_coef"] = self.extra_coef_
+            arrays["extra_intercept"] = self.extra_intercept_
         return params, arrays
 
     @classmethod
@@ -274,7 +365,12 @@ class CollabModel:
         model.item_factors_ = np.asarray(arrays["item_factors"], dtype=np.float32)
         model.bridged_factors_ = np.asarray(arrays["bridged_factors"], dtype=np.float32)
         model.rated_ = np.asarray(arrays["rated"], dtype=bool)
+        model.likes_ = np.asarray(arrays.get("likes", model.rated_), dtype=np.float32)
         model.bridge_coef_ = np.asarray(arrays["bridge_coef"], dtype=np.float32)
         model.bridge_intercept_ = np.asarray(arrays["bridge_intercept"], dtype=np.float32)
+        model.extra_coef_ = model.extra_intercept_ = None
+        if "extra_coef" in arrays:
+            model.extra_coef_ = np.asarray(arrays["extra_coef"], dtype=np.float32)
+            model.extra_intercept_ = np.asarray(arrays["extra_intercept"], dtype=np.float32)
         model._prepare()
         return model

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import sys
@@ -370,24 +371,50 @@ def format_report(result: dict) -> str:
 # -- learning the blend weights (cold-aldi-val only) ------------------------------------------
 
 
-def _simplex(step: float) -> list[tuple[float, ...]]:
+def _simplex(step: float, dims: int = len(FEATURES)) -> list[tuple[float, ...]]:
+    """Every weight vector of ``dims`` multiples of ``step`` summing to 1."""
     m = round(1 / step)
-    return [
-        (i * step, j * step, (m - i - j) * step) for i in range(m + 1) for j in range(m + 1 - i)
-    ]
+    out = []
+    for head in itertools.product(range(m + 1), repeat=dims - 1):
+        if sum(head) <= m:
+            out.append(tuple(round(x * step, 10) for x in (*head, m - sum(head))))
+    return out
 
 
-def _best_weights(feats: list[np.ndarray], truth: list[set[int]], step: float = 0.1):
-    """Grid-search simplex weights maximising mean(ndcg@20) + mean(recall@100)."""
+def _best_weights(
+    feats: list[np.ndarray], truth: list[set[int]], step: float = 0.1, content_only: bool = False
+):
+    """Grid-search simplex weights maximising mean(ndcg@20) + mean(recall@100).
+
+    ``content_only``: only weights with ``collab`` = 0. A feature that is constant for every
+    person (``popularity`` when no candidate has a like) gets weight 0.
+    """
     best, best_val = None, -1.0
-    for w in _simplex(step):
-        wv = np.asarray(w, np.float32)
-        total = 0.0
-        for f, g in zip(feats, truth, strict=True):
-            s = wv @ f
-            top = np.argpartition(-s, 100)[:100]
-            top = top[np.argsort(-s[top])]
-            total += ndcg_at_k(top[:20], g, 20) + recall_at_k(top, g, 100)
+    grid = _simplex(step)
+    off = {FEATURES.index("collab")} if content_only else set()
+    for j in range(len(FEATURES)):
+        vals = [f[j][f[j] > -1e5] for f in feats]
+        if all(len(v) == 0 or np.ptp(v) < 1e-9 for v in vals):
+            off.add(j)
+    grid = [w for w in grid if all(w[j] == 0 for j in off)]
+    # Vectorised over people (same metrics as ndcg_at_k / recall_at_k): feats share a width.
+    F = np.stack(feats)  # (people, features, candidates)
+    P, _, C = F.shape
+    k = min(100, C - 1)
+    hit = np.zeros((P, C), dtype=bool)
+    for i, g in enumerate(truth):
+        hit[i, list(g)] = True
+    n_rel = np.maximum(hit.sum(axis=1), 1)
+    disc = 1.0 / np.log2(np.arange(2, 22))
+    idcg = np.array([disc[: min(20, int(x))].sum() for x in hit.sum(axis=1)])
+    idcg[idcg == 0] = 1.0
+    for w in grid:
+        s = np.einsum("f,pfc->pc", np.asarray(w, np.float32), F)
+        top = np.argpartition(-s, k, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, 1), axis=1), 1)
+        h = np.take_along_axis(hit, top, 1)
+        total = float(((h[:, :20] * disc[: h[:, :20].shape[1]]).sum(1) / idcg).sum())
+        total += float((h.sum(1) / n_rel).sum())
         if total > best_val:
             best, best_val = w, total
     return dict(zip(FEATURES, best, strict=True)), best_val / max(len(feats), 1) / 2
@@ -479,6 +506,7 @@ def learn_blend_weights(
     task = load_task(Path(task_dir))
     cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
     weights: dict[str, dict[str, dict[str, float]]] = {}
+    content: dict[str, dict[str, dict[str, float]]] = {}
     scores: dict[str, dict[str, float]] = {}
     for regime, t in (("cold", task), ("warm", warm_split(task, seed=seed))):
         rec = fit_recommender(
@@ -492,14 +520,20 @@ def learn_blend_weights(
         users = sorted(t.test)
         if len(users) > max_users:
             users = sorted(rng.choice(users, size=max_users, replace=False).tolist())
-        weights[regime], scores[regime] = {}, {}
+        weights[regime], scores[regime], content[regime] = {}, {}, {}
         for band in BANDS:
             feats, truth = _band_features(rec, t, users, band, rng)
             if len(feats) < 30:  # too few people to learn from: borrow the band below
-                weights[regime][band] = dict(weights[regime][BANDS[BANDS.index(band) - 1]])
+                below = BANDS[BANDS.index(band) - 1]
+                weights[regime][band] = dict(weights[regime][below])
+                content[regime][band] = dict(content[regime][below])
                 continue
             w, val = _best_weights(feats, truth)
             weights[regime][band] = {k: round(v, 3) for k, v in w.items()}
+            wc, _ = _best_weights(feats, truth, content_only=True)
+            content[regime][band] = {k: round(v, 3) for k, v in wc.items() if k != "collab"}
+            if progress:
+                print(f"{regime} {band} without collab: {content[regime][band]}", file=sys.stderr)
             scores[regime][band] = round(val, 4)
             if progress:
                 print(
@@ -509,6 +543,7 @@ def learn_blend_weights(
                 )
     return {
         "weights": weights,
+        "content_weights": content,
         "objective": "mean of ndcg@20 and recall@100 per band (likes subsampled into the band)",
         "validation_objective": scores,
         "task": task.name,

@@ -6,14 +6,18 @@ or its batch form :func:`rank_users`; both share the same code, so they cannot d
 Scores are blended from per-person z-scored signals:
 
 - ``knn`` and ``centroid`` from :class:`recommender.content.ContentModel`,
-- ``collab`` from :class:`recommender.collab.CollabModel` (bridged factors for new papers).
+- ``collab`` from :class:`recommender.collab.CollabModel` (bridged factors for new papers),
+- ``popularity``: log(1 + likes) of each candidate in the training ratings (the same for every
+  person; constant, hence zero after z-scoring, when no candidate has a like).
 
 The blend weights are *learned* on the cold-aldi-val benchmark task (see
 ``python -m recommender.evaluate --learn-weights``) and stored in ``weights.json`` beside this
 module: one weight set per band of "how many ratings the person has", per regime (``cold``:
-candidates nobody has rated; ``warm``: candidates with ratings). The collaborative weight is
-further shrunk when the community is small (few people who rated more than one paper), where
-ALS factors carry little signal.
+candidates nobody has rated; ``warm``: candidates with ratings); a pool where a share of the
+candidates has ratings mixes the two in that proportion. The collaborative weight is further
+shrunk when the community is small (few people who rated more than one paper), where ALS
+factors carry little signal: the weight it loses goes to the content-only weights learned
+beside the full ones.
 
 Everything works on matrix rows (``pidx`` for papers, ``uidx`` for people), never database ids.
 """
@@ -32,7 +36,7 @@ from recommender.collab import CollabModel
 from recommender.content import ContentModel, zscore
 from recommender.text import EmbeddingText, TfidfText, make_text_model
 
-FEATURES = ("knn", "centroid", "collab")
+FEATURES = ("knn", "centroid", "collab", "popularity")
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
 #: Lower edges of the "ratings the person has" bands used by the learned weights.
 BAND_EDGES = (1, 3, 10, 30)
@@ -86,14 +90,55 @@ class Ranked:
 
 @dataclass
 class BlendWeights:
-    """Learned blend weights: ``weights[regime][band][feature]``."""
+    """Learned blend weights: ``weights[regime][band][feature]``.
+
+    ``content[regime][band]`` are the best weights *without* the collaborative signal, learned
+    alongside; they take over as the collaborative signal weakens (small community, no likes).
+    """
 
     weights: dict[str, dict[str, dict[str, float]]]
     meta: dict = field(default_factory=dict)
+    content: dict[str, dict[str, dict[str, float]]] | None = None
 
     def for_person(self, regime: str, n_ratings: int) -> dict[str, float]:
-        table = self.weights.get(regime) or self.weights["cold"]
+        return self._lookup(self.weights, regime, n_ratings)
+
+    @staticmethod
+    def _lookup(tables, regime: str, n_ratings: int) -> dict[str, float]:
+        table = tables.get(regime) or tables["cold"]
         return table.get(band_of(max(n_ratings, 1))) or next(iter(table.values()))
+
+    def content_for_person(self, regime: str, n_ratings: int) -> dict[str, float]:
+        """Weights without ``collab``: learned ones, else the content shares of the full set."""
+        if self.content:
+            return dict(self._lookup(self.content, regime, n_ratings), collab=0.0)
+        w = self.for_person(regime, n_ratings)
+        total = sum(w.get(f, 0.0) for f in FEATURES if f != "collab")
+        if total <= 0:
+            return {"knn": 0.0, "centroid": 1.0, "collab": 0.0}
+        return {f: (w.get(f, 0.0) / total if f != "collab" else 0.0) for f in FEATURES}
+
+    def mixed(self, regime: str, n_ratings: int, strength: float) -> dict[str, float]:
+        """``strength`` (0..1, trust in collaborative factors) of the full weights, the rest
+        content-only weights."""
+        full = self.for_person(regime, n_ratings)
+        if strength >= 1.0:
+            return {f: full.get(f, 0.0) for f in FEATURES}
+        alone = self.content_for_person(regime, n_ratings)
+        return {
+            f: strength * full.get(f, 0.0) + (1 - strength) * alone.get(f, 0.0) for f in FEATURES
+        }
+
+    def for_pool(self, warm_share: float, n_ratings: int, strength: float) -> dict[str, float]:
+        """Weights for a candidate pool in which ``warm_share`` of the papers have ratings:
+        that share of the ``warm`` weights, the rest ``cold`` (see :meth:`mixed`)."""
+        cold = self.mixed("cold", n_ratings, strength)
+        if warm_share <= 0:
+            return cold
+        warm = self.mixed("warm", n_ratings, strength)
+        if warm_share >= 1:
+            return warm
+        return {f: warm_share * warm[f] + (1 - warm_share) * cold[f] for f in FEATURES}
 
     @classmethod
     def default(cls) -> BlendWeights:
@@ -113,7 +158,8 @@ class BlendWeights:
         entry = data.get(text.split(":")[0]) or data.get("tfidf")
         if entry is None:
             return cls.default()
-        return cls(entry["weights"], {k: v for k, v in entry.items() if k != "weights"})
+        meta = {k: v for k, v in entry.items() if k not in ("weights", "content_weights")}
+        return cls(entry["weights"], meta, entry.get("content_weights"))
 
 
 def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
@@ -125,14 +171,14 @@ def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarra
     gets the same scores as when ranked alone over their own candidates.
     """
     scores = np.asarray(scores, dtype=np.float32)
-    if keep is None or keep.all():
-        mean = scores.mean(axis=1, keepdims=True)
-        std = scores.std(axis=1, keepdims=True)
-    else:
-        count = np.maximum(keep.sum(axis=1, keepdims=True), 1).astype(np.float32)
-        mean = np.where(keep, scores, 0).sum(axis=1, keepdims=True) / count
-        centred = np.where(keep, scores - mean, 0)
-        std = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / count)
+    # One formula whether or not anything is masked, so that a row's result never
+    # depends on the other rows of its block (bit-for-bit, not just approximately).
+    if keep is None:
+        keep = np.ones(scores.shape, dtype=bool)
+    count = np.maximum(keep.sum(axis=1, keepdims=True), 1).astype(np.float32)
+    mean = np.where(keep, scores, 0).sum(axis=1, keepdims=True) / count
+    centred = np.where(keep, scores - mean, 0)
+    std = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / count)
     ok = np.isfinite(std) & (std >= 1e-12)
     out = (scores - mean) / np.where(ok, std, np.float32(1))
     out[~ok[:, 0]] = 0
@@ -188,6 +234,19 @@ class Recommender:
         return np.asarray(sims.toarray() if sp.issparse(sims) else sims, dtype=np.float32).ravel()
 
 
+def default_collab(text: str = "tfidf") -> CollabModel:
+    """The collaborative model for text representation ``text`` (settings chosen on
+    cold-aldi-val, see docs/benchmarks.md).
+
+    With embeddings, new papers' factors mix the ridge bridge (embeddings, plus TF-IDF stacked
+    on its residuals) half and half with the kNN bridge (30 nearest rated papers, weights
+    cos**5). With TF-IDF alone the ridge bridge is used.
+    """
+    if text.split(":")[0] == "embeddings":
+        return CollabModel(bridge_neighbours=30, bridge_power=5.0, bridge_knn_share=0.5)
+    return CollabModel()
+
+
 def fit_recommender(
     texts: Sequence[str],
     user_items: sp.spmatrix | None = None,
@@ -214,7 +273,10 @@ def fit_recommender(
         user_items = sp.csr_matrix(user_items)
         per_person = np.diff(user_items.indptr)
         co_ratings = int(np.maximum(per_person - 1, 0).sum())
-        collab_model = (collab or CollabModel()).fit(user_items, vectors)
+        # Embeddings: TF-IDF (fitted here, used only by the bridge) adds the words the
+        # sentence encoder blurs, as a ridge stacked on the embedding ridge's residuals.
+        extra = None if sp.issparse(vectors) else TfidfText().fit(texts).transform(texts)
+        collab_model = (collab or default_collab(text)).fit(user_items, vectors, extra)
     return Recommender(
         text=text_model,
         item_vectors=vectors,
@@ -240,6 +302,8 @@ class _Context:
     col_lookup: np.ndarray  # pidx -> row of sims_t (-1: none)
     floor: np.ndarray
     regime: str
+    warm_share: float  # share of candidates with a rating: mixes the cold and warm weights
+    popularity: np.ndarray  # (n_candidates,) z-scored log(1 + likes)
     position: dict[int, int]  # pidx -> position in candidates
     pos_lookup: np.ndarray  # pidx -> position in candidates (-1: not a candidate)
     cand_factors: np.ndarray | None  # (n_candidates, factors) float64 collaborative factors
@@ -264,7 +328,8 @@ def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarr
         else np.zeros((0, len(candidates)), np.float32)
     )
     floor = rec.neighbour_floor(candidates)
-    rated = rec.collab.rated_[candidates].mean() if rec.collab is not None else 0.0
+    rated = float(rec.collab.rated_[candidates].mean()) if rec.collab is not None else 0.0
+    likes = rec.collab.likes_[candidates] if rec.collab is not None else np.zeros(len(candidates))
     col_lookup = np.full(rec.n_items, -1, dtype=np.int64)
     col_lookup[cols] = np.arange(len(cols))
     pos_lookup = np.full(rec.n_items, -1, dtype=np.int64)
@@ -277,6 +342,8 @@ def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarr
         col_lookup=col_lookup,
         floor=floor,
         regime="warm" if rated > 0.5 else "cold",
+        warm_share=rated,
+        popularity=zscore(np.log1p(np.asarray(likes, dtype=np.float32))),
         position={int(c): i for i, c in enumerate(candidates)},
         pos_lookup=pos_lookup,
         cand_factors=(
@@ -307,15 +374,16 @@ def person_features(rec: Recommender, profile: Profile, ctx: _Context) -> dict[s
         feats["collab"] = zscore(rec.collab.score(u, ctx.candidates))
     else:
         feats["collab"] = np.zeros(len(ctx.candidates), np.float32)
+    feats["popularity"] = ctx.popularity
     return feats
 
 
 def blend(
-    rec: Recommender, features: dict[str, np.ndarray], n_ratings: int, regime: str
+    rec: Recommender, features: dict[str, np.ndarray], n_ratings: int, warm_share: float
 ) -> np.ndarray:
     """Weighted sum of z-scored features with the learned weights for this person."""
-    w = dict(rec.weights.for_person(regime, n_ratings))
-    w["collab"] = w.get("collab", 0.0) * rec.community_strength()
+    strength = rec.community_strength() if features["collab"].any() else 0.0
+    w = rec.weights.for_pool(warm_share, n_ratings, strength)
     total = np.zeros_like(features["knn"])
     for name in FEATURES:
         if w.get(name):
@@ -466,21 +534,25 @@ def _block_features(
             U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
         collab = zscore_rows((U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32), keep)
     feats["collab"] = collab
+    # standardised over each person's own pool, like the other signals
+    feats["popularity"] = zscore_rows(np.broadcast_to(ctx.popularity, (B, n_cand)), keep)
     return feats
 
 
-def _block_weights(rec: Recommender, profiles: Sequence[Profile], regime: str) -> np.ndarray:
-    """(people x FEATURES) blend weights, collaborative weight shrunk by community size."""
+def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: float) -> np.ndarray:
+    """(people x FEATURES) blend weights: collaborative weight shrunk by community size, the
+    rest going to the content-only weights (all of it for people without collaborative factors).
+    """
     W = np.zeros((len(profiles), len(FEATURES)), np.float32)
-    strength = rec.community_strength()
-    cache: dict[int, list[float]] = {}
+    strength = rec.community_strength() if rec.collab is not None else 0.0
+    cache: dict[tuple[int, float], list[float]] = {}
     for i, p in enumerate(profiles):
         n_ratings = len(p.liked) + len(p.disliked)
-        if n_ratings not in cache:
-            w = dict(rec.weights.for_person(regime, n_ratings))
-            w["collab"] = w.get("collab", 0.0) * strength
-            cache[n_ratings] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
-        W[i] = cache[n_ratings]
+        s = strength if (len(p.liked) or p.uidx is not None) else 0.0
+        if (n_ratings, s) not in cache:
+            w = rec.weights.for_pool(warm_share, n_ratings, s)
+            cache[n_ratings, s] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
+        W[i] = cache[n_ratings, s]
     return W
 
 
@@ -504,10 +576,11 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
         pos = ctx.pos_lookup[drop]
         keep[i, pos[pos >= 0]] = False
     feats = _block_features(rec, profiles, ctx, keep)
-    W = _block_weights(rec, profiles, ctx.regime)
+    W = _block_weights(rec, profiles, ctx.warm_share)
     scores = np.zeros((B, n_cand), np.float32)
     for j, name in enumerate(FEATURES):
-        scores += W[:, j : j + 1] * feats[name]
+        if W[:, j].any():  # e.g. popularity: weight 0 for new papers
+            scores += W[:, j : j + 1] * feats[name]
     scores[~keep] = -np.inf
     tops: list[np.ndarray] = [None] * B  # type: ignore[list-item]
     valid = np.isfinite(scores).sum(axis=1)

@@ -110,3 +110,42 @@ def test_batched_user_factors_solve_the_same_normal_equations():
         want = np.linalg.solve(A, Y.T @ (conf * pref)) if len(idx) else np.zeros(model.factors)
         np.testing.assert_allclose(got, want, atol=1e-5)
         assert np.array_equal(got, model.user_factors_for(li, di))
+
+
+def test_knn_bridge_copies_the_factors_of_the_nearest_rated_papers():
+    ui = checkerboard(withheld=(0, 4))
+    ui = sp.lil_matrix(ui)
+    ui[:, 18] = 0  # paper 18 (even) is new: nobody has rated it
+    ui = sp.csr_matrix(ui)
+    ui.eliminate_zeros()
+    vectors = np.zeros((20, 2), np.float32)
+    vectors[0::2, 0] = 1.0  # even papers share one text direction, odd papers the other
+    vectors[1::2, 1] = 1.0
+    model = fit(ui, vectors, bridge_neighbours=3, bridge_power=1.0, bridge_knn_share=1.0)
+    assert not model.rated_[18]
+    rated = np.flatnonzero(model.rated_)
+    even = rated[rated % 2 == 0]
+    # every even rated paper is equally near: the bridged factors lie in their span and
+    # score like an even paper for an even person
+    scores = model.score(model.user_factors_[2])
+    assert scores[18] > scores[rated[rated % 2 == 1]].max()
+    assert np.isfinite(model.item_factors_[18]).all()
+    assert len(even) > 3
+
+
+def test_stacked_ridge_bridge_round_trips():
+    texts, topics = corpus()
+    new = {5, 11, 17}
+    ui = topical_likes(topics, new=new)
+    vectors = TfidfText().fit(texts).transform(texts)
+    dense = np.asarray(vectors[:, :8].toarray(), np.float32)
+    dense /= np.maximum(np.linalg.norm(dense, axis=1, keepdims=True), 1e-9)
+    model = CollabModel(
+        factors=6, bridge_regularization=0.1, bridge_neighbours=2, num_threads=1
+    ).fit(ui, dense, vectors)
+    for person, expected in ((0, 5), (6, 11), (12, 17)):
+        scores = model.score(model.user_factors_[person], items=sorted(new))
+        assert sorted(new)[int(np.argmax(scores))] == expected
+    again = CollabModel.from_state(*model.state())
+    np.testing.assert_allclose(again.item_factors_, model.item_factors_)
+    np.testing.assert_allclose(again.bridge(dense, vectors), model.bridge(dense, vectors))

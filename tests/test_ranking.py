@@ -114,3 +114,26 @@ def test_block_batch_path_gives_the_single_person_rankings(rec, monkeypatch):
             single = [rank_for_user(rec, p, candidates=candidates, n=n) for p in profiles]
             assert batch == single
     assert batch[7] == [] and len(batch[9]) == 2 and batch[2][0].terms
+
+
+def test_shrunk_collab_weight_goes_to_the_content_only_weights():
+    all_collab = {b: {"knn": 0.0, "centroid": 0.0, "collab": 1.0, "popularity": 0.0} for b in BANDS}
+    content = {b: {"knn": 0.2, "centroid": 0.8, "popularity": 0.0} for b in BANDS}
+    w = BlendWeights({"cold": all_collab, "warm": all_collab}, {}, {"cold": content})
+    assert w.mixed("cold", 1, 1.0)["collab"] == 1.0
+    none = w.mixed("cold", 1, 0.0)
+    assert none["collab"] == 0.0 and none["centroid"] == pytest.approx(0.8)
+    half = w.for_pool(0.5, 1, 0.5)
+    assert sum(half.values()) == pytest.approx(1.0)
+    # without a learned content table the content shares of the full weights are used
+    assert BlendWeights({"cold": all_collab}).content_for_person("cold", 1)["centroid"] == 1.0
+
+
+def test_popularity_ranks_the_most_liked_candidates_first_for_a_keyword_only_person():
+    texts, topics = corpus()
+    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
+    only_pop = {b: {"knn": 0.0, "centroid": 0.0, "collab": 0.0, "popularity": 1.0} for b in BANDS}
+    rec.weights = BlendWeights({"cold": only_pop, "warm": only_pop})
+    likes = rec.collab.likes_
+    ranked = rank_for_user(rec, Profile(query="protein enzyme"), n=3, reasons=False)
+    assert likes[ranked[0].pidx] == likes.max()
