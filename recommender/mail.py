@@ -19,7 +19,9 @@ import re
 import smtplib
 import tempfile
 import time
+from email import policy
 from email.message import Message
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -27,6 +29,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .config import Settings
 
 SMTP_TIMEOUT = 30
+#: Line ends as SMTP wants them, for messages flattened before :meth:`Mailer.send`.
+SMTP_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=998)
 
 
 class PermanentMailError(Exception):
@@ -56,8 +60,9 @@ def eml_path(outbox: Path, message_id: str) -> Path:
     return outbox / f"{name}.eml"
 
 
-def write_eml(outbox: Path, message: Message) -> Path:
-    """Write ``message`` to ``<outbox>/<Message-ID>.eml`` atomically and durably."""
+def write_eml(outbox: Path, message: Message, raw: bytes | None = None) -> Path:
+    """Write ``message`` (or its ``raw`` bytes) to ``<outbox>/<Message-ID>.eml`` atomically
+    and durably."""
     outbox.mkdir(parents=True, exist_ok=True)
     message_id = message.get("Message-ID") or ""
     target = (
@@ -69,7 +74,7 @@ def write_eml(outbox: Path, message: Message) -> Path:
     fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(message.as_bytes())
+            handle.write(message.as_bytes() if raw is None else raw)
             handle.flush()
             os.fsync(handle.fileno())  # the name must never point at a half-written file
         os.replace(tmp, target)
@@ -165,18 +170,28 @@ class Mailer:
             raise
         return client
 
-    def send(self, message: Message) -> None:
-        """Deliver ``message``; when this returns, the server (or the outbox) has it."""
+    def send(self, message: Message, *, raw: bytes | None = None) -> None:
+        """Deliver ``message``; when this returns, the server (or the outbox) has it.
+
+        ``raw``, if given, is the message already flattened with CRLF line ends
+        (:data:`SMTP_POLICY`), sent as is: a caller can flatten in one thread while
+        another waits on the server.
+        """
         if self.smtp is None:
             try:
-                write_eml(self.outbox, message)
+                write_eml(self.outbox, message, raw)
             except OSError as exc:  # disk full, permissions: an operator can fix it
                 raise TransientMailError(f"cannot write to {self.outbox}: {exc}") from exc
             return
         try:
             if self._client is None:
                 self._client = self._connect()
-            refused = self._client.send_message(message)
+            if raw is None:
+                refused = self._client.send_message(message)
+            else:
+                recipients = [a for _, a in getaddresses(message.get_all("To", []))]
+                sender = parseaddr(message["From"])[1]
+                refused = self._client.sendmail(sender, recipients, raw)
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
             codes = [code for code, _ in exc.recipients.values()]

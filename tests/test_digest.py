@@ -328,26 +328,39 @@ def test_a_rating_post_without_the_forms_csrf_token_is_refused(delivered, client
 
 def test_tampered_and_expired_links_get_a_clear_page(delivered, client):
     db, uid, message = delivered
-    like = links_in(parts(message)[0])[0]
-    token = like.rsplit("/", 1)[1]
+    like = path_of(links_in(parts(message)[0])[0])
+    _, _, token, paper, choice = like.split("/")
+    assert choice == "like"
     tampered = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
-    page = client.get(f"/r/{tampered}")
+    page = client.get(f"/r/{tampered}/{paper}/like")
     assert page.status_code == 400 and b"not valid" in page.data
 
     class LastMonth(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(time.time()) - 31 * 24 * 3600  # older than the 30 days a rating link lives
 
+    digest_id = db.execute("SELECT id FROM digests").fetchone()[0]
     expired = URLSafeTimedSerializer(SECRET, salt="paperfeed/rate", signer=LastMonth).dumps(
-        [uid, 1, 1]
+        [uid, digest_id]
     )
-    page = client.get(f"/r/{expired}")
+    page = client.get(f"/r/{expired}/{paper}/like")
     assert page.status_code == 410 and b"expired" in page.data
-    good = client.get(path_of(like))
-    response = client.post(f"/r/{expired}", data={"csrf_token": csrf_from(good.data)})
+    good = client.get(like)
+    response = client.post(f"/r/{expired}/{paper}/like", data={"csrf_token": csrf_from(good.data)})
     assert response.status_code == 410
     # A rating token is no unsubscribe token (a salt per purpose), and vice versa.
     assert client.get(f"/unsubscribe/{token}").status_code == 400
+    # The token rates only its own digest's papers: another paper, or a digest of someone
+    # else (a token signed for another person's digest id), is refused.
+    outside = db.execute(
+        "SELECT id FROM papers WHERE id NOT IN (SELECT paper_id FROM digest_items) LIMIT 1"
+    ).fetchone()[0]
+    page = client.get(f"/r/{token}/{outside}/like")
+    assert page.status_code == 400 and b"does not match a paper of your digest" in page.data
+    other = add_user(db, "eve@example.org")
+    theirs = URLSafeTimedSerializer(SECRET, salt="paperfeed/rate").dumps([other, digest_id])
+    assert client.get(f"/r/{theirs}/{paper}/like").status_code == 400
+    assert client.get(f"/r/{token}/{paper}/love").status_code == 404
     assert db.execute("SELECT count(*) FROM ratings").fetchone()[0] == 0
 
 

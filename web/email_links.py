@@ -41,27 +41,37 @@ def _payload(purpose: str, token: str) -> list:
         raise LinkError(410 if exc.reason == "expired" else 400, str(exc)) from None
 
 
-def _rating(token: str) -> tuple[int, dict, int]:
-    """``(user_id, paper, value)`` from a rating token, or :class:`LinkError`."""
-    user_id, paper_id, value = _payload("rate", token)
+CHOICES = {"like": 1, "dislike": -1}
+
+
+def _rating(token: str, paper_id: int, choice: str) -> tuple[int, dict, int]:
+    """``(user_id, paper, value)`` for a digest's rating link, or :class:`LinkError`.
+
+    The token names a person and one of their digests; the paper must be in that digest.
+    """
+    user_id, digest_id = _payload("rate", token)
     db = get_db()
     if store.get_subscriber(db, user_id) is None:
         raise LinkError(410, "The account this link was made for no longer exists.")
+    if not store.digest_has_paper(db, digest_id, user_id, paper_id):
+        raise LinkError(400, "This link is not valid: it does not match a paper of your digest.")
     paper = store.get_paper(db, paper_id)
     if paper is None:
         raise LinkError(410, "This paper is no longer in paperfeed.")
-    return user_id, paper, value
+    return user_id, paper, CHOICES[choice]
 
 
-@bp.get("/r/<token>")
-def rate_confirm(token: str):
-    _, paper, value = _rating(token)
-    return render_template("email_links/rate.html", paper=paper, value=value, token=token)
+@bp.get("/r/<token>/<int:paper_id>/<any(like, dislike):choice>")
+def rate_confirm(token: str, paper_id: int, choice: str):
+    _, paper, value = _rating(token, paper_id, choice)
+    return render_template(
+        "email_links/rate.html", paper=paper, value=value, token=token, choice=choice
+    )
 
 
-@bp.post("/r/<token>")
-def rate(token: str):
-    user_id, paper, value = _rating(token)
+@bp.post("/r/<token>/<int:paper_id>/<any(like, dislike):choice>")
+def rate(token: str, paper_id: int, choice: str):
+    user_id, paper, value = _rating(token, paper_id, choice)
     pipeline.record_feedback(get_db(), user_id, paper["id"], value, source="email")
     return render_template("email_links/rated.html", paper=paper, value=value)
 

@@ -310,6 +310,16 @@ def digest_papers(db: Database, digest_id: int) -> list[dict]:
     )
 
 
+def digest_has_paper(db: Database, digest_id: int, user_id: int, paper_id: int) -> bool:
+    """Whether digest ``digest_id`` is this person's and holds this paper."""
+    row = db.execute(
+        "SELECT 1 FROM digest_items i JOIN digests g ON g.id = i.digest_id"
+        " WHERE g.id = ? AND g.user_id = ? AND i.paper_id = ?",
+        [digest_id, user_id, paper_id],
+    ).fetchone()
+    return row is not None
+
+
 def digest_status(db: Database, *, limit: int = 50) -> dict:
     """Counts per state, and the newest failed and still-open rows with their errors."""
     counts = dict(db.execute("SELECT state, count(*) FROM digests GROUP BY state").fetchall())
