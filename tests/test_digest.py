@@ -201,15 +201,19 @@ def test_a_digest_arrives_with_its_headers_and_both_parts(papers, settings, smtp
     assert shown == [("digest", "2025-03-10", 10)]
 
 
+#: A ledger row as render_digest reads it (no database needed).
+LEDGER_ROW = {
+    "user_id": 1,
+    "recipient": "ada@example.org",
+    "period": "2025-03-10",
+    "subject": None,
+    "message_id": "<x@paperfeed.test>",
+    "created_at": "2025-03-10T06:05:00+00:00",
+}
+
+
 def test_html_part_escapes_what_comes_from_the_dump(settings):
-    row = {
-        "user_id": 1,
-        "recipient": "ada@example.org",
-        "period": "2025-03-10",
-        "subject": None,
-        "message_id": "<x@paperfeed.test>",
-        "created_at": "2025-03-10T06:05:00+00:00",
-    }
+    row = dict(LEDGER_ROW)
     paper = {
         "paper_id": 7,
         "title": "<script>alert(1)</script> & friends",
@@ -228,14 +232,7 @@ def test_html_part_escapes_what_comes_from_the_dump(settings):
 
 def test_headers_encode_a_non_ascii_sender_and_refuse_injected_lines(settings, monkeypatch):
     monkeypatch.setenv("PAPERFEED_MAIL_FROM", "Revue Übersicht <digest@paperfeed.test>")
-    row = {
-        "user_id": 1,
-        "recipient": "ada@example.org",
-        "period": "2025-03-10",
-        "subject": None,
-        "message_id": "<x@paperfeed.test>",
-        "created_at": "2025-03-10T06:05:00+00:00",
-    }
+    row = dict(LEDGER_ROW)
     raw = digest.render_digest(settings, row, [], secret=SECRET).as_bytes()
     assert raw.isascii()  # 7-bit clean: any server takes it
     message = email.message_from_bytes(raw, policy=policy.default)
