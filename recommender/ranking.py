@@ -131,14 +131,22 @@ class BlendWeights:
 
     def for_pool(self, warm_share: float, n_ratings: int, strength: float) -> dict[str, float]:
         """Weights for a candidate pool in which ``warm_share`` of the papers have ratings:
-        that share of the ``warm`` weights, the rest ``cold`` (see :meth:`mixed`)."""
+        that share of the ``warm`` weights, the rest ``cold`` (see :meth:`mixed`).
+
+        ``popularity`` keeps its full ``warm`` weight in a mixed pool: it is the same for every
+        paper nobody has rated, so it only orders the rated share (and lifts it above the
+        rest); diluting its weight by that share under-weights it (one-like analogue of
+        cold-aldi-val, docs/benchmarks.md). On a cold pool it is constant, i.e. zero.
+        """
         cold = self.mixed("cold", n_ratings, strength)
         if warm_share <= 0:
             return cold
         warm = self.mixed("warm", n_ratings, strength)
         if warm_share >= 1:
             return warm
-        return {f: warm_share * warm[f] + (1 - warm_share) * cold[f] for f in FEATURES}
+        out = {f: warm_share * warm[f] + (1 - warm_share) * cold[f] for f in FEATURES}
+        out["popularity"] = warm["popularity"]
+        return out
 
     @classmethod
     def default(cls) -> BlendWeights:

@@ -129,6 +129,17 @@ def test_shrunk_collab_weight_goes_to_the_content_only_weights():
     assert BlendWeights({"cold": all_collab}).content_for_person("cold", 1)["centroid"] == 1.0
 
 
+def test_popularity_keeps_its_warm_weight_in_a_mixed_pool():
+    cold = {b: {"knn": 0.2, "centroid": 0.8, "collab": 0.0, "popularity": 0.0} for b in BANDS}
+    warm = {b: {"knn": 0.1, "centroid": 0.5, "collab": 0.0, "popularity": 0.4} for b in BANDS}
+    w = BlendWeights({"cold": cold, "warm": warm})
+    mixed = w.for_pool(0.25, 1, 1.0)
+    assert mixed["popularity"] == pytest.approx(0.4)
+    assert mixed["centroid"] == pytest.approx(0.75 * 0.8 + 0.25 * 0.5)
+    assert w.for_pool(0.0, 1, 1.0)["popularity"] == 0.0
+    assert w.for_pool(1.0, 1, 1.0) == pytest.approx(warm["1-2"])
+
+
 def test_popularity_ranks_the_most_liked_candidates_first_for_a_keyword_only_person():
     texts, topics = corpus()
     rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
