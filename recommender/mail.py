@@ -189,7 +189,8 @@ class Mailer:
             if raw is None:
                 refused = self._client.send_message(message)
             else:
-                recipients = [a for _, a in getaddresses(message.get_all("To", []))]
+                to = message.get_all("To", []) + message.get_all("Cc", [])
+                recipients = [a for _, a in getaddresses(to)]
                 sender = parseaddr(message["From"])[1]
                 refused = self._client.sendmail(sender, recipients, raw)
         except smtplib.SMTPRecipientsRefused as exc:

@@ -625,9 +625,9 @@ def rank_dump_for_everyone(
     (:func:`rank_papers_for_people`), ``batch`` people at a time.
     """
     dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
-    if dump_id is None or ensure_model(db, settings) is None:
+    bundle = ensure_model(db, settings) if dump_id is not None else None
+    if bundle is None:
         return 0
-    bundle = load_bundle(settings)
     candidates = store.dump_new_paper_ids(db, dump_id)
     people = store.user_ids(db)
     rows = []
