@@ -348,8 +348,13 @@ def rank_papers_for_people(
         np.concatenate(
             [np.zeros(0, np.int64)] + [np.asarray(o, np.int64) for o in distinct.values()]
         )
-    ).tolist()
-    existing = store.existing_paper_ids(db, wanted)
+    )
+    # The bundle's papers were read from this database and papers are never deleted:
+    # only ids the model does not know are looked up.
+    lookup = bundle.pidx_lookup
+    known = (wanted >= 0) & (wanted < len(lookup))
+    known[known] = lookup[wanted[known]] >= 0
+    existing = set(wanted[known].tolist()) | store.existing_paper_ids(db, wanted[~known].tolist())
     in_store = {
         key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
         for key, own in distinct.items()
@@ -403,7 +408,6 @@ def rank_papers_for_people(
         wants.append(r.offset + r.limit)
     # One candidate pool for the batch; each person's pool is theirs, the rest excluded.
     as_rows: dict[int, tuple[list, np.ndarray]] = {}  # id(list) -> (the list, its pidx)
-    lookup = bundle.pidx_lookup
     for own in unrated:
         if id(own) not in as_rows:
             pids = np.asarray(own, dtype=np.int64)

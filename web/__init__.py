@@ -8,6 +8,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recommender.config import ConfigError, load_settings
 
+from .cards import CardCache
+from .sessions import HourlyRefreshSessionInterface
+
 __all__ = ["ConfigError", "create_app"]
 
 
@@ -19,6 +22,7 @@ def _is_http_url(value: object) -> bool:
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory. ``test_config`` overrides settings (tests pass DATA_DIR)."""
     app = Flask(__name__)
+    app.session_interface = HourlyRefreshSessionInterface()
     test_config = test_config or {}
     settings = load_settings(test_config.get("DATA_DIR"))
     production = settings.production
@@ -38,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key()
     app.jinja_env.tests["http_url"] = _is_http_url
+    app.jinja_env.globals["paper_card"] = CardCache()
     if hops := settings.proxy_hops:
         # Behind a reverse proxy the client's address (login and reset rate limits) and the
         # scheme come from X-Forwarded-*; trusted only for the configured number of hops.

@@ -20,10 +20,15 @@ from recommender.config import Settings, load_settings
 
 
 def get_settings() -> Settings:
-    """The :class:`Settings` of the data dir this app serves."""
-    if "settings" not in g:
-        g.settings = load_settings(current_app.config["DATA_DIR"])
-    return g.settings
+    """The :class:`Settings` of the data dir this app serves (made once per app: the
+    object only holds the data dir; everything else is read from the environment
+    when asked)."""
+    settings = current_app.extensions.get("paperfeed.settings")
+    if settings is None:
+        settings = current_app.extensions["paperfeed.settings"] = load_settings(
+            current_app.config["DATA_DIR"]
+        )
+    return settings
 
 
 _local = threading.local()

@@ -42,7 +42,7 @@ def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool)
     # for: it only keeps tomorrow's feed from repeating today's papers.
     day = pipeline.local_day(user["timezone"])
     pipeline.mark_shown(db, user["id"], [i.paper_id for i in shown], channel="feed", day=day)
-    ratings = store.rating_values(db, user["id"])
+    likes, ratings = store.rating_counts(db, user["id"])
     return {
         "dump": dump,
         "dumps": dumps,
@@ -50,8 +50,8 @@ def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool)
         "page": page,
         "has_next": len(items) > PAGE_SIZE,
         "include_seen": include_seen,
-        "likes": sum(1 for v in ratings.values() if v > 0),
-        "ratings": len(ratings),
+        "likes": likes,
+        "ratings": ratings,
     }
 
 

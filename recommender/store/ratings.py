@@ -65,6 +65,14 @@ def rating_values(db: Database, user_id: int) -> dict[int, int]:
     return dict(rows.fetchall())
 
 
+def rating_counts(db: Database, user_id: int) -> tuple[int, int]:
+    """``(likes, ratings)`` of one person."""
+    likes, total = db.execute(
+        "SELECT coalesce(sum(value > 0), 0), count(*) FROM ratings WHERE user_id = ?", [user_id]
+    ).fetchone()
+    return int(likes), int(total)
+
+
 def all_ratings(db: Database) -> list[tuple[int, int, int]]:
     """Every ``(user_id, paper_id, value)``, for fitting the collaborative model."""
     return db.execute("SELECT user_id, paper_id, value FROM ratings ORDER BY user_id").fetchall()

@@ -1,0 +1,69 @@
+"""Paper cards, rendered once per content and reused.
+
+A feed page is twenty cards of the same shape, and rendering them through the
+``_macros.html`` macros was most of a page's CPU (each card escapes a long
+abstract and builds two URLs). A card's HTML depends only on what is passed
+in (the paper's id, title, abstract, link and reason, the person's rating of
+it, the URL to come back to) plus the CSRF token of the session, so it is kept
+per app in a bounded LRU keyed by exactly those values, with a random
+placeholder where the token goes; the token is joined in on every use. A
+rating, a new reason or another page is a different key, never a stale card.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+
+from flask import current_app, g, request
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+
+#: Cards kept per app: a few pages each for a few hundred people (~2 KB a card).
+CACHE_SIZE = 4096
+
+_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "reason")
+
+
+def _field(paper, name: str):
+    if isinstance(paper, dict):
+        return paper.get(name)
+    return getattr(paper, name, None)
+
+
+class CardCache:
+    """The ``paper_card`` template global of one app; see the module docstring."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size = size
+        # Unguessable, so no title or abstract can contain it by accident or design.
+        self.slot = f"csrf-{secrets.token_hex(16)}"
+        self._cards: OrderedDict[tuple, tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, paper, next_url: str, show_reason: bool = True) -> Markup:
+        values = [_field(paper, name) for name in _FIELDS]
+        if not show_reason:
+            values[-1] = None
+        key = (request.script_root, next_url, *values)
+        with self._lock:
+            parts = self._cards.get(key)
+            if parts is not None:
+                self._cards.move_to_end(key)
+        if parts is None:
+            macro = current_app.jinja_env.get_template("_macros.html").module.paper_card
+            html = str(macro(dict(zip(_FIELDS, values, strict=True)), next_url, self.slot))
+            parts = tuple(html.split(self.slot))
+            with self._lock:
+                self._cards[key] = parts
+                while len(self._cards) > self.size:
+                    self._cards.popitem(last=False)
+        token = g.get("_card_csrf_token")
+        if token is None:  # generate_csrf() caches too, but costs more than a card to ask
+            token = g._card_csrf_token = generate_csrf()
+        # The token is URL-safe base64 and dots: nothing in it needs escaping.
+        return Markup(token.join(parts))
+
+    def __len__(self) -> int:
+        return len(self._cards)

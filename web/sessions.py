@@ -1,0 +1,53 @@
+"""Signed cookie sessions that are re-issued when they change or once an hour.
+
+Flask re-signs and re-sends a permanent session's cookie on every response
+(``SESSION_REFRESH_EACH_REQUEST``) so that its lifetime rolls forward. That is
+one HMAC, one JSON dump and a ``Set-Cookie`` header per request, for a cookie
+that usually says the same thing. This interface keeps the rolling lifetime
+but refreshes an unchanged cookie only when it was issued more than
+:data:`REFRESH_AFTER` ago: a session still expires after
+``PERMANENT_SESSION_LIFETIME`` without use, give or take that hour.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature
+
+#: An unchanged session cookie is re-issued when it is older than this (seconds).
+REFRESH_AFTER = 3600
+
+
+class RollingSession(SecureCookieSession):
+    #: When the cookie this session came from was signed (Unix time); None for a new one.
+    issued_at: float | None = None
+
+
+class HourlyRefreshSessionInterface(SecureCookieSessionInterface):
+    session_class = RollingSession
+
+    def open_session(self, app: Flask, request: Request) -> RollingSession | None:
+        signer = self.get_signing_serializer(app)
+        if signer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, issued = signer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        session = self.session_class(data)
+        session.issued_at = issued.timestamp()
+        return session
+
+    def should_set_cookie(self, app: Flask, session: RollingSession) -> bool:
+        if session.modified:
+            return True
+        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            return False
+        return session.issued_at is None or time.time() - session.issued_at > REFRESH_AFTER
