@@ -6,7 +6,9 @@ one HMAC, one JSON dump and a ``Set-Cookie`` header per request, for a cookie
 that usually says the same thing. This interface keeps the rolling lifetime
 but refreshes an unchanged cookie only when it was issued more than
 :data:`REFRESH_AFTER` ago: a session still expires after
-``PERMANENT_SESSION_LIFETIME`` without use, give or take that hour.
+``PERMANENT_SESSION_LIFETIME`` without use, give or take that hour. It also
+keeps the signing serializer while the secret key stays the same, where Flask
+builds a new one for every request.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 #: An unchanged session cookie is re-issued when it is older than this (seconds).
 REFRESH_AFTER = 3600
@@ -28,6 +30,17 @@ class RollingSession(SecureCookieSession):
 
 class HourlyRefreshSessionInterface(SecureCookieSessionInterface):
     session_class = RollingSession
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """Flask's serializer, made once per secret key instead of on every request."""
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = self._serializer
+        if cached is None or cached[0] != keys:
+            cached = self._serializer = (keys, super().get_signing_serializer(app))
+        return cached[1]
 
     def open_session(self, app: Flask, request: Request) -> RollingSession | None:
         signer = self.get_signing_serializer(app)

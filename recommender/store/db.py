@@ -11,7 +11,7 @@ import contextlib
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
@@ -41,6 +41,19 @@ def connect(path: str | Path) -> Database:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return Database(conn)
+
+
+def select(db: Database, sql: str, params: Sequence = ()) -> list[dict]:
+    """A SELECT's rows as dicts.
+
+    ``Database.query`` wraps every statement in a savepoint, so that a statement
+    which returns no rows can be rolled back before it complains: two extra
+    statements, and a transaction, on every read. The store's reads are fixed
+    SELECTs, so they skip the guard (a tenth of a page's database time).
+    """
+    cursor = db.execute(sql, list(params))
+    keys = [column[0] for column in cursor.description]
+    return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _split_statements(sql: str) -> list[str]:

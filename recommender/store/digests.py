@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .db import transaction
+from .db import select, transaction
 
 #: Rows still on their way: a run resumes these.
 OPEN_STATES = ("pending", "sending")
@@ -41,13 +41,13 @@ def digest_subscribers(db: Database, *, email: str | None = None) -> list[dict]:
     if email is not None:
         sql += " AND email = ?"
         params.append(email)
-    return list(db.query(sql + " ORDER BY id", params))
+    return select(db, sql + " ORDER BY id", params)
 
 
 def get_subscriber(db: Database, user_id: int) -> dict | None:
     """One person's digest settings and whether digests are on, or None if there is no such id."""
-    rows = list(
-        db.query(f"SELECT {_SUBSCRIBER_COLUMNS}, digest_enabled FROM users WHERE id = ?", [user_id])
+    rows = select(
+        db, f"SELECT {_SUBSCRIBER_COLUMNS}, digest_enabled FROM users WHERE id = ?", [user_id]
     )
     return rows[0] if rows else None
 
@@ -278,7 +278,7 @@ def digests_in_state(db: Database, state: str, *, user_id: int | None = None) ->
     if user_id is not None:
         sql += " AND user_id = ?"
         params.append(user_id)
-    return list(db.query(sql + " ORDER BY id", params))
+    return select(db, sql + " ORDER BY id", params)
 
 
 def ready_digests(db: Database, now: datetime, *, user_id: int | None = None) -> list[dict]:
@@ -288,25 +288,24 @@ def ready_digests(db: Database, now: datetime, *, user_id: int | None = None) ->
     if user_id is not None:
         sql += " AND user_id = ?"
         params.append(user_id)
-    return list(db.query(sql + " ORDER BY id", params))
+    return select(db, sql + " ORDER BY id", params)
 
 
 def get_digest(db: Database, digest_id: int) -> dict | None:
-    rows = list(db.query("SELECT * FROM digests WHERE id = ?", [digest_id]))
+    rows = select(db, "SELECT * FROM digests WHERE id = ?", [digest_id])
     return rows[0] if rows else None
 
 
 def digest_papers(db: Database, digest_id: int) -> list[dict]:
     """The papers of one digest in order: paper_id, title, abstract, url, score, reason."""
-    return list(
-        db.query(
-            """
+    return select(
+        db,
+        """
             SELECT i.paper_id, p.title, p.abstract, p.url, i.score, i.reason
             FROM digest_items i JOIN papers p ON p.id = i.paper_id
             WHERE i.digest_id = ? ORDER BY i.position
             """,
-            [digest_id],
-        )
+        [digest_id],
     )
 
 
@@ -323,17 +322,16 @@ def digest_has_paper(db: Database, digest_id: int, user_id: int, paper_id: int) 
 def digest_status(db: Database, *, limit: int = 50) -> dict:
     """Counts per state, and the newest failed and still-open rows with their errors."""
     counts = dict(db.execute("SELECT state, count(*) FROM digests GROUP BY state").fetchall())
-    problems = list(
-        db.query(
-            """
+    problems = select(
+        db,
+        """
             SELECT g.id, u.email, g.period, g.state, g.attempts, g.last_error,
                    g.next_attempt_at, g.updated_at
             FROM digests g JOIN users u ON u.id = g.user_id
             WHERE g.state IN ('failed', 'pending', 'sending')
             ORDER BY g.state, g.updated_at DESC LIMIT ?
             """,
-            [limit],
-        )
+        [limit],
     )
     return {"counts": counts, "problems": problems}
 

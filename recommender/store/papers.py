@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from sqlite_utils import Database
 
 from ..dumps import ParsedDump, ParsedPaper
-from .db import transaction
+from .db import select, transaction
 
 # SQLite's default limit on host parameters is 32766; stay well below.
 _CHUNK = 500
@@ -50,7 +50,7 @@ def _now() -> str:
 
 
 def find_dump_by_hash(db: Database, content_hash: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM dumps WHERE content_hash = ?", [content_hash]))
+    rows = select(db, "SELECT * FROM dumps WHERE content_hash = ?", [content_hash])
     return rows[0] if rows else None
 
 
@@ -160,28 +160,27 @@ def count_papers(db: Database) -> int:
 
 def list_dumps(db: Database) -> list[dict]:
     """Every dump, newest first."""
-    return list(db.query("SELECT * FROM dumps ORDER BY dump_date DESC, id DESC"))
+    return select(db, "SELECT * FROM dumps ORDER BY dump_date DESC, id DESC")
 
 
 def latest_dump(db: Database) -> dict | None:
-    dumps = list(db.query("SELECT * FROM dumps ORDER BY dump_date DESC, id DESC LIMIT 1"))
+    dumps = select(db, "SELECT * FROM dumps ORDER BY dump_date DESC, id DESC LIMIT 1")
     return dumps[0] if dumps else None
 
 
 def get_paper(db: Database, paper_id: int) -> dict | None:
     """A paper with ``authors`` decoded and the dumps it appeared in, or None."""
-    rows = list(db.query("SELECT * FROM papers WHERE id = ?", [paper_id]))
+    rows = select(db, "SELECT * FROM papers WHERE id = ?", [paper_id])
     if not rows:
         return None
     paper = rows[0]
     paper["authors"] = json.loads(paper["authors"])
-    paper["dumps"] = list(
-        db.query(
-            "SELECT d.id, d.file_name, d.dump_date FROM dump_papers dp"
-            " JOIN dumps d ON d.id = dp.dump_id WHERE dp.paper_id = ?"
-            " ORDER BY d.dump_date, d.id",
-            [paper_id],
-        )
+    paper["dumps"] = select(
+        db,
+        "SELECT d.id, d.file_name, d.dump_date FROM dump_papers dp"
+        " JOIN dumps d ON d.id = dp.dump_id WHERE dp.paper_id = ?"
+        " ORDER BY d.dump_date, d.id",
+        [paper_id],
     )
     return paper
 
@@ -206,14 +205,13 @@ def search_papers(db: Database, text: str, *, limit: int = 20, offset: int = 0) 
     query = fts_query(text)
     if query is None:
         return []
-    return list(
-        db.query(
-            "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id,"
-            " bm25(papers_fts, 5.0, 1.0) AS rank"
-            " FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
-            " WHERE papers_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?",
-            [query, limit, offset],
-        )
+    return select(
+        db,
+        "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id,"
+        " bm25(papers_fts, 5.0, 1.0) AS rank"
+        " FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
+        " WHERE papers_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?",
+        [query, limit, offset],
     )
 
 
@@ -225,4 +223,4 @@ def dump_papers(db: Database, dump_id: int, *, new_only: bool = True) -> list[di
         + (" AND p.first_dump_id = dp.dump_id" if new_only else "")
         + " ORDER BY dp.position"
     )
-    return list(db.query(sql, [dump_id]))
+    return select(db, sql, [dump_id])

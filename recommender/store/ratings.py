@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .db import transaction
+from .db import select, transaction
 
 
 def _now() -> str:
@@ -48,14 +48,13 @@ def delete_all_ratings(db: Database, user_id: int) -> int:
 
 def user_ratings(db: Database, user_id: int) -> list[dict]:
     """A person's ratings, newest first, with the paper's title."""
-    return list(
-        db.query(
-            "SELECT r.paper_id, p.title, p.abstract, p.url, p.authors, p.published, r.value,"
-            " r.source, r.created_at, r.updated_at"
-            " FROM ratings r JOIN papers p ON p.id = r.paper_id WHERE r.user_id = ?"
-            " ORDER BY r.updated_at DESC, r.paper_id DESC",
-            [user_id],
-        )
+    return select(
+        db,
+        "SELECT r.paper_id, p.title, p.abstract, p.url, p.authors, p.published, r.value,"
+        " r.source, r.created_at, r.updated_at"
+        " FROM ratings r JOIN papers p ON p.id = r.paper_id WHERE r.user_id = ?"
+        " ORDER BY r.updated_at DESC, r.paper_id DESC",
+        [user_id],
     )
 
 
@@ -136,8 +135,8 @@ def user_ids(db: Database) -> list[int]:
 
 def user_profile_fields(db: Database, user_id: int) -> dict | None:
     """The fields ranking needs: keywords, muted keywords (JSON), time zone."""
-    rows = list(
-        db.query("SELECT id, keywords, muted_keywords, timezone FROM users WHERE id = ?", [user_id])
+    rows = select(
+        db, "SELECT id, keywords, muted_keywords, timezone FROM users WHERE id = ?", [user_id]
     )
     return rows[0] if rows else None
 
@@ -154,7 +153,8 @@ def max_paper_id(db: Database) -> int:
 def papers_by_ids(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
     found: dict[int, dict] = {}
     for chunk, marks in _chunks(paper_ids):
-        for row in db.query(
+        for row in select(
+            db,
             "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id, d.dump_date"
             f" FROM papers p JOIN dumps d ON d.id = p.first_dump_id WHERE p.id IN ({marks})",
             chunk,
@@ -204,7 +204,8 @@ def user_profile_fields_many(db: Database, user_ids: Sequence[int]) -> dict[int,
     """:func:`user_profile_fields` for many people: ``{user_id: row}`` (unknown ids absent)."""
     found: dict[int, dict] = {}
     for chunk, marks in _chunks(user_ids):
-        for row in db.query(
+        for row in select(
+            db,
             f"SELECT id, keywords, muted_keywords, timezone FROM users WHERE id IN ({marks})",
             chunk,
         ):

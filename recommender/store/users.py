@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from ..dumps import normalise_title
-from .db import transaction
+from .db import select, transaction
 from .papers import StoreError
 
 #: Settings a person may change, and the Python type each column holds.
@@ -46,7 +46,7 @@ def _decode(row: dict | None) -> dict | None:
 
 
 def _one(db: Database, sql: str, params: Sequence) -> dict | None:
-    rows = list(db.query(sql, list(params)))
+    rows = select(db, sql, list(params))
     return _decode(rows[0]) if rows else None
 
 
@@ -81,14 +81,13 @@ def get_user_by_feed_token(db: Database, token: str) -> dict | None:
 
 def list_users(db: Database) -> list[dict]:
     """Every person with their number of likes and dislikes, oldest account first."""
-    return list(
-        db.query(
-            "SELECT u.id, u.email, u.created_at, u.email_confirmed_at,"
-            " count(CASE WHEN r.value = 1 THEN 1 END) AS likes,"
-            " count(CASE WHEN r.value = -1 THEN 1 END) AS dislikes"
-            " FROM users u LEFT JOIN ratings r ON r.user_id = u.id"
-            " GROUP BY u.id ORDER BY u.id"
-        )
+    return select(
+        db,
+        "SELECT u.id, u.email, u.created_at, u.email_confirmed_at,"
+        " count(CASE WHEN r.value = 1 THEN 1 END) AS likes,"
+        " count(CASE WHEN r.value = -1 THEN 1 END) AS dislikes"
+        " FROM users u LEFT JOIN ratings r ON r.user_id = u.id"
+        " GROUP BY u.id ORDER BY u.id",
     )
 
 
@@ -244,13 +243,12 @@ def ratings_for_export(db: Database, user_id: int) -> list[dict]:
     Keys: ``paper_id, title, external_id, url, authors`` (list), ``published, value,
     created_at``.
     """
-    rows = list(
-        db.query(
-            "SELECT p.id AS paper_id, p.title, p.external_id, p.url, p.authors, p.published,"
-            " r.value, r.created_at FROM ratings r JOIN papers p ON p.id = r.paper_id"
-            " WHERE r.user_id = ? ORDER BY r.created_at, p.id",
-            [user_id],
-        )
+    rows = select(
+        db,
+        "SELECT p.id AS paper_id, p.title, p.external_id, p.url, p.authors, p.published,"
+        " r.value, r.created_at FROM ratings r JOIN papers p ON p.id = r.paper_id"
+        " WHERE r.user_id = ? ORDER BY r.created_at, p.id",
+        [user_id],
     )
     for row in rows:
         row["authors"] = json.loads(row["authors"] or "[]")

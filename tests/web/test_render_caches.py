@@ -128,3 +128,11 @@ def test_a_session_is_refreshed_after_an_hour_and_expires_when_unused(app, ada):
     _sign_cookie_at(app, ada, time.time() - lifetime.total_seconds() - 60)
     expired = ada.get("/")
     assert expired.status_code == 302 and "/login" in expired.headers["Location"]
+
+
+def test_a_new_secret_key_ends_sessions_unless_the_old_one_is_a_fallback(app, ada):
+    assert ada.get("/").status_code == 200  # the serializer of the first key is made
+    app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"] = "rotated", ["test-secret"]
+    assert ada.get("/").status_code == 200  # the old key still verifies
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert ada.get("/").status_code == 302  # signed with a key no longer known: logged out
