@@ -265,7 +265,9 @@ class CollabModel:
 
         ``(YtY + reg I) + Yt(C-I)Y`` is a shared matrix plus a low-rank term (one row per rated
         paper), so the Woodbury identity turns each ``factors x factors`` solve into a
-        ``n_rated x n_rated`` one; people with the same number of ratings are solved together.
+        ``n_rated x n_rated`` one for people with fewer ratings than factors; people with more
+        get the ``factors x factors`` system directly. People with the same number of ratings
+        are solved together.
         """
         f = self.factors
         out = np.zeros((len(liked), f), dtype=np.float32)
@@ -299,6 +301,14 @@ class CollabModel:
                 conf = np.stack([g[2] for g in part])
                 q = conf * np.stack([g[3] for g in part])  # (b, k)
                 Yb = Yall[idx].astype(np.float64)  # (b, k, f)
+                if k > f:
+                    # More ratings than factors: the f x f normal equations are the smaller
+                    # system (k f^2 + f^3 instead of k^2 f + k^3; 200 ratings: ~10x fewer).
+                    A = (Yb * (conf - 1.0)[:, :, None]).transpose(0, 2, 1) @ Yb
+                    A += self.YtY_ + self.regularization * np.eye(f)
+                    rhs = np.einsum("bkf,bk->bf", Yb, q)
+                    out[who] = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
+                    continue
                 Gb = G[idx]  # (b, k, f)
                 H = Yb @ Gb.transpose(0, 2, 1)  # Y M^-1 Yt, (b, k, k)
                 K = H + np.eye(k)[None] / (conf - 1.0)[:, :, None]

@@ -193,6 +193,11 @@ def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarra
     return out.astype(np.float32, copy=False)
 
 
+#: Similarity values kept per candidate set by :meth:`Recommender.candidate_similarity`
+#: (float32: 32 MB; 32,000 papers' rows against a 250-paper dump).
+SIM_CACHE_CELLS = 8_000_000
+
+
 @dataclass
 class Recommender:
     """A fitted bundle: text model, paper vectors, content and collaborative models, weights.
@@ -210,6 +215,8 @@ class Recommender:
     # Neighbour floors of recent candidate sets: re-ranking one person against today's dump
     # must not recompute them (they depend only on the papers, not on the person).
     _floor_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    # Similarity rows of papers to recent candidate sets (see candidate_similarity).
+    _sim_cache: dict = field(default_factory=dict, repr=False, compare=False)
     _terms: list[str] | None = field(default=None, repr=False, compare=False)
 
     def neighbour_floor(self, candidates: np.ndarray) -> np.ndarray:
@@ -219,6 +226,39 @@ class Recommender:
                 self._floor_cache.pop(next(iter(self._floor_cache)))
             self._floor_cache[key] = self.content.neighbour_floor(candidates)
         return self._floor_cache[key]
+
+    def candidate_similarity(self, rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``content.similarity(rows, candidates)``, each paper's row computed once per
+        candidate set and kept.
+
+        A person's likes change one at a time: re-ranking after a like computes one new
+        row, not one per liked paper, and everyone ranked against the same dump shares
+        the rows of papers they have in common. Keeps the rows of the two most recent
+        candidate sets, up to :data:`SIM_CACHE_CELLS` values each; rows beyond that are
+        computed and not kept. The model never changes under a cache (a refit makes a
+        new :class:`Recommender`), so a kept row is never stale.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
+        table = self._sim_cache.get(key)
+        if table is None:
+            while len(self._sim_cache) >= 2:
+                self._sim_cache.pop(next(iter(list(self._sim_cache))), None)
+            table = self._sim_cache.setdefault(key, {})
+        wanted = rows.tolist()
+        missing = sorted({r for r in wanted if r not in table})
+        extra: dict[int, np.ndarray] = {}
+        if missing:
+            block = self.content.similarity(np.asarray(missing, np.int64), candidates)
+            room = SIM_CACHE_CELLS // max(len(candidates), 1) - len(table)
+            fresh = dict(zip(missing, block, strict=True))
+            if len(missing) <= room:
+                table.update(fresh)
+            else:
+                extra = fresh
+        if not wanted:
+            return np.zeros((0, len(candidates)), np.float32)
+        return np.stack([table[r] if r in table else extra[r] for r in wanted])
 
     def terms_list(self) -> list[str]:
         """The TF-IDF vocabulary as Python strings, built once (reasons name shared terms)."""
@@ -331,7 +371,7 @@ def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarr
         )
     )
     sims_t = (
-        rec.content.similarity(cols, candidates)
+        rec.candidate_similarity(cols, candidates)
         if len(cols)
         else np.zeros((0, len(candidates)), np.float32)
     )

@@ -149,3 +149,26 @@ def test_stacked_ridge_bridge_round_trips():
     again = CollabModel.from_state(*model.state())
     np.testing.assert_allclose(again.item_factors_, model.item_factors_)
     np.testing.assert_allclose(again.bridge(dense, vectors), model.bridge(dense, vectors))
+
+
+def test_batch_solves_equal_the_normal_equations_with_few_and_many_ratings():
+    """Fewer ratings than factors go through Woodbury, more through the f x f system;
+    both must give ALS's user step ``(YtY + Yt(C-I)Y + reg I) x = Yt C p``."""
+    ui = checkerboard(n_people=30, n_items=40)
+    model = fit(ui, factors=8, alpha=40.0)
+    rng = np.random.default_rng(0)
+    liked = [rng.choice(40, size=n, replace=False) for n in (3, 7, 20, 30, 30)]
+    disliked = [np.setdiff1d(rng.choice(40, size=4, replace=False), li) for li in liked]
+    got = model.user_factors_batch(liked, disliked)
+    Y = model.item_factors_.astype(np.float64)
+    for i, (li, di) in enumerate(zip(liked, disliked, strict=True)):
+        idx = np.concatenate([li, di])
+        conf = np.concatenate(
+            [np.full(len(li), model.alpha), np.full(len(di), model.alpha * model.dislike_weight)]
+        )
+        pref = np.concatenate([np.ones(len(li)), np.zeros(len(di))])
+        Yi = Y[idx]
+        A = Y.T @ Y + (Yi.T * (conf - 1.0)) @ Yi + model.regularization * np.eye(8)
+        want = np.linalg.solve(A, Yi.T @ (conf * pref))
+        np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-5)
+    assert len(liked[0]) + len(disliked[0]) < 8 < len(liked[2]) + len(disliked[2])

@@ -148,3 +148,31 @@ def test_popularity_ranks_the_most_liked_candidates_first_for_a_keyword_only_per
     likes = rec.collab.likes_
     ranked = rank_for_user(rec, Profile(query="protein enzyme"), n=3, reasons=False)
     assert likes[ranked[0].pidx] == likes.max()
+
+
+def test_kept_similarity_rows_equal_fresh_ones_and_stay_bounded(monkeypatch):
+    from recommender import ranking
+
+    texts, topics = corpus()
+    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
+    cands = np.array([5, 11, 17, 3, 9])
+    first = rec.candidate_similarity(np.array([0, 6, 7]), cands)
+    np.testing.assert_array_equal(first, rec.content.similarity(np.array([0, 6, 7]), cands))
+    # one more like: the kept rows are reused, the new one computed, the order is the caller's
+    again = rec.candidate_similarity(np.array([7, 2, 0, 6]), cands)
+    np.testing.assert_array_equal(again, rec.content.similarity(np.array([7, 2, 0, 6]), cands))
+    assert sorted(next(iter(rec._sim_cache.values()))) == [0, 2, 6, 7]
+    # the ranking of one person is the same with the rows kept or computed afresh
+    profile = Profile(liked=[6, 7, 2], disliked=[0])
+    kept = rank_for_user(rec, profile, candidates=cands, n=5)
+    rec._sim_cache.clear()
+    assert rank_for_user(rec, profile, candidates=cands, n=5) == kept
+    # beyond the budget rows are computed and returned, not kept; two candidate sets at most
+    monkeypatch.setattr(ranking, "SIM_CACHE_CELLS", 2 * len(cands))
+    rec._sim_cache.clear()
+    many = rec.candidate_similarity(np.arange(10), cands)
+    np.testing.assert_array_equal(many, rec.content.similarity(np.arange(10), cands))
+    assert sum(len(t) for t in rec._sim_cache.values()) == 0
+    for other in ([1, 2], [2, 3], [3, 4]):
+        rec.candidate_similarity(np.array([0]), np.array(other))
+    assert len(rec._sim_cache) == 2
