@@ -733,41 +733,60 @@ def _block_because(profiles, ctx, tops) -> list[list[int] | None]:
     return out
 
 
+def _row_entries(M: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Positions in ``M.data``/``M.indices`` of the stored entries of ``rows``, row by row."""
+    starts, ends = M.indptr[rows], M.indptr[rows + 1]
+    lens = ends - starts
+    return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+
+
 def _block_terms(rec, profiles, ctx, tops, terms_list, n_terms: int = 3):
-    """Top TF-IDF terms each shown paper shares with its person's likes and query."""
+    """Top TF-IDF terms each shown paper shares with its person's likes and query.
+
+    A person's profile is the sum of their liked papers' vectors plus their query's,
+    summed with one ``bincount`` per block of people into a dense (people x terms)
+    scratch: no sparse products, so one person costs a few array operations.
+    """
     B = len(profiles)
-    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
-    L = _indicator(liked, np.arange(rec.n_items), rec.n_items)
-    P = (L @ rec.item_vectors).tocsr()
-    queries = [i for i, p in enumerate(profiles) if p.query]
-    if queries:
-        q = sp.vstack([rec.text.transform([profiles[i].query]) for i in queries]).tocoo()
-        Q = sp.csr_matrix(
-            (q.data, (np.asarray(queries)[q.row], q.col)), shape=P.shape, dtype=P.dtype
-        )
-        P = (P + Q).tocsr()
-    P.sum_duplicates()
     lens = np.fromiter((len(t) for t in tops), np.int64, B)
     if not lens.sum():
         return [[] for _ in range(B)]
+    V = rec.item_vectors.shape[1]
+    vectors = rec.item_vectors
+    # each person's liked rows, in pidx order (a canonical summation order)
+    liked = [np.sort(np.asarray(p.liked, dtype=np.int64).ravel()) for p in profiles]
+    n_liked = np.fromiter((len(x) for x in liked), np.int64, B)
+    flat_liked = np.concatenate([np.zeros(0, np.int64), *liked])
+    liked_owner = np.repeat(np.arange(B), n_liked)
+    queries = {i: rec.text.transform([p.query]).tocsr() for i, p in enumerate(profiles) if p.query}
     owner = np.repeat(np.arange(B), lens)
-    X = rec.item_vectors[ctx.candidates[np.concatenate(tops).astype(np.int64)]].tocsr()
+    X = vectors[ctx.candidates[np.concatenate(tops).astype(np.int64)]].tocsr()
     X.sort_indices()  # products in term order: ties keep the first term
     x_row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
     x_owner = owner[x_row]
-    # profile weight at each (shown paper, term): scatter a few people's profiles into a
-    # dense scratch, read, and clear only what was written
+    # profile weight at each (shown paper, term), a block of people at a time
     weight = np.zeros(len(X.data), dtype=np.float64)
     step = 256
-    scratch = np.zeros((min(step, B), P.shape[1]), dtype=np.float64)
     x_starts = np.searchsorted(x_owner, np.arange(0, B + step, step))
+    l_starts = np.searchsorted(liked_owner, np.arange(0, B + step, step))
     for j, start in enumerate(range(0, B, step)):
-        sub = P[start : start + step]
-        r = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
-        scratch[r, sub.indices] = sub.data
+        stop = min(start + step, B)
+        rows = flat_liked[l_starts[j] : l_starts[j + 1]]
+        whose = liked_owner[l_starts[j] : l_starts[j + 1]] - start
+        at = _row_entries(vectors, rows)
+        per_row = vectors.indptr[rows + 1] - vectors.indptr[rows]
+        keys = [np.repeat(whose, per_row) * V + vectors.indices[at].astype(np.int64)]
+        vals = [vectors.data[at].astype(np.float64)]
+        for i in range(start, stop):
+            if i in queries:
+                q = queries[i]
+                keys.append((i - start) * V + q.indices.astype(np.int64))
+                vals.append(q.data.astype(np.float64))
+        scratch = np.bincount(
+            np.concatenate(keys), weights=np.concatenate(vals), minlength=(stop - start) * V
+        )
         a, b = x_starts[j], x_starts[j + 1]
-        weight[a:b] = scratch[x_owner[a:b] - start, X.indices[a:b]]
-        scratch[r, sub.indices] = 0.0
+        weight[a:b] = scratch[(x_owner[a:b] - start) * V + X.indices[a:b]]
     prod = X.data * weight
     nz = np.flatnonzero(prod)
     order = nz[np.lexsort((-prod[nz], x_row[nz]))]

@@ -176,3 +176,38 @@ def test_kept_similarity_rows_equal_fresh_ones_and_stay_bounded(monkeypatch):
     for other in ([1, 2], [2, 3], [3, 4]):
         rec.candidate_similarity(np.array([0]), np.array(other))
     assert len(rec._sim_cache) == 2
+
+
+def _terms_by_hand(rec, liked, query, shown, n_terms=3):
+    """Top terms of each shown paper: x[t] * (sum of liked vectors + query vector)[t]."""
+    X = rec.item_vectors.toarray().astype(np.float64)
+    profile = X[list(liked)].sum(axis=0)
+    if query:
+        profile = profile + rec.text.transform([query]).toarray()[0]
+    words = rec.terms_list()
+    out = []
+    for p in shown:
+        prod = X[p] * profile
+        order = sorted(np.flatnonzero(prod), key=lambda t: (-prod[t], t))[:n_terms]
+        out.append(tuple(words[t] for t in order))
+    return out
+
+
+def test_shared_terms_of_a_batch_equal_the_definition(rec):
+    from recommender.ranking import _block_terms, _context
+
+    profiles = [
+        Profile(liked=[6, 7]),
+        Profile(liked=[0, 1, 2], query="neural networks"),
+        Profile(liked=[], query="protein folding"),
+        Profile(liked=[13, 12, 3, 9, 10]),
+    ]
+    cands = np.arange(rec.n_items)
+    ctx = _context(rec, profiles, cands)
+    rng = np.random.default_rng(1)
+    tops = [rng.choice(len(cands), size=5, replace=False) for _ in profiles]
+    got = _block_terms(rec, profiles, ctx, tops, rec.terms_list())
+    for profile, top, terms in zip(profiles, tops, got, strict=True):
+        want = _terms_by_hand(rec, profile.liked, profile.query, cands[top])
+        assert terms == want
+    assert any(any(t) for t in got)
