@@ -245,6 +245,8 @@ def main() -> int:
         server = subprocess.Popen(
             [
                 str(gunicorn),
+                "--config",
+                "python:web.gunicorn_conf",  # as in the Procfile
                 "--workers",
                 str(args.workers),
                 "--threads",

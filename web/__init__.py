@@ -11,7 +11,7 @@ from recommender.config import ConfigError, load_settings
 from .cards import CardCache
 from .sessions import HourlyRefreshSessionInterface
 
-__all__ = ["ConfigError", "create_app"]
+__all__ = ["ConfigError", "create_app", "warm_up"]
 
 
 def _is_http_url(value: object) -> bool:
@@ -83,3 +83,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     return app
+
+
+def warm_up(app: Flask) -> str | None:
+    """Load the published model now instead of in the first request (never fits one);
+    return its version, None before the first fit."""
+    from recommender import pipeline
+
+    from .db import get_settings
+
+    with app.app_context():
+        bundle = pipeline.load_bundle(get_settings())
+    return bundle.name if bundle is not None else None
