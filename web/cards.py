@@ -47,18 +47,21 @@ class CardCache:
         if not show_reason:
             values[-1] = None
         key = (request.script_root, next_url, *values)
+        # With templates reloading (debug), an edited macro must show at once: no keeping.
+        keep = not current_app.jinja_env.auto_reload
         with self._lock:
-            parts = self._cards.get(key)
+            parts = self._cards.get(key) if keep else None
             if parts is not None:
                 self._cards.move_to_end(key)
         if parts is None:
             macro = current_app.jinja_env.get_template("_macros.html").module.paper_card
             html = str(macro(dict(zip(_FIELDS, values, strict=True)), next_url, self.slot))
             parts = tuple(html.split(self.slot))
-            with self._lock:
-                self._cards[key] = parts
-                while len(self._cards) > self.size:
-                    self._cards.popitem(last=False)
+            if keep:
+                with self._lock:
+                    self._cards[key] = parts
+                    while len(self._cards) > self.size:
+                        self._cards.popitem(last=False)
         token = g.get("_card_csrf_token")
         if token is None:  # generate_csrf() caches too, but costs more than a card to ask
             token = g._card_csrf_token = generate_csrf()

@@ -136,3 +136,14 @@ def test_a_new_secret_key_ends_sessions_unless_the_old_one_is_a_fallback(app, ad
     assert ada.get("/").status_code == 200  # the old key still verifies
     app.config["SECRET_KEY_FALLBACKS"] = []
     assert ada.get("/").status_code == 302  # signed with a key no longer known: logged out
+
+
+def test_cards_are_not_kept_while_templates_reload(data_dir):
+    from web import create_app
+
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "s", "DEBUG": True})
+    app.jinja_env.auto_reload = True  # what `paperfeed serve --debug` runs with
+    client = app.test_client()
+    sign_up(client, "ada@example.org")
+    assert len(cards(client.get("/").get_data(as_text=True))) == 20
+    assert len(app.jinja_env.globals["paper_card"]) == 0
