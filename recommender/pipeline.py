@@ -421,7 +421,12 @@ def rank_papers_for_people(
     if not len(pool):
         ranked_all: list[list] = [[] for _ in requests]
     elif len(requests) == 1:
-        ranked_all = [_rank_one_cached(bundle, profiles[0], pool, wants[0])]
+        # The request's whole candidate list (today's dump) stays the same while the person
+        # rates its papers: similarity rows are kept against it, not against the pool.
+        whole = np.asarray(requests[0].paper_ids, dtype=np.int64)
+        whole = whole[(whole >= 0) & (whole < len(lookup))]
+        universe = np.unique(lookup[whole][lookup[whole] >= 0])
+        ranked_all = [_rank_one_cached(bundle, profiles[0], pool, wants[0], universe)]
     else:
         ranked_all = rank_users(
             bundle.rec, profiles, candidates=pool, n=max(wants), progress=progress
@@ -476,7 +481,9 @@ _rank_cache: OrderedDict[tuple, list] = OrderedDict()
 _rank_cache_lock = threading.Lock()
 
 
-def _rank_one_cached(bundle: Bundle, profile: Profile, pool: np.ndarray, n: int) -> list:
+def _rank_one_cached(
+    bundle: Bundle, profile: Profile, pool: np.ndarray, n: int, universe: np.ndarray | None = None
+) -> list:
     """One person's ranking, memoised on its complete input.
 
     The key is the model version, the candidates, the person's likes, dislikes
@@ -493,7 +500,7 @@ def _rank_one_cached(bundle: Bundle, profile: Profile, pool: np.ndarray, n: int)
             _rank_cache.move_to_end(key)
             return _rank_cache[key]
     profile = Profile(liked=liked, disliked=disliked, query=profile.query)
-    ranked = rank_users(bundle.rec, [profile], candidates=pool, n=n)[0]
+    ranked = rank_users(bundle.rec, [profile], candidates=pool, n=n, universe=universe)[0]
     with _rank_cache_lock:
         _rank_cache[key] = ranked
         while len(_rank_cache) > RANK_CACHE_SIZE:

@@ -212,33 +212,51 @@ class Recommender:
     weights: BlendWeights
     text_kind: str = "tfidf"
     co_ratings: int = 0
-    # Neighbour floors of recent candidate sets: re-ranking one person against today's dump
-    # must not recompute them (they depend only on the papers, not on the person).
-    _floor_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    # Each paper's neighbour floor (NaN: not computed yet). It depends on the paper alone, so
+    # re-ranking against today's dump, or any subset of it, computes none again.
+    _floor_values: np.ndarray | None = field(default=None, repr=False, compare=False)
     # Similarity rows of papers to recent candidate sets (see candidate_similarity).
     _sim_cache: dict = field(default_factory=dict, repr=False, compare=False)
     _terms: list[str] | None = field(default=None, repr=False, compare=False)
 
     def neighbour_floor(self, candidates: np.ndarray) -> np.ndarray:
-        key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
-        if key not in self._floor_cache:
-            if len(self._floor_cache) >= 4:
-                self._floor_cache.pop(next(iter(self._floor_cache)))
-            self._floor_cache[key] = self.content.neighbour_floor(candidates)
-        return self._floor_cache[key]
+        """``content.neighbour_floor(candidates)``, each paper's value computed once."""
+        cand = np.asarray(candidates, dtype=np.int64)
+        if self._floor_values is None:
+            self._floor_values = np.full(self.n_items, np.nan, dtype=np.float32)
+        values = self._floor_values[cand]
+        missing = np.unique(cand[np.isnan(values)])
+        if len(missing):
+            self._floor_values[missing] = self.content.neighbour_floor(missing)
+            values = self._floor_values[cand]
+        return values
 
-    def candidate_similarity(self, rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    def candidate_similarity(
+        self, rows: np.ndarray, candidates: np.ndarray, universe: np.ndarray | None = None
+    ) -> np.ndarray:
         """``content.similarity(rows, candidates)``, each paper's row computed once per
         candidate set and kept.
 
         A person's likes change one at a time: re-ranking after a like computes one new
         row, not one per liked paper, and everyone ranked against the same dump shares
-        the rows of papers they have in common. Keeps the rows of the two most recent
-        candidate sets, up to :data:`SIM_CACHE_CELLS` values each; rows beyond that are
-        computed and not kept. The model never changes under a cache (a refit makes a
-        new :class:`Recommender`), so a kept row is never stale.
+        the rows of papers they have in common. ``universe``, a superset of
+        ``candidates`` that stays the same across calls (today's dump, while the
+        candidates are the part of it a person has not rated), is what rows are kept
+        against, so a like that takes a paper out of the candidates does not start a new
+        set. Keeps the rows of the two most recent sets, up to :data:`SIM_CACHE_CELLS`
+        values each; rows beyond that are computed and not kept. The model never changes
+        under a cache (a refit makes a new :class:`Recommender`), so a kept row is never
+        stale.
         """
         rows = np.asarray(rows, dtype=np.int64)
+        candidates = np.asarray(candidates, dtype=np.int64)
+        if universe is not None:
+            universe = np.asarray(universe, dtype=np.int64)
+            at = np.full(self.n_items, -1, dtype=np.int64)
+            at[universe] = np.arange(len(universe))
+            cols = at[candidates]
+            if len(cols) and cols.min() >= 0:  # else not a superset: keep by candidates
+                return self.candidate_similarity(rows, universe)[:, cols]
         key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
         table = self._sim_cache.get(key)
         if table is None:
@@ -362,7 +380,12 @@ class _Context:
         return self.sims_t.T
 
 
-def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarray) -> _Context:
+def _context(
+    rec: Recommender,
+    profiles: Sequence[Profile],
+    candidates: np.ndarray,
+    universe: np.ndarray | None = None,
+) -> _Context:
     cols = np.unique(
         np.concatenate(
             [np.zeros(0, np.int64)]
@@ -371,7 +394,7 @@ def _context(rec: Recommender, profiles: Sequence[Profile], candidates: np.ndarr
         )
     )
     sims_t = (
-        rec.candidate_similarity(cols, candidates)
+        rec.candidate_similarity(cols, candidates, universe)
         if len(cols)
         else np.zeros((0, len(candidates)), np.float32)
     )
@@ -472,17 +495,21 @@ def rank_users(
     diversity: float = 0.0,
     reasons: bool = True,
     progress: bool = False,
+    universe: Sequence[int] | np.ndarray | None = None,
 ) -> list[list[Ranked]]:
     """Rank ``candidates`` (default: every paper) for each profile; best first, ``n`` each.
 
     Excluded papers (``profile.exclude``) and the person's own rated papers never appear.
     ``diversity`` in [0, 1) re-orders the top with maximal marginal relevance (0 = off).
+    ``universe``: a superset of ``candidates`` that stays the same from call to call
+    (today's dump); similarity rows are kept against it (see
+    :meth:`Recommender.candidate_similarity`). It changes nothing in the result.
 
     People are ranked in blocks: every signal of a block is a matrix product over
     (people x candidates), so one person and 100,000 people go through the same code.
     """
     cand = np.arange(rec.n_items) if candidates is None else np.asarray(candidates, dtype=np.int64)
-    ctx = _context(rec, profiles, cand)
+    ctx = _context(rec, profiles, cand, None if universe is None else np.asarray(universe))
     results: list[list[Ranked]] = [[] for _ in profiles]
     # nothing to go on yet: the caller shows recent papers instead
     active = [i for i, p in enumerate(profiles) if len(p.liked) or p.query or p.uidx is not None]

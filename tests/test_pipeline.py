@@ -239,6 +239,9 @@ def test_the_ranking_cache_never_serves_a_stale_ranking(tmp_path):
 
     def uncached():
         pipeline._rank_cache.clear()
+        rec = pipeline.load_bundle(settings).rec
+        rec._sim_cache.clear()
+        rec._floor_values = None
         return ranked()
 
     first = ranked()
@@ -259,3 +262,27 @@ def test_the_ranking_cache_never_serves_a_stale_ranking(tmp_path):
         seen.append(now)
     assert len({tuple(s) for s in seen}) >= 4  # the steps really changed the ranking
     db.close()
+
+
+def test_rating_todays_papers_keeps_similarity_rows_against_the_whole_dump(tmp_path):
+    """A like takes a paper out of the person's candidates; the rows kept for re-ranking stay
+    those of the dump (one set), so the next re-rank computes only the new like's row."""
+    from tests._web import copy_corpus
+
+    data = copy_corpus(tmp_path / "data")
+    db = store.open_db(data / "paperfeed.db")
+    settings = load_settings(data)
+    uid = store.create_user(db, "ada@example.org", "x")
+    old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 1 LIMIT 10")]
+    for paper in old:
+        pipeline.record_feedback(db, uid, paper, 1)
+    today = [i.paper_id for i in pipeline.rank_for_person(db, settings, uid, limit=5)]
+    rec = pipeline.load_bundle(settings).rec
+    for paper in today[:3]:
+        pipeline.record_feedback(db, uid, paper, 1)
+        pipeline.rank_for_person(db, settings, uid)
+    assert len(rec._sim_cache) == 1
+    kept = next(iter(rec._sim_cache.values()))
+    assert set(old) | set(today[:3]) <= {
+        int(pipeline.load_bundle(settings).paper_ids[r]) for r in kept
+    }

@@ -211,3 +211,34 @@ def test_shared_terms_of_a_batch_equal_the_definition(rec):
         want = _terms_by_hand(rec, profile.liked, profile.query, cands[top])
         assert terms == want
     assert any(any(t) for t in got)
+
+
+def test_rows_kept_against_a_universe_serve_every_subset_of_it():
+    texts, topics = corpus()
+    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
+    dump = np.array([5, 11, 17, 3, 9, 14])
+    liked = np.array([0, 6, 7])
+    for pool in ([5, 11, 17, 3, 9, 14], [11, 17, 9], [14, 5]):  # likes take papers out
+        got = rec.candidate_similarity(liked, np.array(pool), universe=dump)
+        np.testing.assert_array_equal(got, rec.content.similarity(liked, np.array(pool)))
+    assert list(rec._sim_cache) == [dump.tobytes()]  # one set: the universe's
+    # candidates outside the universe: kept by candidates instead, still right
+    outside = rec.candidate_similarity(liked, np.array([1, 2]), universe=dump)
+    np.testing.assert_array_equal(outside, rec.content.similarity(liked, np.array([1, 2])))
+    # the ranking does not depend on the universe
+    profile = Profile(liked=[6, 7, 2], disliked=[0])
+    with_universe = rank_users(rec, [profile], candidates=[11, 17, 9], n=3, universe=dump)
+    assert with_universe == rank_users(rec, [profile], candidates=[11, 17, 9], n=3)
+
+
+def test_neighbour_floors_are_computed_once_per_paper():
+    texts, topics = corpus()
+    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
+    np.testing.assert_array_equal(
+        rec.neighbour_floor(np.array([5, 11])), rec.content.neighbour_floor(np.array([5, 11]))
+    )
+    np.testing.assert_array_equal(
+        rec.neighbour_floor(np.array([11, 3, 11])),
+        rec.content.neighbour_floor(np.array([11, 3, 11])),
+    )
+    assert sorted(np.flatnonzero(~np.isnan(rec._floor_values))) == [3, 5, 11]
