@@ -453,6 +453,8 @@ def rank_papers_for_people(
                 if r.min_score is not None and x.score < r.min_score:
                     continue
                 pid = int(bundle.paper_ids[x.pidx])
+                if pid not in papers:  # deleted by hand since the model was fitted
+                    continue
                 because = (
                     int(bundle.paper_ids[x.because_pidx]) if x.because_pidx is not None else None
                 )
