@@ -41,6 +41,7 @@ from recommender.ingest import ingest_paths  # noqa: E402
 
 SAMPLES = REPO / "samples" / "dumps"
 EMAIL, PASSWORD = "bench@example.org", "bench password"
+_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)", re.IGNORECASE)
 _SET_COOKIE = re.compile(rb"\r\nSet-Cookie: ([^;\r\n]+)", re.IGNORECASE)
 _TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
@@ -106,11 +107,18 @@ class Client:
         start = time.perf_counter()
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
             sock.sendall(message)  # one send: no Nagle / delayed-ACK stall on the body
-            chunks = []
-            while chunk := sock.recv(262144):
-                chunks.append(chunk)
+            raw = b""
+            while b"\r\n\r\n" not in raw and (chunk := sock.recv(262144)):
+                raw += chunk
+            head, _, content = raw.partition(b"\r\n\r\n")
+            length = _LENGTH.search(head)
+            want = int(length.group(1)) if length else None
+            while (want is None or len(content) < want) and (chunk := sock.recv(262144)):
+                content += chunk
+            # Close as soon as the response is complete, as a browser does on
+            # "Connection: close": gunicorn's sync worker waits for the client's FIN
+            # before it takes the next request.
         elapsed = time.perf_counter() - start
-        head, _, content = b"".join(chunks).partition(b"\r\n\r\n")
         status = int(head[9:12])
         cookie = _SET_COOKIE.search(head)
         if cookie:
