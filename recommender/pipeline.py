@@ -173,10 +173,27 @@ def _publish(root: Path, rec: Recommender, paper_ids: np.ndarray) -> str:
     return name
 
 
+_versions: dict[Path, tuple[tuple[int, int, int], str | None]] = {}
+
+
 def model_version(settings: Settings) -> str | None:
-    """Name of the published bundle (e.g. ``"b0003"``), or None before the first fit."""
+    """Name of the published bundle (e.g. ``"b0003"``), or None before the first fit.
+
+    Asked on every ranking, so the pointer is read again only when its file changed:
+    publishing replaces it (a new inode), which one ``stat`` sees.
+    """
     pointer = settings.models_dir / "CURRENT"
-    return pointer.read_text().strip() or None if pointer.exists() else None
+    try:
+        st = os.stat(pointer)
+    except FileNotFoundError:
+        return None
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    known = _versions.get(pointer)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    name = pointer.read_text().strip() or None
+    _versions[pointer] = (stamp, name)
+    return name
 
 
 _cache: dict[Path, Bundle] = {}
@@ -266,7 +283,7 @@ def rank_for_person(
     dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
     if dump_id is None:
         return []
-    candidates = store.dump_new_paper_ids(db, dump_id)
+    candidates = _dump_new_papers(db, dump_id)
     return rank_papers_for_person(
         db,
         settings,
@@ -665,6 +682,33 @@ def rank_dump_for_everyone(
         bar.close()
     store.store_feed_rankings(db, dump_id, rows, bundle.name)
     return len(people)
+
+
+_dump_papers: OrderedDict[tuple, list[int]] = OrderedDict()
+
+
+def _dump_new_papers(db: Database, dump_id: int) -> list[int]:
+    """:func:`store.dump_new_paper_ids`, read once per process and dump.
+
+    A dump is written in one transaction and never changes afterwards (papers keep
+    their first dump and are never deleted), so the list is kept, keyed by the
+    database file, the dump's id and its content hash; every feed load asks for it.
+    """
+    row = db.execute("SELECT content_hash FROM dumps WHERE id = ?", [dump_id]).fetchone()
+    if row is None:
+        return []
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    key = (path, dump_id, row[0])
+    with _rank_cache_lock:
+        if key in _dump_papers:
+            _dump_papers.move_to_end(key)
+            return _dump_papers[key]
+    papers = store.dump_new_paper_ids(db, dump_id)
+    with _rank_cache_lock:
+        _dump_papers[key] = papers
+        while len(_dump_papers) > 16:
+            _dump_papers.popitem(last=False)
+    return papers
 
 
 def _newest_dump_id(db: Database) -> int | None:

@@ -286,3 +286,34 @@ def test_rating_todays_papers_keeps_similarity_rows_against_the_whole_dump(tmp_p
     assert set(old) | set(today[:3]) <= {
         int(pipeline.load_bundle(settings).paper_ids[r]) for r in kept
     }
+
+
+def test_the_model_version_follows_every_publish(world, db):
+    settings, *_ = world
+    assert pipeline.model_version(settings) is None
+    first = pipeline.refit(db, settings)["version"]
+    assert pipeline.model_version(settings) == first
+    second = pipeline.refit(db, settings)["version"]
+    assert second != first and pipeline.model_version(settings) == second
+    (settings.models_dir / "CURRENT").unlink()
+    assert pipeline.model_version(settings) is None
+
+
+def test_kept_dump_papers_belong_to_their_database_and_dump(tmp_path):
+    """Two databases whose first dump has the same id but other papers: each gets its own."""
+    lists = []
+    for name, papers in (("a", TOPICS["graph"]), ("b", TOPICS["diffusion"][:2])):
+        db = store.open_db(tmp_path / name / "paperfeed.db")
+        dump = parse_dump(dump_bytes(papers), fmt="jsonl", source=f"{name}.jsonl")
+        dump_id = store.record_dump(db, dump, dump_date="2026-11-01").dump_id
+        assert dump_id == 1
+        kept = pipeline._dump_new_papers(db, dump_id)
+        assert kept == store.dump_new_paper_ids(db, dump_id) == pipeline._dump_new_papers(db, 1)
+        rows = store.papers_by_ids(db, kept)
+        titles = {row["title"] for row in rows.values()}
+        assert titles == {t for t, _ in papers}
+        lists.append(len(kept))
+        later = parse_dump(dump_bytes([TOPICS["graph"][0]]), fmt="jsonl", source="later.jsonl")
+        second = store.record_dump(db, later, dump_date="2026-11-02").dump_id
+        assert pipeline._dump_new_papers(db, second) == store.dump_new_paper_ids(db, second)
+    assert lists == [3, 2]

@@ -27,12 +27,14 @@ def paper_page(user: dict, paper_id: int) -> dict:
     }
 
 
-def rate_paper(user: dict, paper_id: int, value: int | None) -> dict:
-    """Record the person's rating; return the paper row (404 if it does not exist)."""
+def rate_paper(user: dict, paper_id: int, value: int | None) -> str:
+    """Record the person's rating; return the paper's title (404 if it does not exist)."""
     db = get_db()
-    paper = store.papers_by_ids(db, [paper_id]).get(paper_id) or abort(404)
+    title = store.paper_title(db, paper_id)
+    if title is None:
+        abort(404)
     pipeline.record_feedback(db, user["id"], paper_id, value, source="web")
-    return paper
+    return title
 
 
 @bp.get("/papers/<int:paper_id>")
@@ -58,9 +60,9 @@ def rate(paper_id: int):
     choice = request.form.get("value", "")
     if choice not in RATING_VALUES:
         return error_response(400, "Choose like, dislike or undo.")
-    paper = rate_paper(g.user, paper_id, RATING_VALUES[choice])
+    title = rate_paper(g.user, paper_id, RATING_VALUES[choice])
     if wants_json():
         return jsonify({"paper_id": paper_id, "rating": RATING_VALUES[choice]})
     verb = {"like": "Liked", "dislike": "Disliked", "undo": "Removed your rating of"}[choice]
-    flash(f"{verb} “{paper['title']}”.", "success")
+    flash(f"{verb} “{title}”.", "success")
     return redirect(safe_next(request.form.get("next")))

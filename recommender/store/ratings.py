@@ -163,6 +163,12 @@ def papers_by_ids(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
     return found
 
 
+def paper_title(db: Database, paper_id: int) -> str | None:
+    """A paper's title, or None if there is no such paper."""
+    row = db.execute("SELECT title FROM papers WHERE id = ?", [paper_id]).fetchone()
+    return None if row is None else row[0]
+
+
 def existing_paper_ids(db: Database, paper_ids: Iterable[int]) -> set[int]:
     """Which of these ids are papers (reads the primary key only)."""
     found: set[int] = set()
