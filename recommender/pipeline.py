@@ -356,7 +356,9 @@ def rank_papers_for_people(
     ratings = store.rating_values_many(db, ids)
     days = {uid: local_day(users[uid]["timezone"], now) for uid in ids}
     hidden = store.shown_before_many(
-        db, {r.user_id: days[r.user_id] for r in requests if not r.include_seen}
+        db,
+        {r.user_id: days[r.user_id] for r in requests if not r.include_seen},
+        requests[0].paper_ids if len(requests) == 1 else None,
     )
     # Requests often share one candidate list (a dump for everyone): filter each distinct
     # list once, then per person only where their own data touches it.

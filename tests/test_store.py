@@ -221,3 +221,27 @@ def test_a_writer_waits_for_the_lock_and_gives_up_after_the_busy_timeout(data_di
     assert not second.conn.in_transaction
     assert second.execute("SELECT count(*) FROM users").fetchone()[0] == 3
     assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 300
+
+
+def test_one_persons_reads_equal_the_batch_reads(db):
+    """The one-person paths of rating_values_many and shown_before_many (a feed load)
+    give what the many-people paths give for that person."""
+    ingest_paths(db, [SAMPLE_DUMPS])
+    ada = store.create_user(db, "ada@example.org", "x")
+    bob = store.create_user(db, "bob@example.org", "x")
+    papers = [r[0] for r in db.execute("SELECT id FROM papers ORDER BY id LIMIT 30")]
+    for i, paper in enumerate(papers[:12]):
+        store.set_rating(db, ada, paper, 1 if i % 3 else -1)
+        store.set_rating(db, bob, paper, -1)
+    for i, paper in enumerate(papers):
+        store.mark_shown(db, ada, [paper], channel="feed", day=f"2026-11-{10 + i % 5:02d}")
+        store.mark_shown(db, bob, [paper], channel="feed", day="2026-11-01")
+    both = store.rating_values_many(db, [ada, bob])
+    assert store.rating_values_many(db, [ada]) == {ada: both[ada]}
+    assert len(both[ada]) == 12
+    day = "2026-11-12"
+    asked = papers[5:25]
+    everyone = store.shown_before_many(db, {ada: day, bob: day})
+    alone = store.shown_before_many(db, {ada: day}, asked)
+    assert alone == {ada: everyone[ada] & set(asked)}
+    assert 0 < len(alone[ada]) < len(asked)  # some shown before the day, some on or after

@@ -197,6 +197,10 @@ def _chunks(ids: Sequence[int], size: int = 500):
 def rating_values_many(db: Database, user_ids: Sequence[int]) -> dict[int, dict[int, int]]:
     """``{user_id: {paper_id: value}}`` for many people at once (everyone asked is a key)."""
     found: dict[int, dict[int, int]] = {int(u): {} for u in user_ids}
+    if len(found) == 1:  # one person (a feed load): the dict is built in C
+        (user_id,) = found
+        rows = db.execute("SELECT paper_id, value FROM ratings WHERE user_id = ?", [user_id])
+        return {user_id: dict(rows.fetchall())}
     for chunk, marks in _chunks(found):
         rows = db.execute(
             f"SELECT user_id, paper_id, value FROM ratings WHERE user_id IN ({marks})", chunk
@@ -219,9 +223,25 @@ def user_profile_fields_many(db: Database, user_ids: Sequence[int]) -> dict[int,
     return found
 
 
-def shown_before_many(db: Database, days: dict[int, str]) -> dict[int, set[int]]:
-    """:func:`shown_before` for many people: ``days`` maps each person to their local day."""
+def shown_before_many(
+    db: Database, days: dict[int, str], paper_ids: Sequence[int] | None = None
+) -> dict[int, set[int]]:
+    """:func:`shown_before` for many people: ``days`` maps each person to their local day.
+
+    For one person, ``paper_ids`` (the papers about to be ranked) limits the read to
+    them: a year of daily feeds is thousands of impressions, a feed load needs its dump's.
+    """
     found: dict[int, set[int]] = {int(u): set() for u in days}
+    if len(found) == 1 and paper_ids is not None:
+        ((user_id, day),) = days.items()
+        for chunk, marks in _chunks(sorted({int(p) for p in paper_ids})):
+            rows = db.execute(
+                "SELECT paper_id FROM impressions WHERE user_id = ? AND shown_on < ?"
+                f" AND paper_id IN ({marks})",
+                [user_id, day, *chunk],
+            )
+            found[int(user_id)].update(r[0] for r in rows.fetchall())
+        return found
     for chunk, marks in _chunks(found):
         rows = db.execute(
             f"SELECT user_id, paper_id, shown_on FROM impressions WHERE user_id IN ({marks})",
