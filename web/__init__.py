@@ -42,7 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key()
     app.jinja_env.tests["http_url"] = _is_http_url
-    app.jinja_env.globals["paper_card"] = CardCache()
+    app.jinja_env.globals["paper_cards"] = CardCache()
     if hops := settings.proxy_hops:
         # Behind a reverse proxy the client's address (login and reset rate limits) and the
         # scheme come from X-Forwarded-*; trusted only for the configured number of hops.

@@ -12,11 +12,12 @@ rating, a new reason or another page is a different key, never a stale card.
 
 from __future__ import annotations
 
+import operator
 import secrets
 import threading
 from collections import OrderedDict
 
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -24,16 +25,11 @@ from markupsafe import Markup
 CACHE_SIZE = 4096
 
 _FIELDS = ("paper_id", "title", "abstract", "url", "rating", "reason")
-
-
-def _field(paper, name: str):
-    if isinstance(paper, dict):
-        return paper.get(name)
-    return getattr(paper, name, None)
+_ATTRS = operator.attrgetter(*_FIELDS)
 
 
 class CardCache:
-    """The ``paper_card`` template global of one app; see the module docstring."""
+    """The ``paper_cards`` template global of one app; see the module docstring."""
 
     def __init__(self, size: int = CACHE_SIZE):
         self.size = size
@@ -42,31 +38,40 @@ class CardCache:
         self._cards: OrderedDict[tuple, tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, paper, next_url: str, show_reason: bool = True) -> Markup:
-        values = [_field(paper, name) for name in _FIELDS]
-        if not show_reason:
-            values[-1] = None
-        key = (request.script_root, next_url, *values)
+    def __call__(self, papers, next_url: str, show_reason: bool = True) -> Markup:
+        """The cards of ``papers`` (FeedItems or dicts), in order, as one piece of HTML."""
+        token = generate_csrf()
+        root = request.script_root
         # With templates reloading (debug), an edited macro must show at once: no keeping.
         keep = not current_app.jinja_env.auto_reload
-        with self._lock:
-            parts = self._cards.get(key) if keep else None
-            if parts is not None:
-                self._cards.move_to_end(key)
-        if parts is None:
-            macro = current_app.jinja_env.get_template("_macros.html").module.paper_card
-            html = str(macro(dict(zip(_FIELDS, values, strict=True)), next_url, self.slot))
-            parts = tuple(html.split(self.slot))
-            if keep:
-                with self._lock:
-                    self._cards[key] = parts
-                    while len(self._cards) > self.size:
-                        self._cards.popitem(last=False)
-        token = g.get("_card_csrf_token")
-        if token is None:  # generate_csrf() caches too, but costs more than a card to ask
-            token = g._card_csrf_token = generate_csrf()
+        out = []
+        for paper in papers:
+            if isinstance(paper, dict):
+                values = [paper.get(name) for name in _FIELDS]
+            else:
+                values = list(_ATTRS(paper))
+            if not show_reason:
+                values[-1] = None
+            key = (root, next_url, *values)
+            with self._lock:
+                parts = self._cards.get(key) if keep else None
+                if parts is not None:
+                    self._cards.move_to_end(key)
+            if parts is None:
+                parts = self._render(values, next_url)
+                if keep:
+                    with self._lock:
+                        self._cards[key] = parts
+                        while len(self._cards) > self.size:
+                            self._cards.popitem(last=False)
+            out.append(token.join(parts))
         # The token is URL-safe base64 and dots: nothing in it needs escaping.
-        return Markup(token.join(parts))
+        return Markup("".join(out))
+
+    def _render(self, values: list, next_url: str) -> tuple[str, ...]:
+        macro = current_app.jinja_env.get_template("_macros.html").module.paper_card
+        html = str(macro(dict(zip(_FIELDS, values, strict=True)), next_url, self.slot))
+        return tuple(html.split(self.slot))
 
     def __len__(self) -> int:
         return len(self._cards)

@@ -51,7 +51,7 @@ def page_with(client, paper_id: int) -> str:
 
 
 def test_a_cached_card_is_the_card_a_fresh_render_gives(app, ada):
-    cache = app.jinja_env.globals["paper_card"]
+    cache = app.jinja_env.globals["paper_cards"]
     first = ada.get("/").get_data(as_text=True)
     assert len(cards(first)) == 20 and len(cache) >= 20
     warm = ada.get("/").get_data(as_text=True)
@@ -146,4 +146,4 @@ def test_cards_are_not_kept_while_templates_reload(data_dir):
     client = app.test_client()
     sign_up(client, "ada@example.org")
     assert len(cards(client.get("/").get_data(as_text=True))) == 20
-    assert len(app.jinja_env.globals["paper_card"]) == 0
+    assert len(app.jinja_env.globals["paper_cards"]) == 0
