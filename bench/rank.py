@@ -30,29 +30,31 @@ print(
     f"rank 1,000 papers for {args.people:,} people, top 50: median {med:.1f} s "
     f"({', '.join(f'{t:.1f}' for t in times)})"
 )
-# Re-rank one person after a like: new factors are solved from their likes, nothing refits.
-person = Profile(liked=list(profiles[0].liked))
-lat = []
-for i in range(50):
-    person.liked = [*person.liked, int(dump[i])]
-    start = time.perf_counter()
-    rank_for_user(rec, person, candidates=dump, n=50)
-    lat.append(time.perf_counter() - start)
-print(
-    f"re-rank one person after a like: median {1000 * statistics.median(lat):.1f} ms "
-    f"(p90 {1000 * np.percentile(lat, 90):.1f} ms, 50 likes)"
-)
-# The same for someone with 200 ratings (160 likes, 40 dislikes) and a 250-paper dump.
-small = dump[:250]
+
+
+def rerank_after_likes(person: Profile, candidates: np.ndarray, likes: int = 50) -> str:
+    """Like ``likes`` candidates one at a time, re-ranking after each; median and p90 (ms).
+
+    New factors are solved from the person's ratings each time; nothing refits.
+    """
+    lat = []
+    for i in range(likes):
+        person.liked = [*person.liked, int(candidates[i])]
+        start = time.perf_counter()
+        rank_for_user(rec, person, candidates=candidates, n=50)
+        lat.append(time.perf_counter() - start)
+    return (
+        f"median {1000 * statistics.median(lat):.1f} ms "
+        f"(p90 {1000 * np.percentile(lat, 90):.1f} ms, {likes} likes)"
+    )
+
+
+newcomer = Profile(liked=list(profiles[0].liked))
+print(f"re-rank one person after a like: {rerank_after_likes(newcomer, dump)}")
+# Someone with 200 ratings (160 likes, 40 dislikes) and a 250-paper dump.
 rated = rng.choice(np.setdiff1d(np.arange(rec.n_items), dump), size=200, replace=False)
 heavy = Profile(liked=list(rated[:160]), disliked=list(rated[160:]))
-lat = []
-for i in range(50):
-    heavy.liked = [*heavy.liked, int(small[i])]
-    start = time.perf_counter()
-    rank_for_user(rec, heavy, candidates=small, n=50)
-    lat.append(time.perf_counter() - start)
 print(
-    f"re-rank a person with 200 ratings after a like (250 papers): median "
-    f"{1000 * statistics.median(lat):.1f} ms (p90 {1000 * np.percentile(lat, 90):.1f} ms)"
+    "re-rank a person with 200 ratings after a like (250 papers): "
+    + rerank_after_likes(heavy, dump[:250])
 )
