@@ -301,7 +301,7 @@ def rank_papers_for_person(
     db: Database,
     settings: Settings,
     user_id: int,
-    paper_ids: list[int],
+    paper_ids: Sequence[int],
     *,
     limit: int = 20,
     offset: int = 0,
@@ -686,10 +686,10 @@ def rank_dump_for_everyone(
     return len(people)
 
 
-_dump_papers: OrderedDict[tuple, list[int]] = OrderedDict()
+_dump_papers: OrderedDict[tuple, tuple[int, ...]] = OrderedDict()
 
 
-def _dump_new_papers(db: Database, dump_id: int) -> list[int]:
+def _dump_new_papers(db: Database, dump_id: int) -> tuple[int, ...]:
     """:func:`store.dump_new_paper_ids`, read once per process and dump.
 
     A dump is written in one transaction and never changes afterwards (papers keep
@@ -698,14 +698,14 @@ def _dump_new_papers(db: Database, dump_id: int) -> list[int]:
     """
     row = db.execute("SELECT content_hash FROM dumps WHERE id = ?", [dump_id]).fetchone()
     if row is None:
-        return []
+        return ()
     path = db.execute("PRAGMA database_list").fetchone()[2]
     key = (path, dump_id, row[0])
     with _rank_cache_lock:
         if key in _dump_papers:
             _dump_papers.move_to_end(key)
             return _dump_papers[key]
-    papers = store.dump_new_paper_ids(db, dump_id)
+    papers = tuple(store.dump_new_paper_ids(db, dump_id))  # shared: immutable
     with _rank_cache_lock:
         _dump_papers[key] = papers
         while len(_dump_papers) > 16:

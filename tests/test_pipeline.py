@@ -308,12 +308,13 @@ def test_kept_dump_papers_belong_to_their_database_and_dump(tmp_path):
         dump_id = store.record_dump(db, dump, dump_date="2026-11-01").dump_id
         assert dump_id == 1
         kept = pipeline._dump_new_papers(db, dump_id)
-        assert kept == store.dump_new_paper_ids(db, dump_id) == pipeline._dump_new_papers(db, 1)
+        assert list(kept) == store.dump_new_paper_ids(db, dump_id)
+        assert pipeline._dump_new_papers(db, 1) is kept
         rows = store.papers_by_ids(db, kept)
         titles = {row["title"] for row in rows.values()}
         assert titles == {t for t, _ in papers}
         lists.append(len(kept))
         later = parse_dump(dump_bytes([TOPICS["graph"][0]]), fmt="jsonl", source="later.jsonl")
         second = store.record_dump(db, later, dump_date="2026-11-02").dump_id
-        assert pipeline._dump_new_papers(db, second) == store.dump_new_paper_ids(db, second)
+        assert list(pipeline._dump_new_papers(db, second)) == store.dump_new_paper_ids(db, second)
     assert lists == [3, 2]
