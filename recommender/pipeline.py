@@ -440,12 +440,7 @@ def rank_papers_for_people(
     if not len(pool):
         ranked_all: list[list] = [[] for _ in requests]
     elif len(requests) == 1:
-        # The request's whole candidate list (today's dump) stays the same while the person
-        # rates its papers: similarity rows are kept against it, not against the pool.
-        whole = np.asarray(requests[0].paper_ids, dtype=np.int64)
-        whole = whole[(whole >= 0) & (whole < len(lookup))]
-        universe = np.unique(lookup[whole][lookup[whole] >= 0])
-        ranked_all = [_rank_one_cached(bundle, profiles[0], pool, wants[0], universe)]
+        ranked_all = [_rank_one_cached(bundle, profiles[0], pool, wants[0], requests[0].paper_ids)]
     else:
         ranked_all = rank_users(
             bundle.rec, profiles, candidates=pool, n=max(wants), progress=progress
@@ -503,9 +498,13 @@ _rank_cache_lock = threading.Lock()
 
 
 def _rank_one_cached(
-    bundle: Bundle, profile: Profile, pool: np.ndarray, n: int, universe: np.ndarray | None = None
+    bundle: Bundle, profile: Profile, pool: np.ndarray, n: int, asked: Sequence[int] = ()
 ) -> list:
     """One person's ranking, memoised on its complete input.
+
+    ``asked`` is the request's whole candidate list (today's dump): it stays the same
+    while the person rates its papers, so similarity rows are kept against it rather
+    than against the pool (it changes nothing in the result, so it is not in the key).
 
     The key is the model version, the candidates, the person's likes, dislikes
     and keyword query, and ``n``: a like, an undo, a new dump, a refit or a
@@ -521,6 +520,9 @@ def _rank_one_cached(
             _rank_cache.move_to_end(key)
             return _rank_cache[key]
     profile = Profile(liked=liked, disliked=disliked, query=profile.query)
+    whole = np.asarray(asked, dtype=np.int64)
+    whole = bundle.pidx_lookup[whole[(whole >= 0) & (whole < len(bundle.pidx_lookup))]]
+    universe = whole[whole >= 0]
     ranked = rank_users(bundle.rec, [profile], candidates=pool, n=n, universe=universe)[0]
     with _rank_cache_lock:
         _rank_cache[key] = ranked

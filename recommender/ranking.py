@@ -250,13 +250,12 @@ class Recommender:
         """
         rows = np.asarray(rows, dtype=np.int64)
         candidates = np.asarray(candidates, dtype=np.int64)
-        if universe is not None:
-            universe = np.asarray(universe, dtype=np.int64)
-            at = np.full(self.n_items, -1, dtype=np.int64)
-            at[universe] = np.arange(len(universe))
-            cols = at[candidates]
-            if len(cols) and cols.min() >= 0:  # else not a superset: keep by candidates
+        if universe is not None and len(universe):
+            universe = np.unique(np.asarray(universe, dtype=np.int64))
+            cols = np.minimum(np.searchsorted(universe, candidates), len(universe) - 1)
+            if len(cols) and np.array_equal(universe[cols], candidates):
                 return self.candidate_similarity(rows, universe)[:, cols]
+            # not a superset of the candidates: keep by candidates
         key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
         table = self._sim_cache.get(key)
         if table is None:

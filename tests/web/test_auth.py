@@ -237,35 +237,29 @@ def test_session_cookie_is_httponly_and_samesite(client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+def change_password(client, current: str, new: str) -> str:
+    """Post the change-password form; the page it ends on, as text."""
+    response = post(
+        client,
+        "/account/password",
+        {"current_password": current, "new_password": new},
+        follow_redirects=True,
+    )
+    return response.get_data(as_text=True)
+
+
 def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(client, app, db):
     sign_up(client)
     other = app.test_client()
     log_in(other, "ada@example.org")
     assert other.get("/").status_code == 200
     # Wrong current password: refused, nothing changes.
-    response = post(
-        client,
-        "/account/password",
-        {"current_password": "wrong password", "new_password": "a new long password"},
-        follow_redirects=True,
-    )
-    assert "current password is not right" in response.get_data(as_text=True)
+    page = change_password(client, "wrong password", "a new long password")
+    assert "current password is not right" in page
     assert other.get("/").status_code == 200
     # Too short: refused with the reason.
-    response = post(
-        client,
-        "/account/password",
-        {"current_password": PASSWORD, "new_password": "short"},
-        follow_redirects=True,
-    )
-    assert "at least 8 characters" in response.get_data(as_text=True)
-    response = post(
-        client,
-        "/account/password",
-        {"current_password": PASSWORD, "new_password": "a new long password"},
-        follow_redirects=True,
-    )
-    assert "Your password is changed" in response.get_data(as_text=True)
+    assert "at least 8 characters" in change_password(client, PASSWORD, "short")
+    assert "Your password is changed" in change_password(client, PASSWORD, "a new long password")
     assert client.get("/").status_code == 200  # this session stays
     assert other.get("/").status_code == 302  # the other one is logged out
     assert log_in(app.test_client(), "ada@example.org").status_code == 401
