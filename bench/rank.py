@@ -13,7 +13,8 @@ import numpy as np
 from _common import BENCH, median_time
 
 from recommender.evaluate import load_task
-from recommender.ranking import Profile, fit_recommender, rank_for_user, rank_users
+from recommender.model import fit_recommender
+from recommender.ranking import Profile, rank_for_user, rank_users
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--people", type=int, default=100_000)

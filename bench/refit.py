@@ -9,7 +9,7 @@ import argparse
 from _common import BENCH, median_time
 
 from recommender.evaluate import load_task
-from recommender.ranking import fit_recommender
+from recommender.model import fit_recommender
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--runs", type=int, default=3)

@@ -25,8 +25,9 @@ import scipy.sparse as sp
 
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
-from recommender.ranking import BlendWeights, Recommender
+from recommender.model import Recommender
 from recommender.text import text_model_from_state
+from recommender.weights import BlendWeights
 
 FORMAT_VERSION = 1
 _VERSION_RE = re.compile(r"^v(\d{4,})$")

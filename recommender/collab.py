@@ -316,19 +316,6 @@ class CollabModel:
                 out[who] = np.einsum("bkf,bk->bf", Gb, q - s)
         return out
 
-    def partial_fit_user(
-        self,
-        uidx: int,
-        liked: Sequence[int] | np.ndarray = (),
-        disliked: Sequence[int] | np.ndarray = (),
-    ) -> CollabModel:
-        """Recompute person ``uidx``'s factors after new feedback (grows the table if new)."""
-        if uidx >= len(self.user_factors_):
-            grow = np.zeros((uidx + 1 - len(self.user_factors_), self.factors), np.float32)
-            self.user_factors_ = np.vstack([self.user_factors_, grow])
-        self.user_factors_[uidx] = self.user_factors_for(liked, disliked)
-        return self
-
     def score(
         self, user_factors: np.ndarray, items: Sequence[int] | np.ndarray | None = None
     ) -> np.ndarray:

@@ -38,8 +38,8 @@ class ContentModel:
         Neighbourhood size for the kNN signal: a liked paper counts for a candidate only if it
         is among the candidate's ``k`` most similar papers.
     knn_weight : float
-        Share of the (per-person z-scored) kNN signal in :meth:`score`; the rest is centroid.
-        The ranking module learns its own blend and uses :meth:`score_parts` instead.
+        Kept for saved models' manifests; the ranking learns its own blend of the two signals
+        (:mod:`recommender.weights`).
     dislike_weight : float
         How strongly similarity to disliked papers lowers a score.
     block_size : int
@@ -155,43 +155,6 @@ class ContentModel:
             centroid = centroid - penalty
             knn = knn - penalty * max(1.0, float(sim_liked.shape[1]) ** 0.5)
         return {"centroid": centroid.astype(np.float32), "knn": knn.astype(np.float32)}
-
-    def score(
-        self,
-        liked: Sequence[int] | np.ndarray = (),
-        disliked: Sequence[int] | np.ndarray = (),
-        *,
-        items: Sequence[int] | np.ndarray | None = None,
-        query_vector: Matrix | None = None,
-    ) -> np.ndarray:
-        """Score ``items`` (default: all papers) for a person; higher is better.
-
-        Works from a single like, and from ``query_vector`` alone (a transformed keyword query)
-        when there are no likes. Returns shape ``(len(items),)`` float32.
-        """
-        items_idx = np.arange(self.n_items_) if items is None else _as_index(items)
-        liked_idx, disliked_idx = _as_index(liked), _as_index(disliked)
-        if not len(liked_idx) and query_vector is None:
-            raise ValueError("score needs at least one liked paper or a keyword query")
-        sim_q = None
-        if query_vector is not None:
-            q = query_vector
-            X = self.item_vectors_[items_idx]
-            sim_q = np.asarray(
-                (X @ (q.T if not sp.issparse(q) else q.T.tocsr())).todense()
-                if sp.issparse(X)
-                else X @ np.asarray(q).ravel()
-            ).ravel()
-        parts = self.score_parts(
-            self.similarity(items_idx, liked_idx),
-            self.similarity(items_idx, disliked_idx) if len(disliked_idx) else None,
-            floor=self.neighbour_floor(items_idx) if len(liked_idx) else None,
-            sim_query=sim_q,
-        )
-        return (
-            self.knn_weight * zscore(parts["knn"])
-            + (1 - self.knn_weight) * zscore(parts["centroid"])
-        ).astype(np.float32)
 
 
 def zscore(scores: np.ndarray) -> np.ndarray:

@@ -25,20 +25,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.ranking import (
-    BAND_EDGES,
-    BANDS,
-    FEATURES,
-    WEIGHTS_PATH,
-    BlendWeights,
-    Profile,
-    Recommender,
-    _context,
-    fit_recommender,
-    person_features,
-    rank_users,
-)
+from recommender.model import Recommender, fit_recommender
+from recommender.ranking import Profile, _context, person_features, rank_users
 from recommender.text import paper_text
+from recommender.weights import BAND_EDGES, BANDS, FEATURES, WEIGHTS_PATH, BlendWeights
 
 # -- metrics (README: per user, then averaged) ------------------------------------------------
 

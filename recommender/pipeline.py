@@ -42,7 +42,8 @@ from sqlite_utils import Database
 from . import store
 from .artifacts import load_recommender, save_recommender
 from .config import Settings
-from .ranking import Profile, Recommender, fit_recommender, rank_users
+from .model import Recommender, fit_recommender
+from .ranking import Profile, rank_users
 from .text import paper_text
 
 log = logging.getLogger(__name__)

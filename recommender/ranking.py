@@ -2,59 +2,27 @@
 
 Every consumer (web feed, JSON, Atom, email digest, CLI, benchmark) calls :func:`rank_for_user`
 or its batch form :func:`rank_users`; both share the same code, so they cannot drift apart.
-
-Scores are blended from per-person z-scored signals:
-
-- ``knn`` and ``centroid`` from :class:`recommender.content.ContentModel`,
-- ``collab`` from :class:`recommender.collab.CollabModel` (bridged factors for new papers),
-- ``popularity``: log(1 + likes) of each candidate in the training ratings (the same for every
-  person; constant, hence zero after z-scoring, when no candidate has a like).
-
-The blend weights are *learned* on the cold-aldi-val benchmark task (see
-``python -m recommender.evaluate --learn-weights``) and stored in ``weights.json`` beside this
-module: one weight set per band of "how many ratings the person has", per regime (``cold``:
-candidates nobody has rated; ``warm``: candidates with ratings); a pool where a share of the
-candidates has ratings mixes the two in that proportion. The collaborative weight is further
-shrunk when the community is small (few people who rated more than one paper), where ALS
-factors carry little signal: the weight it loses goes to the content-only weights learned
-beside the full ones.
+The signals and their blend weights are described in :mod:`recommender.weights`; the fitted
+model is :class:`recommender.model.Recommender`; reasons come from :mod:`recommender.reasons`.
 
 Everything works on matrix rows (``pidx`` for papers, ``uidx`` for people), never database ids.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.collab import CollabModel
-from recommender.content import ContentModel, zscore
-from recommender.text import EmbeddingText, TfidfText, make_text_model
+from recommender.content import zscore
+from recommender.model import Recommender
+from recommender.reasons import Ranked, explain
+from recommender.text import TfidfText
+from recommender.weights import FEATURES
 
-FEATURES = ("knn", "centroid", "collab", "popularity")
-WEIGHTS_PATH = Path(__file__).with_name("weights.json")
-#: Lower edges of the "ratings the person has" bands used by the learned weights.
-BAND_EDGES = (1, 3, 10, 30)
-#: Number of co-ratings (ratings beyond each person's first) at which collaborative weight
-#: reaches half its learned value. A prior, not tuned: benchmarks have large communities.
-COMMUNITY_HALF = 2000.0
-
-
-def band_of(n_ratings: int) -> str:
-    """Name of the ratings band ``n_ratings`` falls into, e.g. ``"3-9"`` or ``"30+"``."""
-    edges = list(BAND_EDGES)
-    for lo, hi in zip(edges, [*edges[1:], None], strict=True):
-        if (hi is None or n_ratings < hi) and (n_ratings >= lo or lo == edges[0]):
-            return f"{lo}+" if hi is None else f"{lo}-{hi - 1}"
-    return f"{edges[-1]}+"
-
-
-BANDS = tuple(band_of(e) for e in BAND_EDGES)
+__all__ = ["Profile", "Ranked", "rank_for_user", "rank_users", "zscore_rows"]
 
 
 @dataclass
@@ -71,103 +39,6 @@ class Profile:
     exclude: Iterable[int] = ()
     uidx: int | None = None
     query: str | None = None
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """One ranked paper: its row, blended score and a short human-readable reason.
-
-    ``because_pidx`` is the liked paper it is closest to (or ``None``); ``terms`` are key terms
-    it shares with the person's likes or query (TF-IDF only).
-    """
-
-    pidx: int
-    score: float
-    reason: str
-    because_pidx: int | None = None
-    terms: tuple[str, ...] = ()
-
-
-@dataclass
-class BlendWeights:
-    """Learned blend weights: ``weights[regime][band][feature]``.
-
-    ``content[regime][band]`` are the best weights *without* the collaborative signal, learned
-    alongside; they take over as the collaborative signal weakens (small community, no likes).
-    """
-
-    weights: dict[str, dict[str, dict[str, float]]]
-    meta: dict = field(default_factory=dict)
-    content: dict[str, dict[str, dict[str, float]]] | None = None
-
-    def for_person(self, regime: str, n_ratings: int) -> dict[str, float]:
-        return self._lookup(self.weights, regime, n_ratings)
-
-    @staticmethod
-    def _lookup(tables, regime: str, n_ratings: int) -> dict[str, float]:
-        table = tables.get(regime) or tables["cold"]
-        return table.get(band_of(max(n_ratings, 1))) or next(iter(table.values()))
-
-    def content_for_person(self, regime: str, n_ratings: int) -> dict[str, float]:
-        """Weights without ``collab``: learned ones, else the content shares of the full set."""
-        if self.content:
-            return dict(self._lookup(self.content, regime, n_ratings), collab=0.0)
-        w = self.for_person(regime, n_ratings)
-        total = sum(w.get(f, 0.0) for f in FEATURES if f != "collab")
-        if total <= 0:
-            return {"knn": 0.0, "centroid": 1.0, "collab": 0.0}
-        return {f: (w.get(f, 0.0) / total if f != "collab" else 0.0) for f in FEATURES}
-
-    def mixed(self, regime: str, n_ratings: int, strength: float) -> dict[str, float]:
-        """``strength`` (0..1, trust in collaborative factors) of the full weights, the rest
-        content-only weights."""
-        full = self.for_person(regime, n_ratings)
-        if strength >= 1.0:
-            return {f: full.get(f, 0.0) for f in FEATURES}
-        alone = self.content_for_person(regime, n_ratings)
-        return {
-            f: strength * full.get(f, 0.0) + (1 - strength) * alone.get(f, 0.0) for f in FEATURES
-        }
-
-    def for_pool(self, warm_share: float, n_ratings: int, strength: float) -> dict[str, float]:
-        """Weights for a candidate pool in which ``warm_share`` of the papers have ratings:
-        that share of the ``warm`` weights, the rest ``cold`` (see :meth:`mixed`).
-
-        ``popularity`` keeps its full ``warm`` weight in a mixed pool: it is the same for every
-        paper nobody has rated, so it only orders the rated share (and lifts it above the
-        rest); diluting its weight by that share under-weights it (one-like analogue of
-        cold-aldi-val, docs/benchmarks.md). On a cold pool it is constant, i.e. zero.
-        """
-        cold = self.mixed("cold", n_ratings, strength)
-        if warm_share <= 0:
-            return cold
-        warm = self.mixed("warm", n_ratings, strength)
-        if warm_share >= 1:
-            return warm
-        out = {f: warm_share * warm[f] + (1 - warm_share) * cold[f] for f in FEATURES}
-        out["popularity"] = warm["popularity"]
-        return out
-
-    @classmethod
-    def default(cls) -> BlendWeights:
-        """Equal weights: used only before weights have been learned."""
-        even = {b: {f: 1.0 / len(FEATURES) for f in FEATURES} for b in BANDS}
-        return cls({"cold": even, "warm": even}, {"source": "untrained default"})
-
-    @classmethod
-    def load(cls, text: str = "tfidf", path: Path | None = None) -> BlendWeights:
-        """Read the learned weights for text representation ``text`` from ``weights.json``."""
-        path = path or WEIGHTS_PATH
-        if not path.exists():
-            return cls.default()
-        data = json.loads(path.read_text())
-        # Features are per-person z-scores, so weights learned for TF-IDF are a sound fallback
-        # for a representation that has none of its own yet.
-        entry = data.get(text.split(":")[0]) or data.get("tfidf")
-        if entry is None:
-            return cls.default()
-        meta = {k: v for k, v in entry.items() if k not in ("weights", "content_weights")}
-        return cls(entry["weights"], meta, entry.get("content_weights"))
 
 
 def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
@@ -191,166 +62,6 @@ def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarra
     out = (scores - mean) / np.where(ok, std, np.float32(1))
     out[~ok[:, 0]] = 0
     return out.astype(np.float32, copy=False)
-
-
-#: Similarity values kept per candidate set by :meth:`Recommender.candidate_similarity`
-#: (float32: 32 MB; 32,000 papers' rows against a 250-paper dump).
-SIM_CACHE_CELLS = 8_000_000
-
-
-@dataclass
-class Recommender:
-    """A fitted bundle: text model, paper vectors, content and collaborative models, weights.
-
-    Build one with :func:`fit_recommender`; save/load it with :mod:`recommender.artifacts`.
-    """
-
-    text: TfidfText | EmbeddingText
-    item_vectors: np.ndarray | sp.csr_matrix
-    content: ContentModel
-    collab: CollabModel | None
-    weights: BlendWeights
-    text_kind: str = "tfidf"
-    co_ratings: int = 0
-    # Each paper's neighbour floor (NaN: not computed yet). It depends on the paper alone, so
-    # re-ranking against today's dump, or any subset of it, computes none again.
-    _floor_values: np.ndarray | None = field(default=None, repr=False, compare=False)
-    # Similarity rows of papers to recent candidate sets (see candidate_similarity).
-    _sim_cache: dict = field(default_factory=dict, repr=False, compare=False)
-    _terms: list[str] | None = field(default=None, repr=False, compare=False)
-
-    def neighbour_floor(self, candidates: np.ndarray) -> np.ndarray:
-        """``content.neighbour_floor(candidates)``, each paper's value computed once."""
-        cand = np.asarray(candidates, dtype=np.int64)
-        if self._floor_values is None:
-            self._floor_values = np.full(self.n_items, np.nan, dtype=np.float32)
-        values = self._floor_values[cand]
-        missing = np.unique(cand[np.isnan(values)])
-        if len(missing):
-            self._floor_values[missing] = self.content.neighbour_floor(missing)
-            values = self._floor_values[cand]
-        return values
-
-    def candidate_similarity(
-        self, rows: np.ndarray, candidates: np.ndarray, universe: np.ndarray | None = None
-    ) -> np.ndarray:
-        """``content.similarity(rows, candidates)``, each paper's row computed once per
-        candidate set and kept.
-
-        A person's likes change one at a time: re-ranking after a like computes one new
-        row, not one per liked paper, and everyone ranked against the same dump shares
-        the rows of papers they have in common. ``universe``, a superset of
-        ``candidates`` that stays the same across calls (today's dump, while the
-        candidates are the part of it a person has not rated), is what rows are kept
-        against, so a like that takes a paper out of the candidates does not start a new
-        set. Keeps the rows of the two most recent sets, up to :data:`SIM_CACHE_CELLS`
-        values each; rows beyond that are computed and not kept. The model never changes
-        under a cache (a refit makes a new :class:`Recommender`), so a kept row is never
-        stale.
-        """
-        rows = np.asarray(rows, dtype=np.int64)
-        candidates = np.asarray(candidates, dtype=np.int64)
-        if universe is not None and len(universe):
-            universe = np.unique(np.asarray(universe, dtype=np.int64))
-            cols = np.minimum(np.searchsorted(universe, candidates), len(universe) - 1)
-            if len(cols) and np.array_equal(universe[cols], candidates):
-                return self.candidate_similarity(rows, universe)[:, cols]
-            # not a superset of the candidates: keep by candidates
-        key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
-        table = self._sim_cache.get(key)
-        if table is None:
-            while len(self._sim_cache) >= 2:
-                self._sim_cache.pop(next(iter(list(self._sim_cache))), None)
-            table = self._sim_cache.setdefault(key, {})
-        wanted = rows.tolist()
-        missing = sorted({r for r in wanted if r not in table})
-        extra: dict[int, np.ndarray] = {}
-        if missing:
-            block = self.content.similarity(np.asarray(missing, np.int64), candidates)
-            room = SIM_CACHE_CELLS // max(len(candidates), 1) - len(table)
-            fresh = dict(zip(missing, block, strict=True))
-            if len(missing) <= room:
-                table.update(fresh)
-            else:
-                extra = fresh
-        if not wanted:
-            return np.zeros((0, len(candidates)), np.float32)
-        return np.stack([table[r] if r in table else extra[r] for r in wanted])
-
-    def terms_list(self) -> list[str]:
-        """The TF-IDF vocabulary as Python strings, built once (reasons name shared terms)."""
-        if self._terms is None:
-            self._terms = [str(t) for t in self.text.terms_]
-        return self._terms
-
-    @property
-    def n_items(self) -> int:
-        return int(self.item_vectors.shape[0])
-
-    def community_strength(self) -> float:
-        """Between 0 and 1: how much to trust collaborative factors given community size."""
-        return float(self.co_ratings / (self.co_ratings + COMMUNITY_HALF))
-
-    def query_similarity(self, query: str, items: np.ndarray) -> np.ndarray:
-        """Cosine similarity of ``items`` to a keyword query."""
-        q = self.text.transform([query])
-        X = self.item_vectors[items]
-        sims = X @ q.T
-        return np.asarray(sims.toarray() if sp.issparse(sims) else sims, dtype=np.float32).ravel()
-
-
-def default_collab(text: str = "tfidf") -> CollabModel:
-    """The collaborative model for text representation ``text`` (settings chosen on
-    cold-aldi-val, see docs/benchmarks.md).
-
-    With embeddings, new papers' factors mix the ridge bridge (embeddings, plus TF-IDF stacked
-    on its residuals) half and half with the kNN bridge (30 nearest rated papers, weights
-    cos**5). With TF-IDF alone the ridge bridge is used.
-    """
-    if text.split(":")[0] == "embeddings":
-        return CollabModel(bridge_neighbours=30, bridge_power=5.0, bridge_knn_share=0.5)
-    return CollabModel()
-
-
-def fit_recommender(
-    texts: Sequence[str],
-    user_items: sp.spmatrix | None = None,
-    *,
-    text: str = "tfidf",
-    cache_dir: Path | None = None,
-    weights: BlendWeights | None = None,
-    content: ContentModel | None = None,
-    collab: CollabModel | None = None,
-    progress: bool = False,
-) -> Recommender:
-    """Fit every model from paper texts (row = ``pidx``) and ratings (people x papers, +1/-1).
-
-    ``text`` is ``"tfidf"`` (default) or ``"embeddings"``; ``cache_dir`` holds the embedding
-    cache. ``user_items`` may be ``None`` or empty (a brand-new install): then only the content
-    model ranks.
-    """
-    text_model = make_text_model(text, cache_dir=cache_dir, progress=progress).fit(texts)
-    vectors = text_model.transform(texts)
-    content_model = (content or ContentModel()).fit(vectors)
-    collab_model = None
-    co_ratings = 0
-    if user_items is not None and sp.csr_matrix(user_items).nnz:
-        user_items = sp.csr_matrix(user_items)
-        per_person = np.diff(user_items.indptr)
-        co_ratings = int(np.maximum(per_person - 1, 0).sum())
-        # Embeddings: TF-IDF (fitted here, used only by the bridge) adds the words the
-        # sentence encoder blurs, as a ridge stacked on the embedding ridge's residuals.
-        extra = None if sp.issparse(vectors) else TfidfText().fit(texts).transform(texts)
-        collab_model = (collab or default_collab(text)).fit(user_items, vectors, extra)
-    return Recommender(
-        text=text_model,
-        item_vectors=vectors,
-        content=content_model,
-        collab=collab_model,
-        weights=weights or BlendWeights.load(text),
-        text_kind=text.split(":")[0],
-        co_ratings=co_ratings,
-    )
 
 
 # -- the ranking path -------------------------------------------------------------------------
@@ -446,19 +157,6 @@ def person_features(rec: Recommender, profile: Profile, ctx: _Context) -> dict[s
         feats["collab"] = np.zeros(len(ctx.candidates), np.float32)
     feats["popularity"] = ctx.popularity
     return feats
-
-
-def blend(
-    rec: Recommender, features: dict[str, np.ndarray], n_ratings: int, warm_share: float
-) -> np.ndarray:
-    """Weighted sum of z-scored features with the learned weights for this person."""
-    strength = rec.community_strength() if features["collab"].any() else 0.0
-    w = rec.weights.for_pool(warm_share, n_ratings, strength)
-    total = np.zeros_like(features["knn"])
-    for name in FEATURES:
-        if w.get(name):
-            total += np.float32(w[name]) * features[name]
-    return total
 
 
 def _mmr(scores: np.ndarray, order: np.ndarray, sims: np.ndarray, n: int, diversity: float):
@@ -668,7 +366,7 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
             tops[r] = top
     for i in np.flatnonzero(~easy):
         tops[i] = _select(rec, ctx, scores[i], int(valid[i]), n, diversity)
-    return _explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list)
+    return explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list)
 
 
 def _select(rec, ctx, scores, valid, n, diversity) -> np.ndarray:
@@ -688,145 +386,6 @@ def _select(rec, ctx, scores, valid, n, diversity) -> np.ndarray:
         pair = rec.content.similarity(ctx.candidates[top], ctx.candidates[top])
         top = _mmr(scores, top, pair, take, diversity)
     return top[:take]
-
-
-def _explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> list[list[Ranked]]:
-    """Turn each person's top positions into :class:`Ranked` rows with their reasons."""
-    out = []
-    if not reasons:
-        for i, top in enumerate(tops):
-            pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
-            out.append(
-                [Ranked(p, s, "recommended") for p, s in zip(pidxs, row_scores, strict=True)]
-            )
-        return out
-    because_of = _block_because(profiles, ctx, tops)
-    terms_of = (
-        _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
-    )
-    similar: dict[int, str] = {}
-    for i, top in enumerate(tops):
-        pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
-        because = because_of[i]
-        row_terms = terms_of[i] if terms_of is not None else [()] * len(top)
-        if because is not None:
-            why = [
-                similar.get(b) or similar.setdefault(b, f"similar to a paper you liked (#{b})")
-                for b in because
-            ]
-            because_list = because
-        else:
-            collab_wins = (feats["collab"][i, top] > feats["centroid"][i, top]).tolist()
-            why = [
-                "matches " + ", ".join(t)
-                if t
-                else ("liked by people with similar taste" if cw else "recommended")
-                for t, cw in zip(row_terms, collab_wins, strict=True)
-            ]
-            because_list = [None] * len(top)
-        out.append(
-            [
-                Ranked(p, s, r, b, t)
-                for p, s, r, b, t in zip(
-                    pidxs, row_scores, why, because_list, row_terms, strict=True
-                )
-            ]
-        )
-    return out
-
-
-def _block_because(profiles, ctx, tops) -> list[list[int] | None]:
-    """For each shown paper, the person's liked paper it is most similar to (first on ties)."""
-    B = len(profiles)
-    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
-    lens = np.fromiter((len(x) for x in liked), np.int64, B)
-    widths = np.fromiter((len(t) for t in tops), np.int64, B)
-    out: list[list[int] | None] = [None] * B
-    if not lens.any():
-        return out
-    k, m = int(lens.max()), int(widths.max())
-    pad_liked = np.zeros((B, k), np.int64)
-    pad_top = np.zeros((B, m), np.int64)
-    for i in range(B):
-        pad_liked[i, : lens[i]] = liked[i]
-        pad_top[i, : widths[i]] = tops[i]
-    cols = ctx.col_lookup[pad_liked]  # (B, k)
-    sims = ctx.sims_t[cols[:, :, None], pad_top[:, None, :]]  # (B, k, m)
-    sims[np.arange(k)[None, :] >= lens[:, None]] = -np.inf  # padding never wins
-    best = np.take_along_axis(pad_liked, np.argmax(sims, axis=1), axis=1)  # (B, m)
-    for i in np.flatnonzero(lens):
-        out[i] = best[i, : widths[i]].tolist()
-    return out
-
-
-def _row_entries(M: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """Positions in ``M.data``/``M.indices`` of the stored entries of ``rows``, row by row."""
-    starts, ends = M.indptr[rows], M.indptr[rows + 1]
-    lens = ends - starts
-    return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
-
-
-def _block_terms(rec, profiles, ctx, tops, terms_list, n_terms: int = 3):
-    """Top TF-IDF terms each shown paper shares with its person's likes and query.
-
-    A person's profile is the sum of their liked papers' vectors plus their query's,
-    summed with one ``bincount`` per block of people into a dense (people x terms)
-    scratch: no sparse products, so one person costs a few array operations.
-    """
-    B = len(profiles)
-    lens = np.fromiter((len(t) for t in tops), np.int64, B)
-    if not lens.sum():
-        return [[] for _ in range(B)]
-    V = rec.item_vectors.shape[1]
-    vectors = rec.item_vectors
-    # each person's liked rows, in pidx order (a canonical summation order)
-    liked = [np.sort(np.asarray(p.liked, dtype=np.int64).ravel()) for p in profiles]
-    n_liked = np.fromiter((len(x) for x in liked), np.int64, B)
-    flat_liked = np.concatenate([np.zeros(0, np.int64), *liked])
-    liked_owner = np.repeat(np.arange(B), n_liked)
-    queries = {i: rec.text.transform([p.query]).tocsr() for i, p in enumerate(profiles) if p.query}
-    owner = np.repeat(np.arange(B), lens)
-    X = vectors[ctx.candidates[np.concatenate(tops).astype(np.int64)]].tocsr()
-    X.sort_indices()  # products in term order: ties keep the first term
-    x_row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    x_owner = owner[x_row]
-    # profile weight at each (shown paper, term), a block of people at a time
-    weight = np.zeros(len(X.data), dtype=np.float64)
-    step = 256
-    x_starts = np.searchsorted(x_owner, np.arange(0, B + step, step))
-    l_starts = np.searchsorted(liked_owner, np.arange(0, B + step, step))
-    for j, start in enumerate(range(0, B, step)):
-        stop = min(start + step, B)
-        rows = flat_liked[l_starts[j] : l_starts[j + 1]]
-        whose = liked_owner[l_starts[j] : l_starts[j + 1]] - start
-        at = _row_entries(vectors, rows)
-        per_row = vectors.indptr[rows + 1] - vectors.indptr[rows]
-        keys = [np.repeat(whose, per_row) * V + vectors.indices[at].astype(np.int64)]
-        vals = [vectors.data[at].astype(np.float64)]
-        for i in range(start, stop):
-            if i in queries:
-                q = queries[i]
-                keys.append((i - start) * V + q.indices.astype(np.int64))
-                vals.append(q.data.astype(np.float64))
-        scratch = np.bincount(
-            np.concatenate(keys), weights=np.concatenate(vals), minlength=(stop - start) * V
-        )
-        a, b = x_starts[j], x_starts[j + 1]
-        weight[a:b] = scratch[(x_owner[a:b] - start) * V + X.indices[a:b]]
-    prod = X.data * weight
-    nz = np.flatnonzero(prod)
-    order = nz[np.lexsort((-prod[nz], x_row[nz]))]
-    rows = x_row[order]
-    first = np.searchsorted(rows, rows)  # start of each row's run
-    keep = order[np.arange(len(order)) - first < n_terms]
-    words = [terms_list[t] for t in X.indices[keep].tolist()]
-    bounds = np.searchsorted(x_row[keep], np.arange(X.shape[0] + 1)).tolist()
-    per_item = [tuple(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    out, at = [], 0
-    for k in lens.tolist():
-        out.append(per_item[at : at + k])
-        at += k
-    return out
 
 
 def rank_for_user(

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from recommender.artifacts import current_version, load_recommender, save_recommender
-from recommender.ranking import Profile, fit_recommender, rank_for_user
+from recommender.model import fit_recommender
+from recommender.ranking import Profile, rank_for_user
 from tests._corpus import corpus, topical_likes
 
 

@@ -5,16 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from recommender.ranking import (
-    BANDS,
-    WEIGHTS_PATH,
-    BlendWeights,
-    Profile,
-    band_of,
-    fit_recommender,
-    rank_for_user,
-    rank_users,
-)
+from recommender.model import fit_recommender
+from recommender.ranking import Profile, rank_for_user, rank_users
+from recommender.weights import BANDS, WEIGHTS_PATH, BlendWeights, band_of
 from tests._corpus import corpus, topical_likes
 
 
@@ -151,7 +144,7 @@ def test_popularity_ranks_the_most_liked_candidates_first_for_a_keyword_only_per
 
 
 def test_kept_similarity_rows_equal_fresh_ones_and_stay_bounded(monkeypatch):
-    from recommender import ranking
+    from recommender import model as ranking_model
 
     texts, topics = corpus()
     rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
@@ -168,7 +161,7 @@ def test_kept_similarity_rows_equal_fresh_ones_and_stay_bounded(monkeypatch):
     rec._sim_cache.clear()
     assert rank_for_user(rec, profile, candidates=cands, n=5) == kept
     # beyond the budget rows are computed and returned, not kept; two candidate sets at most
-    monkeypatch.setattr(ranking, "SIM_CACHE_CELLS", 2 * len(cands))
+    monkeypatch.setattr(ranking_model, "SIM_CACHE_CELLS", 2 * len(cands))
     rec._sim_cache.clear()
     many = rec.candidate_similarity(np.arange(10), cands)
     np.testing.assert_array_equal(many, rec.content.similarity(np.arange(10), cands))
@@ -194,7 +187,8 @@ def _terms_by_hand(rec, liked, query, shown, n_terms=3):
 
 
 def test_shared_terms_of_a_batch_equal_the_definition(rec):
-    from recommender.ranking import _block_terms, _context
+    from recommender.ranking import _context
+    from recommender.reasons import _block_terms
 
     profiles = [
         Profile(liked=[6, 7]),

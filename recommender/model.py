@@ -1,0 +1,178 @@
+"""The fitted recommender: text model, paper vectors, content and collaborative models, weights.
+
+:func:`fit_recommender` builds one from paper texts and ratings; :mod:`recommender.artifacts`
+saves and loads it. Everything works on matrix rows (``pidx``), never database ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.collab import CollabModel
+from recommender.content import ContentModel
+from recommender.text import EmbeddingText, TfidfText, make_text_model
+from recommender.weights import COMMUNITY_HALF, BlendWeights
+
+#: Similarity values kept per candidate set by :meth:`Recommender.candidate_similarity`
+#: (float32: 32 MB; 32,000 papers' rows against a 250-paper dump).
+SIM_CACHE_CELLS = 8_000_000
+
+
+@dataclass
+class Recommender:
+    """A fitted bundle: text model, paper vectors, content and collaborative models, weights.
+
+    Build one with :func:`fit_recommender`; save/load it with :mod:`recommender.artifacts`.
+    """
+
+    text: TfidfText | EmbeddingText
+    item_vectors: np.ndarray | sp.csr_matrix
+    content: ContentModel
+    collab: CollabModel | None
+    weights: BlendWeights
+    text_kind: str = "tfidf"
+    co_ratings: int = 0
+    # Each paper's neighbour floor (NaN: not computed yet). It depends on the paper alone, so
+    # re-ranking against today's dump, or any subset of it, computes none again.
+    _floor_values: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Similarity rows of papers to recent candidate sets (see candidate_similarity).
+    _sim_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _terms: list[str] | None = field(default=None, repr=False, compare=False)
+
+    def neighbour_floor(self, candidates: np.ndarray) -> np.ndarray:
+        """``content.neighbour_floor(candidates)``, each paper's value computed once."""
+        cand = np.asarray(candidates, dtype=np.int64)
+        if self._floor_values is None:
+            self._floor_values = np.full(self.n_items, np.nan, dtype=np.float32)
+        values = self._floor_values[cand]
+        missing = np.unique(cand[np.isnan(values)])
+        if len(missing):
+            self._floor_values[missing] = self.content.neighbour_floor(missing)
+            values = self._floor_values[cand]
+        return values
+
+    def candidate_similarity(
+        self, rows: np.ndarray, candidates: np.ndarray, universe: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``content.similarity(rows, candidates)``, each paper's row computed once per
+        candidate set and kept.
+
+        A person's likes change one at a time: re-ranking after a like computes one new
+        row, not one per liked paper, and everyone ranked against the same dump shares
+        the rows of papers they have in common. ``universe``, a superset of
+        ``candidates`` that stays the same across calls (today's dump, while the
+        candidates are the part of it a person has not rated), is what rows are kept
+        against, so a like that takes a paper out of the candidates does not start a new
+        set. Keeps the rows of the two most recent sets, up to :data:`SIM_CACHE_CELLS`
+        values each; rows beyond that are computed and not kept. The model never changes
+        under a cache (a refit makes a new :class:`Recommender`), so a kept row is never
+        stale.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        candidates = np.asarray(candidates, dtype=np.int64)
+        if universe is not None and len(universe):
+            universe = np.unique(np.asarray(universe, dtype=np.int64))
+            cols = np.minimum(np.searchsorted(universe, candidates), len(universe) - 1)
+            if len(cols) and np.array_equal(universe[cols], candidates):
+                return self.candidate_similarity(rows, universe)[:, cols]
+            # not a superset of the candidates: keep by candidates
+        key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
+        table = self._sim_cache.get(key)
+        if table is None:
+            while len(self._sim_cache) >= 2:
+                self._sim_cache.pop(next(iter(list(self._sim_cache))), None)
+            table = self._sim_cache.setdefault(key, {})
+        wanted = rows.tolist()
+        missing = sorted({r for r in wanted if r not in table})
+        extra: dict[int, np.ndarray] = {}
+        if missing:
+            block = self.content.similarity(np.asarray(missing, np.int64), candidates)
+            room = SIM_CACHE_CELLS // max(len(candidates), 1) - len(table)
+            fresh = dict(zip(missing, block, strict=True))
+            if len(missing) <= room:
+                table.update(fresh)
+            else:
+                extra = fresh
+        if not wanted:
+            return np.zeros((0, len(candidates)), np.float32)
+        return np.stack([table[r] if r in table else extra[r] for r in wanted])
+
+    def terms_list(self) -> list[str]:
+        """The TF-IDF vocabulary as Python strings, built once (reasons name shared terms)."""
+        if self._terms is None:
+            self._terms = [str(t) for t in self.text.terms_]
+        return self._terms
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_vectors.shape[0])
+
+    def community_strength(self) -> float:
+        """Between 0 and 1: how much to trust collaborative factors given community size."""
+        return float(self.co_ratings / (self.co_ratings + COMMUNITY_HALF))
+
+    def query_similarity(self, query: str, items: np.ndarray) -> np.ndarray:
+        """Cosine similarity of ``items`` to a keyword query."""
+        q = self.text.transform([query])
+        X = self.item_vectors[items]
+        sims = X @ q.T
+        return np.asarray(sims.toarray() if sp.issparse(sims) else sims, dtype=np.float32).ravel()
+
+
+def default_collab(text: str = "tfidf") -> CollabModel:
+    """The collaborative model for text representation ``text`` (settings chosen on
+    cold-aldi-val, see docs/benchmarks.md).
+
+    With embeddings, new papers' factors mix the ridge bridge (embeddings, plus TF-IDF stacked
+    on its residuals) half and half with the kNN bridge (30 nearest rated papers, weights
+    cos**5). With TF-IDF alone the ridge bridge is used.
+    """
+    if text.split(":")[0] == "embeddings":
+        return CollabModel(bridge_neighbours=30, bridge_power=5.0, bridge_knn_share=0.5)
+    return CollabModel()
+
+
+def fit_recommender(
+    texts: Sequence[str],
+    user_items: sp.spmatrix | None = None,
+    *,
+    text: str = "tfidf",
+    cache_dir: Path | None = None,
+    weights: BlendWeights | None = None,
+    content: ContentModel | None = None,
+    collab: CollabModel | None = None,
+    progress: bool = False,
+) -> Recommender:
+    """Fit every model from paper texts (row = ``pidx``) and ratings (people x papers, +1/-1).
+
+    ``text`` is ``"tfidf"`` (default) or ``"embeddings"``; ``cache_dir`` holds the embedding
+    cache. ``user_items`` may be ``None`` or empty (a brand-new install): then only the content
+    model ranks.
+    """
+    text_model = make_text_model(text, cache_dir=cache_dir, progress=progress).fit(texts)
+    vectors = text_model.transform(texts)
+    content_model = (content or ContentModel()).fit(vectors)
+    collab_model = None
+    co_ratings = 0
+    if user_items is not None and sp.csr_matrix(user_items).nnz:
+        user_items = sp.csr_matrix(user_items)
+        per_person = np.diff(user_items.indptr)
+        co_ratings = int(np.maximum(per_person - 1, 0).sum())
+        # Embeddings: TF-IDF (fitted here, used only by the bridge) adds the words the
+        # sentence encoder blurs, as a ridge stacked on the embedding ridge's residuals.
+        extra = None if sp.issparse(vectors) else TfidfText().fit(texts).transform(texts)
+        collab_model = (collab or default_collab(text)).fit(user_items, vectors, extra)
+    return Recommender(
+        text=text_model,
+        item_vectors=vectors,
+        content=content_model,
+        collab=collab_model,
+        weights=weights or BlendWeights.load(text),
+        text_kind=text.split(":")[0],
+        co_ratings=co_ratings,
+    )
