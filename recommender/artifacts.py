@@ -1,23 +1,14 @@
-"""Save and load fitted recommenders as versioned artifacts: ``.npz`` arrays + JSON, no pickles.
+"""A fitted recommender as files: ``manifest.json`` + ``arrays.npz``, no pickles.
 
-Layout under a caller-given directory::
-
-    models/
-      v0001/  manifest.json  arrays.npz
-      v0002/  ...
-      CURRENT              # text file naming the complete version readers should load
-
-A version folder is written under a temporary name and renamed when complete; only then is
-``CURRENT`` replaced (temp file + ``os.replace``), so a reader always loads a whole version.
+:func:`save_recommender` writes into a folder that the caller publishes whole
+(:mod:`recommender.bundles` stages it and renames it into place under the writer lock);
+:func:`load_recommender` reads one back. Versions are the bundles' business, not this
+module's: there is one versioning scheme, ``models/bundles/bNNNN`` and ``models/CURRENT``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,34 +16,18 @@ import scipy.sparse as sp
 
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
+from recommender.fsio import atomic_write_npz, atomic_write_text, load_npz
 from recommender.model import Recommender
 from recommender.text import text_model_from_state
 from recommender.weights import BlendWeights
 
-FORMAT_VERSION = 1
-_VERSION_RE = re.compile(r"^v(\d{4,})$")
+FORMAT_VERSION = 2
 
 
-def _versions(root: Path) -> list[int]:
-    if not root.exists():
-        return []
-    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _VERSION_RE.match(p.name)))
-
-
-def current_version(root: Path) -> str | None:
-    """Name of the version ``CURRENT`` points to (e.g. ``"v0007"``), or ``None``."""
-    pointer = Path(root) / "CURRENT"
-    return pointer.read_text().strip() or None if pointer.exists() else None
-
-
-def save_recommender(rec: Recommender, root: Path, *, keep: int = 3) -> str:
-    """Write ``rec`` as the next version under ``root``, point ``CURRENT`` at it, return its name.
-
-    Keeps the newest ``keep`` versions (older ones are removed after the switch).
-    """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"v{(max(_versions(root), default=0) + 1):04d}"
+def save_recommender(rec: Recommender, folder: Path) -> None:
+    """Write ``rec`` into ``folder`` (created if needed) as ``manifest.json`` + ``arrays.npz``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     text_params, text_arrays = rec.text.state()
     arrays.update({f"text/{k}": v for k, v in text_arrays.items()})
@@ -71,7 +46,6 @@ def save_recommender(rec: Recommender, root: Path, *, keep: int = 3) -> str:
         arrays["vectors/dense"] = np.asarray(X)
     manifest = {
         "format": FORMAT_VERSION,
-        "version": name,
         "text_kind": rec.text_kind,
         "text": text_params,
         "content": {
@@ -92,37 +66,22 @@ def save_recommender(rec: Recommender, root: Path, *, keep: int = 3) -> str:
         params, collab_arrays = rec.collab.state()
         manifest["collab"] = params
         arrays.update({f"collab/{k}": v for k, v in collab_arrays.items()})
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    try:
-        np.savez(tmp / "arrays.npz", **arrays)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, root / name)  # the version appears complete or not at all
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    pointer_tmp = root / ".CURRENT.tmp"
-    pointer_tmp.write_text(name + "\n")
-    os.replace(pointer_tmp, root / "CURRENT")
-    for old in _versions(root)[:-keep] if keep > 0 else []:
-        shutil.rmtree(root / f"v{old:04d}", ignore_errors=True)
-    return name
+    atomic_write_npz(folder / "arrays.npz", arrays)
+    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2))
 
 
-def load_recommender(root: Path, version: str | None = None) -> Recommender:
-    """Load the version ``CURRENT`` points to (or ``version``) from ``root``."""
-    root = Path(root)
-    version = version or current_version(root)
-    if version is None:
-        raise FileNotFoundError(f"no saved model under {root}: run a refit first")
-    folder = root / version
+def load_recommender(folder: Path) -> Recommender:
+    """Load the recommender saved in ``folder`` by :func:`save_recommender`."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").exists():
+        raise FileNotFoundError(f"no saved model in {folder}: run `paperfeed refit` first")
     manifest = json.loads((folder / "manifest.json").read_text())
     if manifest.get("format") != FORMAT_VERSION:
         raise ValueError(
             f"{folder} has model format {manifest.get('format')}, "
             f"expected {FORMAT_VERSION}: refit the models"
         )
-    with np.load(folder / "arrays.npz", allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = load_npz(folder / "arrays.npz")
 
     def group(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}

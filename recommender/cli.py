@@ -166,18 +166,32 @@ def evaluate(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--wait", is_flag=True, help="If another refit is running, wait and then refit.")
 @pass_context
-def refit(ctx: Context, as_json: bool) -> None:
-    """Fit the models on every paper and rating, and publish them for the web and digests."""
+def refit(ctx: Context, as_json: bool, wait: bool) -> None:
+    """Fit the models on every paper and rating, and publish them for the web and digests.
+
+    One refit runs at a time per data dir: without --wait, a refit that finds another
+    running says so and exits 0 (the running one publishes).
+    """
+    from .pipeline import WriterBusy
     from .pipeline import refit as refit_models
 
-    report = refit_models(ctx.db, ctx.settings, progress=not as_json)
+    try:
+        report = refit_models(ctx.db, ctx.settings, progress=not as_json, wait=wait)
+    except WriterBusy as exc:
+        if as_json:
+            click.echo(json.dumps({"version": None, "skipped": str(exc)}))
+        else:
+            click.echo(f"{exc}; not starting a second one (use --wait to queue)")
+        return
     if as_json:
         click.echo(json.dumps(report))
     else:
+        parts = ", ".join(f"{k} {v} s" for k, v in report["parts"].items())
         click.echo(
             f"model {report['version']}: {report['papers']} papers, {report['people']} people, "
-            f"{report['ratings']} ratings, fitted in {report['seconds']} s"
+            f"{report['ratings']} ratings, fitted and published in {report['seconds']} s ({parts})"
         )
 
 
@@ -420,8 +434,8 @@ def ratings_import(ctx: Context, email: str, file: Path, fmt: str | None) -> Non
         click.echo(f"not found: {title}", err=True)
 
 
-def main() -> None:
-    cli(prog_name="paperfeed")
+def main(args: list[str] | None = None) -> None:
+    cli(args=args, prog_name="paperfeed")
 
 
 if __name__ == "__main__":

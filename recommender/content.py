@@ -106,6 +106,43 @@ class ContentModel:
             floor[start : start + len(idx)] = np.partition(sims, -k, axis=1)[:, -k]
         return floor
 
+    def neighbours(
+        self, rows: np.ndarray | None = None, *, block_rows: int = 512, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each paper's ``k`` nearest other papers: ``(index, similarity)``, ``(len(rows), k)``.
+
+        A blocked top-k search: ``block_rows`` papers at a time are compared with every paper
+        (one matrix product) and ``np.argpartition`` keeps the ``k`` best, so memory stays at
+        one block's row of similarities whatever the corpus size. Rows are unordered within
+        a paper's ``k``; ties at the ``k``-th value are broken arbitrarily.
+        """
+        rows = np.arange(self.n_items_) if rows is None else _as_index(rows)
+        k = max(min(self.k, self.n_items_ - 1), 0)
+        index = np.zeros((len(rows), k), dtype=np.int32)
+        sims = np.zeros((len(rows), k), dtype=np.float32)
+        if k == 0 or not len(rows):
+            return index, sims
+        X = self.item_vectors_
+        XT = X.T.tocsr() if sp.issparse(X) else np.ascontiguousarray(X.T)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(rows), desc="neighbours", unit="paper")
+        for start in range(0, len(rows), block_rows):
+            idx = rows[start : start + block_rows]
+            block = X[idx] @ XT
+            block = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
+            block[np.arange(len(idx)), idx] = -np.inf  # a paper is not its own neighbour
+            top = np.argpartition(block, -k, axis=1)[:, -k:]
+            index[start : start + len(idx)] = top
+            sims[start : start + len(idx)] = np.take_along_axis(block, top, axis=1)
+            if bar is not None:
+                bar.update(len(idx))
+        if bar is not None:
+            bar.close()
+        return index, sims
+
     # -- scores -------------------------------------------------------------------------------
 
     def score_parts(

@@ -17,7 +17,7 @@ Who is due
 Which papers
     Papers first seen in dumps ingested since the person's last digest (or in
     the newest dump), minus what they rated or got in an earlier digest, ranked
-    by :func:`recommender.pipeline.rank_papers_for_people` (the one ranking
+    by :meth:`recommender.pipeline.FeedService.rank_papers_for_people` (the one ranking
     path; everyone due is ranked in one batch), those at or above their
     ``min_score``, at most ``digest_size``. When nothing clears the bar, the
     period is recorded as ``'empty'``, nothing is sent, and the log says so.
@@ -196,7 +196,12 @@ def choose_papers(
 def choose_papers_many(
     db: Database, settings: Settings, users: list[dict], now: datetime
 ) -> list[list[pipeline.FeedItem]]:
-    """:func:`choose_papers` for many people, ranked together in batches."""
+    """:func:`choose_papers` for many people, ranked together in batches.
+
+    A digest run is a reader like a web worker: it ranks over the published model (its own
+    :class:`~recommender.pipeline.FeedService`) and never fits one.
+    """
+    feeds = pipeline.FeedService(settings)
     chosen: list[list[pipeline.FeedItem]] = []
     for start in range(0, len(users), CHOOSE_BATCH):
         batch = users[start : start + CHOOSE_BATCH]
@@ -211,7 +216,7 @@ def choose_papers_many(
             )
             for u in batch
         ]
-        ranked = pipeline.rank_papers_for_people(db, settings, requests, now=now)
+        ranked = feeds.rank_papers_for_people(db, requests, now=now)
         for user, items in zip(batch, ranked, strict=True):
             bar = user["min_score"]
             # The pipeline's cold-start order carries no score; the bar still applies.

@@ -92,11 +92,12 @@ def ingest_inbox(settings: Settings) -> InboxReport:
     return report
 
 
-def refit_and_rank(settings: Settings) -> dict | None:
-    """Refit the models, then rank the newest dump for everyone (their stored feeds).
+def refit_models(settings: Settings) -> dict | None:
+    """Refit the models and publish them (the scheduler's side of :func:`pipeline.refit`).
 
-    Returns the refit report plus ``"ranked"`` (people ranked), or None when
-    there are no papers yet.
+    Waits for a refit already running (a ``paperfeed refit`` from the shell) rather than
+    skipping: that one may have read the database before the dump that triggered this
+    one. Returns the refit report, or None when there are no papers yet.
     """
     from . import pipeline
 
@@ -105,25 +106,24 @@ def refit_and_rank(settings: Settings) -> dict | None:
         if store.latest_dump(db) is None:
             log.info("refit: no dumps yet; nothing to fit")
             return None
-        report = pipeline.refit(db, settings)
-        report["ranked"] = pipeline.rank_dump_for_everyone(db, settings)
+        report = pipeline.refit(db, settings, wait=True)
     log.info(
-        "refit: model %s on %d papers, %d people, %d ratings in %s s; ranked %d feeds",
+        "refit: model %s on %d papers, %d people, %d ratings in %s s (%s)",
         report["version"],
         report["papers"],
         report["people"],
         report["ratings"],
         report["seconds"],
-        report["ranked"],
+        ", ".join(f"{k} {v} s" for k, v in report["parts"].items()),
     )
     return report
 
 
-def ingest_refit_rank(settings: Settings) -> InboxReport:
-    """Ingest the inbox; if a new dump arrived, refit and rank it for everyone."""
+def ingest_and_refit(settings: Settings) -> InboxReport:
+    """Ingest the inbox; if a new dump arrived, refit and publish the models for it."""
     report = ingest_inbox(settings)
     if report.ingested:
-        refit_and_rank(settings)
+        refit_models(settings)
     return report
 
 

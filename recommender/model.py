@@ -18,10 +18,6 @@ from recommender.content import ContentModel
 from recommender.text import EmbeddingText, TfidfText, make_text_model
 from recommender.weights import COMMUNITY_HALF, BlendWeights
 
-#: Similarity values kept per candidate set by :meth:`Recommender.candidate_similarity`
-#: (float32: 32 MB; 32,000 papers' rows against a 250-paper dump).
-SIM_CACHE_CELLS = 8_000_000
-
 
 @dataclass
 class Recommender:
@@ -37,70 +33,7 @@ class Recommender:
     weights: BlendWeights
     text_kind: str = "tfidf"
     co_ratings: int = 0
-    # Each paper's neighbour floor (NaN: not computed yet). It depends on the paper alone, so
-    # re-ranking against today's dump, or any subset of it, computes none again.
-    _floor_values: np.ndarray | None = field(default=None, repr=False, compare=False)
-    # Similarity rows of papers to recent candidate sets (see candidate_similarity).
-    _sim_cache: dict = field(default_factory=dict, repr=False, compare=False)
     _terms: list[str] | None = field(default=None, repr=False, compare=False)
-
-    def neighbour_floor(self, candidates: np.ndarray) -> np.ndarray:
-        """``content.neighbour_floor(candidates)``, each paper's value computed once."""
-        cand = np.asarray(candidates, dtype=np.int64)
-        if self._floor_values is None:
-            self._floor_values = np.full(self.n_items, np.nan, dtype=np.float32)
-        values = self._floor_values[cand]
-        missing = np.unique(cand[np.isnan(values)])
-        if len(missing):
-            self._floor_values[missing] = self.content.neighbour_floor(missing)
-            values = self._floor_values[cand]
-        return values
-
-    def candidate_similarity(
-        self, rows: np.ndarray, candidates: np.ndarray, universe: np.ndarray | None = None
-    ) -> np.ndarray:
-        """``content.similarity(rows, candidates)``, each paper's row computed once per
-        candidate set and kept.
-
-        A person's likes change one at a time: re-ranking after a like computes one new
-        row, not one per liked paper, and everyone ranked against the same dump shares
-        the rows of papers they have in common. ``universe``, a superset of
-        ``candidates`` that stays the same across calls (today's dump, while the
-        candidates are the part of it a person has not rated), is what rows are kept
-        against, so a like that takes a paper out of the candidates does not start a new
-        set. Keeps the rows of the two most recent sets, up to :data:`SIM_CACHE_CELLS`
-        values each; rows beyond that are computed and not kept. The model never changes
-        under a cache (a refit makes a new :class:`Recommender`), so a kept row is never
-        stale.
-        """
-        rows = np.asarray(rows, dtype=np.int64)
-        candidates = np.asarray(candidates, dtype=np.int64)
-        if universe is not None and len(universe):
-            universe = np.unique(np.asarray(universe, dtype=np.int64))
-            cols = np.minimum(np.searchsorted(universe, candidates), len(universe) - 1)
-            if len(cols) and np.array_equal(universe[cols], candidates):
-                return self.candidate_similarity(rows, universe)[:, cols]
-            # not a superset of the candidates: keep by candidates
-        key = np.ascontiguousarray(candidates, dtype=np.int64).tobytes()
-        table = self._sim_cache.get(key)
-        if table is None:
-            while len(self._sim_cache) >= 2:
-                self._sim_cache.pop(next(iter(list(self._sim_cache))), None)
-            table = self._sim_cache.setdefault(key, {})
-        wanted = rows.tolist()
-        missing = sorted({r for r in wanted if r not in table})
-        extra: dict[int, np.ndarray] = {}
-        if missing:
-            block = self.content.similarity(np.asarray(missing, np.int64), candidates)
-            room = SIM_CACHE_CELLS // max(len(candidates), 1) - len(table)
-            fresh = dict(zip(missing, block, strict=True))
-            if len(missing) <= room:
-                table.update(fresh)
-            else:
-                extra = fresh
-        if not wanted:
-            return np.zeros((0, len(candidates)), np.float32)
-        return np.stack([table[r] if r in table else extra[r] for r in wanted])
 
     def terms_list(self) -> list[str]:
         """The TF-IDF vocabulary as Python strings, built once (reasons name shared terms)."""

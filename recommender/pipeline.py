@@ -1,38 +1,33 @@
 """The one place that joins the database with the models.
 
-Database ids (``paper_id``, ``user_id``) become matrix rows (``pidx``, ``uidx``)
-here and nowhere else. Everything that shows papers to a person (the web feed,
-its JSON twin, the Atom feed, the email digest, the CLI) calls
-:func:`rank_for_person` or :func:`rank_papers_for_person`, which call the one
-ranking function :func:`recommender.ranking.rank_for_user`.
+Database ids (``paper_id``, ``user_id``) become matrix rows (``pidx``, ``uidx``) here and
+nowhere else. Two halves, one per kind of process:
 
-Fitted models live under ``<data dir>/models/`` as *bundles*::
-
-    models/bundles/b0003/paper_ids.npy   # pidx -> paper_id
-    models/bundles/b0003/rec/...          # recommender.artifacts version folder
-    models/CURRENT                        # "b0003"
-
-A bundle is complete before ``CURRENT`` is replaced (``os.replace``), so a
-reader never sees a half-written model. Loaded bundles are cached per process
-and reloaded when ``CURRENT`` changes.
+- **Writing models** (:func:`refit`): only the scheduler's jobs and ``paperfeed refit`` call
+  it. It fits on every paper and rating and publishes a bundle through
+  :func:`recommender.bundles.model_writer`, which holds a lock across processes, so two
+  refits never write at once; the per-corpus work of serving (neighbourhoods of the papers
+  people are shown, the onboarding sample) is done there, once.
+- **Serving** (:class:`FeedService`): one per data directory, made by the web app factory,
+  the CLI or a digest run, and handed down. It loads the newest published bundle (never fits
+  one) and owns the bounded memos over it. Everything that shows papers to a person (the
+  web feed, its JSON twin, the Atom feed, the email digest, the CLI) calls its
+  :meth:`~FeedService.rank_papers_for_people`, which calls the one ranking function
+  :func:`recommender.ranking.rank_users`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -40,17 +35,36 @@ import scipy.sparse as sp
 from sqlite_utils import Database
 
 from . import store
-from .artifacts import load_recommender, save_recommender
+from .bundles import Bundle, WriterBusy, load_current, model_writer
 from .config import Settings
-from .model import Recommender, fit_recommender
-from .ranking import Profile, rank_users
+from .model import fit_recommender
+from .ranking import CandidateIndex, Profile, rank_users
 from .text import paper_text
+
+__all__ = [
+    "FeedItem",
+    "FeedService",
+    "RankRequest",
+    "WriterBusy",
+    "local_day",
+    "mark_shown",
+    "record_feedback",
+    "refit",
+]
 
 log = logging.getLogger(__name__)
 
-KEEP_BUNDLES = 3
 #: Below this many likes, the person's onboarding keywords join the profile.
 KEYWORDS_UNTIL_LIKES = 3
+#: Papers first seen in the dumps of this many days before the newest dump are "served":
+#: their neighbourhoods are precomputed at publish (older dumps are ranked on demand).
+SERVED_DAYS = 7
+#: Rankings of single people kept per service (a like, a new dump or a refit changes the key).
+RANK_MEMO_SIZE = 512
+#: Candidate indexes built on demand for dumps older than the served window.
+INDEX_MEMO_SIZE = 4
+#: Dumps' new-paper lists kept (a dump never changes once written).
+DUMP_MEMO_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -75,28 +89,19 @@ class FeedItem:
         return data
 
 
-@dataclass
-class Bundle:
-    """A loaded model and the database ids of its rows."""
+@dataclass(frozen=True)
+class RankRequest:
+    """One person's ranking request for :meth:`FeedService.rank_papers_for_people`."""
 
-    name: str
-    rec: Recommender
-    paper_ids: np.ndarray  # pidx -> paper_id
-    pidx_of: dict[int, int]
-
-    @functools.cached_property
-    def pidx_lookup(self) -> np.ndarray:
-        """paper_id -> pidx as an array (-1: not in this model), for vectorised lookups."""
-        lookup = np.full(self.max_paper_id + 1, -1, dtype=np.int64)
-        lookup[self.paper_ids] = np.arange(len(self.paper_ids))
-        return lookup
-
-    @property
-    def max_paper_id(self) -> int:
-        return int(self.paper_ids.max()) if len(self.paper_ids) else 0
+    user_id: int
+    paper_ids: Sequence[int]
+    limit: int = 20
+    offset: int = 0
+    include_seen: bool = False
+    min_score: float | None = None
 
 
-# -- fitting and storing models ---------------------------------------------------------------
+# -- writing models ---------------------------------------------------------------------------
 
 
 def text_kind() -> str:
@@ -104,21 +109,59 @@ def text_kind() -> str:
     return os.environ.get("PAPERFEED_TEXT_MODEL") or "tfidf"
 
 
-def refit(db: Database, settings: Settings, *, progress: bool = False) -> dict:
+def refit(db: Database, settings: Settings, *, progress: bool = False, wait: bool = False) -> dict:
     """Fit every model from the papers and ratings in the database and publish a new bundle.
 
-    Returns ``{"version", "papers", "people", "ratings", "seconds"}``.
+    Holds the models' writer lock throughout: with ``wait=False`` a refit that finds
+    another running raises :class:`WriterBusy` at once (its bundle will serve); with
+    ``wait=True`` it waits its turn. Returns ``{"version", "papers", "people", "ratings",
+    "served_papers", "seconds", "parts"}`` (``parts``: seconds per stage).
     """
-    started = time.perf_counter()
-    papers = store.all_papers(db)
-    if not papers:
-        raise RuntimeError("no papers to fit on: ingest a dump first (paperfeed ingest PATH)")
-    paper_ids = np.array([p[0] for p in papers], dtype=np.int64)
-    pidx_of = {int(pid): i for i, pid in enumerate(paper_ids)}
-    texts = [paper_text(title, abstract) for _, title, abstract in papers]
-    ratings = [(u, pidx_of[p], v) for u, p, v in store.all_ratings(db) if p in pidx_of]
+    with model_writer(settings.models_dir, wait=wait) as writer:
+        started = time.perf_counter()
+        papers = store.all_papers(db)
+        if not papers:
+            raise RuntimeError("no papers to fit on: ingest a dump first (paperfeed ingest PATH)")
+        paper_ids = np.array([p[0] for p in papers], dtype=np.int64)
+        pidx_of = {int(pid): i for i, pid in enumerate(paper_ids)}
+        ratings = [(u, pidx_of[p], v) for u, p, v in store.all_ratings(db) if p in pidx_of]
+        served = [pidx_of[p] for p in store.recent_paper_ids(db, SERVED_DAYS) if p in pidx_of]
+        read = time.perf_counter() - started
+        user_items = _user_items(ratings, len(papers))
+        rec = fit_recommender(
+            [paper_text(title, abstract) for _, title, abstract in papers],
+            user_items if user_items.nnz else None,
+            text=text_kind(),
+            cache_dir=settings.cache_dir,
+            progress=progress,
+        )
+        fitted = time.perf_counter() - started - read
+        info = {
+            "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "papers": len(papers),
+            "max_paper_id": int(paper_ids.max()),
+            "people": int(user_items.shape[0]),
+            "ratings": len(ratings),
+            "text_model": rec.text_kind,
+        }
+        name, parts = writer.publish(
+            rec, paper_ids, served=np.asarray(served, np.int64), info=info, progress=progress
+        )
+    report = {
+        "version": name,
+        **{k: info[k] for k in ("papers", "people", "ratings")},
+        "served_papers": len(served),
+        "seconds": round(time.perf_counter() - started, 2),
+        "parts": {"read": round(read, 3), "fit": round(fitted, 3), **parts},
+    }
+    log.info("refit: %s", report)
+    return report
+
+
+def _user_items(ratings: list[tuple[int, int, int]], n_papers: int) -> sp.csr_matrix:
+    """(people x papers) +1/-1 matrix; people in user-id order."""
     user_rows = {u: i for i, u in enumerate(sorted({u for u, _, _ in ratings}))}
-    user_items = sp.csr_matrix(
+    return sp.csr_matrix(
         (
             np.array([v for _, _, v in ratings], dtype=np.float32),
             (
@@ -126,121 +169,416 @@ def refit(db: Database, settings: Settings, *, progress: bool = False) -> dict:
                 np.array([p for _, p, _ in ratings], dtype=np.int64),
             ),
         ),
-        shape=(len(user_rows), len(papers)),
+        shape=(len(user_rows), n_papers),
     )
-    rec = fit_recommender(
-        texts,
-        user_items if user_items.nnz else None,
-        text=text_kind(),
-        cache_dir=settings.cache_dir,
-        progress=progress,
-    )
-    name = _publish(settings.models_dir, rec, paper_ids)
-    _cache.clear()
-    report = {
-        "version": name,
-        "papers": len(papers),
-        "people": len(user_rows),
-        "ratings": len(ratings),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    log.info("refit: %s", report)
-    return report
 
 
-def _bundle_names(root: Path) -> list[str]:
-    folder = root / "bundles"
-    if not folder.exists():
-        return []
-    return sorted(p.name for p in folder.iterdir() if re.fullmatch(r"b\d{4,}", p.name))
+# -- serving ------------------------------------------------------------------------------------
 
 
-def _publish(root: Path, rec: Recommender, paper_ids: np.ndarray) -> str:
-    bundles = root / "bundles"
-    bundles.mkdir(parents=True, exist_ok=True)
-    existing = _bundle_names(root)
-    number = int(existing[-1][1:]) + 1 if existing else 1
-    name = f"b{number:04d}"
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
-    np.save(staging / "paper_ids.npy", paper_ids, allow_pickle=False)
-    save_recommender(rec, staging / "rec")
-    os.replace(staging, bundles / name)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".CURRENT-")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(name)
-    os.replace(tmp, root / "CURRENT")
-    for old in _bundle_names(root)[:-KEEP_BUNDLES]:
-        shutil.rmtree(bundles / old, ignore_errors=True)
-    return name
+class Memo:
+    """A bounded, thread-safe LRU map. Keys must name everything the value depends on."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: Hashable, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
-_versions: dict[Path, tuple[tuple[int, int, int], str | None]] = {}
+@dataclass
+class _Batch:
+    """What :meth:`FeedService.rank_papers_for_people` knows about its requests, stage by stage."""
+
+    requests: Sequence[RankRequest]
+    users: dict[int, dict]
+    ratings: dict[int, dict[int, int]]
+    visible: list[list[int]] = field(default_factory=list)  # not hidden, not muted
+    unrated: list[list[int]] = field(default_factory=list)  # ... and not rated: to rank
+    papers: dict[int, dict] = field(default_factory=dict)  # rows read so far
 
 
-def model_version(settings: Settings) -> str | None:
-    """Name of the published bundle (e.g. ``"b0003"``), or None before the first fit.
+class FeedService:
+    """The serving state of one data directory: the published bundle and the memos over it.
 
-    Asked on every ranking, so the pointer is read again only when its file changed:
-    publishing replaces it (a new inode), which one ``stat`` sees.
+    Made once per process by the web app factory (``app.extensions``), the CLI or a digest
+    run, and handed to whatever ranks. It only reads what the scheduler published: when a
+    refit publishes a new bundle, the next call sees ``CURRENT`` change (one ``stat``) and
+    loads it; nothing here ever fits. Every memo is bounded, and its key holds the bundle's
+    name and everything else its value depends on, so a stale value cannot be served.
     """
-    pointer = settings.models_dir / "CURRENT"
-    try:
-        st = os.stat(pointer)
-    except FileNotFoundError:
-        return None
-    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    known = _versions.get(pointer)
-    if known is not None and known[0] == stamp:
-        return known[1]
-    name = pointer.read_text().strip() or None
-    _versions[pointer] = (stamp, name)
-    return name
+
+    def __init__(self, settings: Settings, *, rank_memo_size: int = RANK_MEMO_SIZE):
+        self.settings = settings
+        self._load_lock = threading.Lock()
+        self._bundle: Bundle | None = None
+        self._stamp: tuple | None = None
+        self.rankings = Memo(rank_memo_size)  # (bundle, pool, liked, disliked, query, n)
+        self.indexes = Memo(INDEX_MEMO_SIZE)  # (bundle, candidates): on-demand neighbourhoods
+        self.dump_papers = Memo(DUMP_MEMO_SIZE)  # (db file, dump id, content hash)
+
+    # -- the bundle ---------------------------------------------------------------------------
+
+    def bundle(self) -> Bundle | None:
+        """The newest published bundle (loaded once per version), or None before the first."""
+        pointer = self.settings.models_dir / "CURRENT"
+        try:
+            st = os.stat(pointer)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return self._bundle
+        with self._load_lock:
+            if stamp != self._stamp:
+                bundle = load_current(self.settings.models_dir)
+                self._bundle, self._stamp = bundle, stamp
+        return self._bundle
+
+    def status(self, db: Database) -> dict:
+        """How the served model stands against the database (``/healthz``)."""
+        bundle = self.bundle()
+        newest = store.max_paper_id(db)
+        if bundle is None:
+            return {"model_version": None, "papers_behind": store.count_papers(db)}
+        return {
+            "model_version": bundle.name,
+            "fitted_at": bundle.info.get("fitted_at"),
+            "text_model": bundle.info.get("text_model"),
+            "papers_in_model": len(bundle.paper_ids),
+            "papers_behind": store.count_papers_after(db, bundle.max_paper_id)
+            if newest > bundle.max_paper_id
+            else 0,
+            "served_papers": bundle.info.get("served_papers"),
+            "tuning": bundle.info.get("tuning"),
+        }
+
+    # -- ranking ------------------------------------------------------------------------------
+
+    def rank_for_person(
+        self,
+        db: Database,
+        user_id: int,
+        *,
+        dump_id: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        include_seen: bool = False,
+        min_score: float | None = None,
+        now: datetime | None = None,
+    ) -> list[FeedItem]:
+        """Rank the papers first seen in ``dump_id`` (default: the newest dump) for one person.
+
+        Excludes what the person rated and what they were shown on an earlier day
+        (unless ``include_seen``; rated papers then follow the ranked ones), and
+        papers matching their muted keywords (always).
+        """
+        dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
+        if dump_id is None:
+            return []
+        candidates = self.dump_paper_ids(db, dump_id)
+        request = RankRequest(user_id, candidates, limit, offset, include_seen, min_score)
+        return self.rank_papers_for_people(db, [request], now=now)[0]
+
+    def rank_papers_for_person(
+        self, db: Database, user_id: int, paper_ids: Sequence[int], **options
+    ) -> list[FeedItem]:
+        """Rank an explicit set of papers for one person; see :meth:`rank_for_person`."""
+        now = options.pop("now", None)
+        request = RankRequest(user_id, paper_ids, **options)
+        return self.rank_papers_for_people(db, [request], now=now)[0]
+
+    def rank_papers_for_people(
+        self,
+        db: Database,
+        requests: Sequence[RankRequest],
+        *,
+        now: datetime | None = None,
+        progress: bool = False,
+    ) -> list[list[FeedItem]]:
+        """Rank each request's papers for its person, everyone in one batch call of the ranker.
+
+        The same rules as :meth:`rank_for_person` apply per person: rated papers, papers
+        shown on an earlier local day (unless ``include_seen``) and muted papers are left
+        out; ``min_score`` drops the ranked papers below it. Papers newer than the
+        published model follow the ranked ones until the scheduler's next refit ranks them.
+        Returns one list per request, in order.
+        """
+        if not requests:
+            return []
+        batch = self._people(db, requests)
+        bundle = self.bundle()
+        self._candidates(db, batch, now)
+        if bundle is None:
+            ranked_all: list[list] = [[] for _ in requests]
+        else:
+            profiles = self._profiles(bundle, batch)
+            ranked_all = self._scores(bundle, batch, profiles, progress)
+        return self._items(db, bundle, batch, ranked_all)
+
+    def _people(self, db: Database, requests: Sequence[RankRequest]) -> _Batch:
+        ids = sorted({r.user_id for r in requests})
+        users = store.user_profile_fields_many(db, ids)
+        for r in requests:
+            if r.user_id not in users:
+                raise LookupError(f"no user with id {r.user_id}")
+        return _Batch(requests, users, store.rating_values_many(db, ids))
+
+    def _candidates(self, db: Database, batch: _Batch, now: datetime | None) -> None:
+        """Each request's papers that exist, minus what its person saw before or muted
+        (``visible``), minus what they rated (``unrated``)."""
+        requests, users = batch.requests, batch.users
+        days = {uid: local_day(users[uid]["timezone"], now) for uid in users}
+        hidden = store.shown_before_many(
+            db,
+            {r.user_id: days[r.user_id] for r in requests if not r.include_seen},
+            requests[0].paper_ids if len(requests) == 1 else None,
+        )
+        # Requests often share one candidate list (a dump for everyone): check each distinct
+        # list once against the store (a paper deleted by hand drops out).
+        distinct = {id(r.paper_ids): r.paper_ids for r in requests}
+        wanted = sorted({int(p) for own in distinct.values() for p in own})
+        existing = store.existing_paper_ids(db, wanted) if wanted else set()
+        in_store = {
+            key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
+            for key, own in distinct.items()
+        }
+        mutes = {uid: _muted_filter(users[uid]["muted_keywords"]) for uid in users}
+        muting = {id(r.paper_ids) for r in requests if mutes[r.user_id] is not None}
+        if muting:
+            self._fetch(db, batch, (p for key in muting for p in in_store[key]))
+        for r in requests:
+            rated, gone = batch.ratings[r.user_id], hidden.get(r.user_id, set())
+            seen_ok = in_store[id(r.paper_ids)]
+            if gone and not gone.isdisjoint(seen_ok):
+                seen_ok = [pid for pid in seen_ok if pid not in gone]
+            if (mute := mutes[r.user_id]) is not None:
+                seen_ok = [pid for pid in seen_ok if not mute(batch.papers[pid])]
+            batch.visible.append(seen_ok)
+            batch.unrated.append(
+                seen_ok
+                if rated.keys().isdisjoint(seen_ok)
+                else [pid for pid in seen_ok if pid not in rated]
+            )
+
+    def _profiles(self, bundle: Bundle, batch: _Batch) -> list[Profile]:
+        """What the ranker knows of each person, in the bundle's rows."""
+        profiles = []
+        for r in batch.requests:
+            rated = batch.ratings[r.user_id]
+            liked = bundle.rows_of([p for p, v in rated.items() if v > 0])
+            disliked = bundle.rows_of([p for p, v in rated.items() if v < 0])
+            keywords = (batch.users[r.user_id]["keywords"] or "").strip()
+            profiles.append(
+                Profile(
+                    liked=np.sort(liked),
+                    disliked=np.sort(disliked),
+                    query=keywords if keywords and len(liked) < KEYWORDS_UNTIL_LIKES else None,
+                )
+            )
+        return profiles
+
+    def _scores(
+        self, bundle: Bundle, batch: _Batch, profiles: list[Profile], progress: bool
+    ) -> list[list]:
+        """Each person's ranked rows: one batch call of the ranker over a shared pool (each
+        person's own candidates, the rest excluded), or the memo for a single person."""
+        requests = batch.requests
+        rows_of: dict[int, np.ndarray] = {}  # id(list) -> its pidx
+        for own in batch.unrated:
+            if id(own) not in rows_of:
+                rows_of[id(own)] = bundle.rows_of(own)
+        pool = np.unique(np.concatenate([np.zeros(0, np.int64), *rows_of.values()]))
+        if not len(pool):
+            return [[] for _ in requests]
+        wants = [r.offset + r.limit for r in requests]
+        if len(requests) == 1:
+            whole = bundle.rows_of(requests[0].paper_ids)  # the dump, rated papers included
+            return [self._rank_one(bundle, profiles[0], pool, wants[0], whole)]
+        for profile, own in zip(profiles, batch.unrated, strict=True):
+            mine = rows_of[id(own)]
+            if len(mine) < len(pool):
+                profile.exclude = np.setdiff1d(pool, mine, assume_unique=True)
+        return rank_users(
+            bundle.rec,
+            profiles,
+            candidates=pool,
+            n=max(wants),
+            progress=progress,
+            index=self._index(bundle, pool),
+        )
+
+    def _rank_one(
+        self, bundle: Bundle, profile: Profile, pool: np.ndarray, n: int, whole: np.ndarray
+    ) -> list:
+        """One person's ranking, memoised on its complete input.
+
+        The key is the bundle, the candidates, the person's likes, dislikes and keyword
+        query, and ``n``: a like, an undo, a new dump, a refit or a muted word changes the
+        key. What it saves is the recomputation when nothing changed: reloading the feed,
+        paging back, the JSON twin, a feed reader polling the Atom feed.
+        """
+        key = (
+            bundle.name,
+            pool.tobytes(),
+            np.asarray(profile.liked, np.int64).tobytes(),
+            np.asarray(profile.disliked, np.int64).tobytes(),
+            profile.query,
+            n,
+        )
+        ranked = self.rankings.get(key)
+        if ranked is None:
+            index = self._index(bundle, whole if len(whole) else pool)
+            ranked = rank_users(bundle.rec, [profile], candidates=pool, n=n, index=index)[0]
+            self.rankings.put(key, ranked)
+        return ranked
+
+    def _index(self, bundle: Bundle, candidates: np.ndarray) -> CandidateIndex:
+        """The published neighbourhoods if they cover ``candidates`` (today's papers), else
+        ones built for them now and kept (an older dump someone is browsing)."""
+        if bundle.index.covers(candidates):
+            return bundle.index
+        cand = np.unique(candidates)
+        key = (bundle.name, cand.tobytes())
+        index = self.indexes.get(key)
+        if index is None:
+            index = CandidateIndex.build(bundle.rec, cand)
+            self.indexes.put(key, index)
+        return index
+
+    def _items(
+        self, db: Database, bundle: Bundle | None, batch: _Batch, ranked_all: list[list]
+    ) -> list[list[FeedItem]]:
+        """Ranked rows to :class:`FeedItem` s: ranked papers, then papers newer than the
+        model, then (``include_seen``) the rated ones."""
+        known = (lambda pid: pid in bundle.pidx_of) if bundle is not None else (lambda pid: False)
+        needed: set[int] = set()
+        fresh_of = []
+        for r, ranked, seen_ok, unrated in zip(
+            batch.requests, ranked_all, batch.visible, batch.unrated, strict=True
+        ):
+            top = r.offset + r.limit
+            for x in ranked[:top]:
+                needed.add(int(bundle.paper_ids[x.pidx]))
+                if x.because_pidx is not None:
+                    needed.add(int(bundle.paper_ids[x.because_pidx]))
+            # not ranked: newer than the model, or nothing to rank on yet (page order)
+            fresh = [pid for pid in unrated if not known(pid)] if ranked else list(unrated)
+            fresh_of.append(fresh[: max(top - len(ranked), 0)])
+            needed.update(fresh_of[-1])
+            if r.include_seen:
+                needed.update(pid for pid in seen_ok if pid in batch.ratings[r.user_id])
+        self._fetch(db, batch, needed)
+        papers = batch.papers
+        results = []
+        for r, ranked, seen_ok, fresh in zip(
+            batch.requests, ranked_all, batch.visible, fresh_of, strict=True
+        ):
+            rated = batch.ratings[r.user_id]
+            items: list[FeedItem] = []
+            for x in ranked[: r.offset + r.limit]:
+                if r.min_score is not None and x.score < r.min_score:
+                    continue
+                pid = int(bundle.paper_ids[x.pidx])
+                if pid not in papers:  # deleted by hand since the model was fitted
+                    continue
+                because = (
+                    int(bundle.paper_ids[x.because_pidx]) if x.because_pidx is not None else None
+                )
+                items.append(
+                    _item(papers[pid], x.score, _reason(x, because, papers), because, x.terms, None)
+                )
+            why = "new since the model was fitted" if ranked else "new in this dump"
+            items += [_item(papers[pid], 0.0, why, None, (), None) for pid in fresh]
+            if r.include_seen:
+                items += [
+                    _item(papers[pid], 0.0, "you rated this", None, (), rated[pid])
+                    for pid in seen_ok
+                    if pid in rated
+                ]
+            results.append(items[r.offset : r.offset + r.limit])
+        return results
+
+    @staticmethod
+    def _fetch(db: Database, batch: _Batch, pids) -> None:
+        """Read paper rows (with abstracts) only where needed: muted-word checks and the
+        papers actually returned, not every candidate of the dump."""
+        missing = sorted({int(p) for p in pids} - batch.papers.keys())
+        if missing:
+            batch.papers.update(store.papers_by_ids(db, missing))
+
+    # -- papers -------------------------------------------------------------------------------
+
+    def similar_papers(self, db: Database, paper_id: int, *, k: int = 10) -> list[dict]:
+        """The ``k`` papers most similar in text to ``paper_id``: ``{"id", "title", "score"}``.
+
+        ``score`` is the cosine similarity of the two papers' text vectors (1 = same text).
+        """
+        bundle = self.bundle()
+        if bundle is None or paper_id not in bundle.pidx_of:
+            return []
+        row = bundle.pidx_of[paper_id]
+        sims = bundle.rec.content.similarity(np.array([row]), None)[0]
+        sims[row] = -np.inf
+        top = np.argsort(-sims, kind="stable")[:k]
+        ids = [int(bundle.paper_ids[i]) for i in top]
+        papers = store.papers_by_ids(db, ids)
+        return [
+            {"id": pid, "title": papers[pid]["title"], "score": round(float(sims[i]), 4)}
+            for i, pid in zip(top, ids, strict=True)
+            if pid in papers and np.isfinite(sims[i])
+        ]
+
+    def onboarding_sample(self, db: Database, *, k: int = 12) -> list[dict]:
+        """One representative paper per topic cluster (computed at publish): a diverse first
+        set to rate, ``{"id", "title", "abstract"}``, largest cluster first."""
+        bundle = self.bundle()
+        if bundle is None:
+            return []
+        ids = [int(p) for p in bundle.onboarding[:k]]
+        papers = store.papers_by_ids(db, ids)
+        return [
+            {"id": pid, "title": papers[pid]["title"], "abstract": papers[pid]["abstract"]}
+            for pid in ids
+            if pid in papers
+        ]
+
+    def dump_paper_ids(self, db: Database, dump_id: int) -> tuple[int, ...]:
+        """:func:`store.dump_new_paper_ids`, read once per dump.
+
+        A dump is written in one transaction and never changes afterwards (papers keep
+        their first dump), so the list is kept, keyed by the database file, the dump's id
+        and its content hash; every feed load asks for it.
+        """
+        row = db.execute("SELECT content_hash FROM dumps WHERE id = ?", [dump_id]).fetchone()
+        if row is None:
+            return ()
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        key = (path, dump_id, row[0])
+        papers = self.dump_papers.get(key)
+        if papers is None:
+            papers = tuple(store.dump_new_paper_ids(db, dump_id))  # shared: immutable
+            self.dump_papers.put(key, papers)
+        return papers
 
 
-_cache: dict[Path, Bundle] = {}
-_fit_lock = threading.Lock()
-
-
-def load_bundle(settings: Settings) -> Bundle | None:
-    """The current bundle, loaded once per process and per version."""
-    name = model_version(settings)
-    if name is None:
-        return None
-    cached = _cache.get(settings.models_dir)
-    if cached is not None and cached.name == name:
-        return cached
-    folder = settings.models_dir / "bundles" / name
-    paper_ids = np.load(folder / "paper_ids.npy", allow_pickle=False)
-    bundle = Bundle(
-        name=name,
-        rec=load_recommender(folder / "rec"),
-        paper_ids=paper_ids,
-        pidx_of={int(pid): i for i, pid in enumerate(paper_ids)},
-    )
-    _cache[settings.models_dir] = bundle
-    return bundle
-
-
-def ensure_model(db: Database, settings: Settings) -> Bundle | None:
-    """The current bundle, refitted first if papers arrived since it was fitted.
-
-    The scheduler refits after every ingest; this covers the moments between,
-    and a fresh install. Returns None only when there are no papers at all.
-    """
-    bundle = load_bundle(settings)
-    newest = store.max_paper_id(db)
-    if newest == 0:
-        return None
-    if bundle is None or bundle.max_paper_id < newest:
-        with _fit_lock:
-            bundle = load_bundle(settings)
-            if bundle is None or bundle.max_paper_id < newest:
-                refit(db, settings)
-                bundle = load_bundle(settings)
-    return bundle
-
-
-# -- ranking for a person ---------------------------------------------------------------------
+# -- helpers ------------------------------------------------------------------------------------
 
 
 def local_day(timezone: str | None, now: datetime | None = None) -> str:
@@ -261,275 +599,6 @@ def _muted_filter(muted_json: str | None):
         return None
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
     return lambda paper: bool(pattern.search(f"{paper['title']}\n{paper['abstract']}"))
-
-
-def rank_for_person(
-    db: Database,
-    settings: Settings,
-    user_id: int,
-    *,
-    dump_id: int | None = None,
-    limit: int = 20,
-    offset: int = 0,
-    include_seen: bool = False,
-    min_score: float | None = None,
-    now: datetime | None = None,
-) -> list[FeedItem]:
-    """Rank the papers first seen in ``dump_id`` (default: the newest dump) for one person.
-
-    Excludes what the person rated and what they were shown on an earlier day
-    (unless ``include_seen``; rated papers then follow the ranked ones), and
-    papers matching their muted keywords (always).
-    """
-    dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
-    if dump_id is None:
-        return []
-    candidates = _dump_new_papers(db, dump_id)
-    return rank_papers_for_person(
-        db,
-        settings,
-        user_id,
-        candidates,
-        limit=limit,
-        offset=offset,
-        include_seen=include_seen,
-        min_score=min_score,
-        now=now,
-    )
-
-
-def rank_papers_for_person(
-    db: Database,
-    settings: Settings,
-    user_id: int,
-    paper_ids: Sequence[int],
-    *,
-    limit: int = 20,
-    offset: int = 0,
-    include_seen: bool = False,
-    min_score: float | None = None,
-    now: datetime | None = None,
-) -> list[FeedItem]:
-    """Rank an explicit set of papers for one person; see :func:`rank_for_person`."""
-    request = RankRequest(user_id, paper_ids, limit, offset, include_seen, min_score)
-    return rank_papers_for_people(db, settings, [request], now=now)[0]
-
-
-@dataclass(frozen=True)
-class RankRequest:
-    """One person's ranking request for :func:`rank_papers_for_people`."""
-
-    user_id: int
-    paper_ids: Sequence[int]
-    limit: int = 20
-    offset: int = 0
-    include_seen: bool = False
-    min_score: float | None = None
-
-
-def rank_papers_for_people(
-    db: Database,
-    settings: Settings,
-    requests: Sequence[RankRequest],
-    *,
-    now: datetime | None = None,
-    progress: bool = False,
-) -> list[list[FeedItem]]:
-    """Rank each request's papers for its person, everyone in one batch call of the ranker.
-
-    The same rules as :func:`rank_for_person` apply per person: rated papers,
-    papers shown on an earlier local day (unless ``include_seen``) and muted
-    papers are left out; ``min_score`` drops the ranked papers below it. Every
-    person's data is read with a few queries and every person is scored in
-    blocks by :func:`recommender.ranking.rank_users`, so 10,000 people cost
-    seconds, not minutes. Returns one list per request, in order.
-    """
-    if not requests:
-        return []
-    ids = sorted({r.user_id for r in requests})
-    users = store.user_profile_fields_many(db, ids)
-    for r in requests:
-        if r.user_id not in users:
-            raise LookupError(f"no user with id {r.user_id}")
-    bundle = ensure_model(db, settings)
-    if bundle is None:
-        return [[] for _ in requests]
-    ratings = store.rating_values_many(db, ids)
-    days = {uid: local_day(users[uid]["timezone"], now) for uid in ids}
-    hidden = store.shown_before_many(
-        db,
-        {r.user_id: days[r.user_id] for r in requests if not r.include_seen},
-        requests[0].paper_ids if len(requests) == 1 else None,
-    )
-    # Requests often share one candidate list (a dump for everyone): filter each distinct
-    # list once, then per person only where their own data touches it.
-    distinct = {id(r.paper_ids): r.paper_ids for r in requests}
-    wanted = np.unique(
-        np.concatenate(
-            [np.zeros(0, np.int64)] + [np.asarray(o, np.int64) for o in distinct.values()]
-        )
-    )
-    # The bundle's papers were read from this database and papers are never deleted:
-    # only ids the model does not know are looked up.
-    lookup = bundle.pidx_lookup
-    known = (wanted >= 0) & (wanted < len(lookup))
-    known[known] = lookup[wanted[known]] >= 0
-    existing = set(wanted[known].tolist()) | store.existing_paper_ids(db, wanted[~known].tolist())
-    in_store = {
-        key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
-        for key, own in distinct.items()
-    }
-    mutes = {uid: _muted_filter(users[uid]["muted_keywords"]) for uid in ids}
-    muted_papers: dict[tuple[int, int], bool] = {}
-    # Paper rows (with abstracts) are read only where needed: muted-word checks and the
-    # papers actually returned, not every candidate of the dump.
-    papers: dict[int, dict] = {}
-
-    def fetch(pids) -> None:
-        missing = sorted({int(p) for p in pids} - papers.keys())
-        if missing:
-            papers.update(store.papers_by_ids(db, missing))
-
-    muting = {id(r.paper_ids) for r in requests if mutes[r.user_id] is not None}
-    if muting:
-        fetch(p for key in muting for p in in_store[key])
-
-    def is_muted(uid: int, pid: int) -> bool:
-        key = (uid, pid)
-        if key not in muted_papers:
-            muted_papers[key] = mutes[uid](papers[pid])
-        return muted_papers[key]
-
-    visible, unrated, profiles, wants = [], [], [], []
-    for r in requests:
-        uid = r.user_id
-        rated, gone = ratings[uid], hidden.get(uid, set())
-        seen_ok = in_store[id(r.paper_ids)]
-        if gone and not gone.isdisjoint(seen_ok):
-            seen_ok = [pid for pid in seen_ok if pid not in gone]
-        if mutes[uid] is not None:
-            seen_ok = [pid for pid in seen_ok if not is_muted(uid, pid)]
-        visible.append(seen_ok)
-        unrated.append(
-            seen_ok
-            if rated.keys().isdisjoint(seen_ok)
-            else [pid for pid in seen_ok if pid not in rated]
-        )
-        liked = [bundle.pidx_of[p] for p, v in rated.items() if v > 0 and p in bundle.pidx_of]
-        disliked = [bundle.pidx_of[p] for p, v in rated.items() if v < 0 and p in bundle.pidx_of]
-        keywords = (users[uid]["keywords"] or "").strip()
-        profiles.append(
-            Profile(
-                liked=np.asarray(liked, dtype=np.int64),
-                disliked=np.asarray(disliked, dtype=np.int64),
-                query=keywords if keywords and len(liked) < KEYWORDS_UNTIL_LIKES else None,
-            )
-        )
-        wants.append(r.offset + r.limit)
-    # One candidate pool for the batch; each person's pool is theirs, the rest excluded.
-    as_rows: dict[int, tuple[list, np.ndarray]] = {}  # id(list) -> (the list, its pidx)
-    for own in unrated:
-        if id(own) not in as_rows:
-            pids = np.asarray(own, dtype=np.int64)
-            rows = lookup[np.clip(pids, 0, len(lookup) - 1)]
-            as_rows[id(own)] = (own, rows[(rows >= 0) & (pids < len(lookup))])
-    pool = np.unique(np.concatenate([np.zeros(0, np.int64)] + [a for _, a in as_rows.values()]))
-    for i, own in enumerate(unrated):
-        mine = as_rows[id(own)][1]
-        if len(mine) < len(pool):
-            profiles[i].exclude = np.setdiff1d(pool, mine, assume_unique=True)
-    if not len(pool):
-        ranked_all: list[list] = [[] for _ in requests]
-    elif len(requests) == 1:
-        ranked_all = [_rank_one_cached(bundle, profiles[0], pool, wants[0], requests[0].paper_ids)]
-    else:
-        ranked_all = rank_users(
-            bundle.rec, profiles, candidates=pool, n=max(wants), progress=progress
-        )
-    needed: set[int] = set()
-    for r, ranked, seen_ok, fresh in zip(requests, ranked_all, visible, unrated, strict=True):
-        top = r.offset + r.limit
-        for x in ranked[:top]:
-            needed.add(int(bundle.paper_ids[x.pidx]))
-            if x.because_pidx is not None:
-                needed.add(int(bundle.paper_ids[x.because_pidx]))
-        if not ranked:
-            needed.update(fresh[:top])
-        if r.include_seen:
-            needed.update(pid for pid in seen_ok if pid in ratings[r.user_id])
-    fetch(needed)
-    titles = papers
-    results = []
-    for r, ranked, seen_ok, fresh in zip(requests, ranked_all, visible, unrated, strict=True):
-        rated = ratings[r.user_id]
-        items: list[FeedItem] = []
-        if ranked:
-            for x in ranked[: r.offset + r.limit]:
-                if r.min_score is not None and x.score < r.min_score:
-                    continue
-                pid = int(bundle.paper_ids[x.pidx])
-                if pid not in papers:  # deleted by hand since the model was fitted
-                    continue
-                because = (
-                    int(bundle.paper_ids[x.because_pidx]) if x.because_pidx is not None else None
-                )
-                items.append(
-                    _item(papers[pid], x.score, _reason(x, because, titles), because, x.terms, None)
-                )
-        else:
-            # Nothing to go on yet (no likes, no keywords): the papers in page order.
-            items = [
-                _item(papers[pid], 0.0, "new in this dump", None, (), None)
-                for pid in fresh[: r.offset + r.limit]
-            ]
-        if r.include_seen:
-            items += [
-                _item(papers[pid], 0.0, "you rated this", None, (), rated[pid])
-                for pid in seen_ok
-                if pid in rated
-            ]
-        results.append(items[r.offset : r.offset + r.limit])
-    return results
-
-
-#: Rankings of single people kept per process, keyed by everything the ranking depends on.
-RANK_CACHE_SIZE = 512
-_rank_cache: OrderedDict[tuple, list] = OrderedDict()
-_rank_cache_lock = threading.Lock()
-
-
-def _rank_one_cached(
-    bundle: Bundle, profile: Profile, pool: np.ndarray, n: int, asked: Sequence[int] = ()
-) -> list:
-    """One person's ranking, memoised on its complete input.
-
-    ``asked`` is the request's whole candidate list (today's dump): it stays the same
-    while the person rates its papers, so similarity rows are kept against it rather
-    than against the pool (it changes nothing in the result, so it is not in the key).
-
-    The key is the model version, the candidates, the person's likes, dislikes
-    and keyword query, and ``n``: a like, an undo, a new dump, a refit or a
-    muted word changes the key, so a stale ranking can never be served. What
-    it saves is the recomputation when nothing changed: reloading the feed,
-    paging back, the JSON twin, a feed reader polling the Atom feed.
-    """
-    liked = np.sort(np.asarray(profile.liked, dtype=np.int64))
-    disliked = np.sort(np.asarray(profile.disliked, dtype=np.int64))
-    key = (bundle.name, pool.tobytes(), liked.tobytes(), disliked.tobytes(), profile.query, n)
-    with _rank_cache_lock:
-        if key in _rank_cache:
-            _rank_cache.move_to_end(key)
-            return _rank_cache[key]
-    profile = Profile(liked=liked, disliked=disliked, query=profile.query)
-    whole = np.asarray(asked, dtype=np.int64)
-    whole = bundle.pidx_lookup[whole[(whole >= 0) & (whole < len(bundle.pidx_lookup))]]
-    universe = whole[whole >= 0]
-    ranked = rank_users(bundle.rec, [profile], candidates=pool, n=n, universe=universe)[0]
-    with _rank_cache_lock:
-        _rank_cache[key] = ranked
-        while len(_rank_cache) > RANK_CACHE_SIZE:
-            _rank_cache.popitem(last=False)
-    return ranked
 
 
 def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:
@@ -581,139 +650,6 @@ def mark_shown(db: Database, user_id: int, paper_ids, *, channel: str, day: str)
 
 def user_ratings(db: Database, user_id: int) -> list[dict]:
     return store.user_ratings(db, user_id)
-
-
-# -- papers -----------------------------------------------------------------------------------
-
-
-def similar_papers(db: Database, settings: Settings, paper_id: int, *, k: int = 10) -> list[dict]:
-    """The ``k`` papers most similar in text to ``paper_id``: ``{"id", "title", "score"}``."""
-    bundle = ensure_model(db, settings)
-    if bundle is None or paper_id not in bundle.pidx_of:
-        return []
-    sims = bundle.rec.content.similarity(np.array([bundle.pidx_of[paper_id]]), None)[0]
-    sims[bundle.pidx_of[paper_id]] = -np.inf
-    top = np.argsort(-sims)[:k]
-    papers = store.papers_by_ids(db, [int(bundle.paper_ids[i]) for i in top])
-    return [
-        {
-            "id": int(bundle.paper_ids[i]),
-            "title": papers[int(bundle.paper_ids[i])]["title"],
-            "score": round(float(sims[i]), 4),
-        }
-        for i in top
-        if int(bundle.paper_ids[i]) in papers and np.isfinite(sims[i])
-    ]
-
-
-_sample_cache: dict[tuple[str, int], list[int]] = {}
-
-
-def onboarding_sample(db: Database, settings: Settings, *, k: int = 12) -> list[dict]:
-    """One representative paper per topic cluster: a diverse first set to rate.
-
-    k-means on the paper vectors; the paper nearest each centre stands for it.
-    Cached per model version.
-    """
-    from sklearn.cluster import MiniBatchKMeans
-
-    bundle = ensure_model(db, settings)
-    if bundle is None:
-        return []
-    key = (bundle.name, k)
-    if key not in _sample_cache:
-        X = bundle.rec.item_vectors
-        n_clusters = min(k, X.shape[0])
-        km = MiniBatchKMeans(n_clusters=n_clusters, random_state=0, n_init=3).fit(X)
-        centres = km.cluster_centers_
-        sims = X @ centres.T
-        sims = np.asarray(sims.toarray() if sp.issparse(sims) else sims)
-        chosen: list[int] = []
-        for c in np.argsort(-np.bincount(km.labels_, minlength=n_clusters)):
-            members = np.flatnonzero(km.labels_ == c)
-            if len(members):
-                chosen.append(int(members[np.argmax(sims[members, c])]))
-        _sample_cache[key] = [int(bundle.paper_ids[i]) for i in chosen]
-    papers = store.papers_by_ids(db, _sample_cache[key])
-    return [
-        {"id": pid, "title": papers[pid]["title"], "abstract": papers[pid]["abstract"]}
-        for pid in _sample_cache[key]
-        if pid in papers
-    ]
-
-
-# -- batch: every person ----------------------------------------------------------------------
-
-
-def rank_dump_for_everyone(
-    db: Database,
-    settings: Settings,
-    dump_id: int | None = None,
-    *,
-    top_n: int = 50,
-    progress: bool = False,
-    batch: int = 5000,
-) -> int:
-    """Rank a dump's new papers for every person and store their top ``top_n``.
-
-    Returns the number of people ranked. The same rules and ranking as the feed
-    (:func:`rank_papers_for_people`), ``batch`` people at a time.
-    """
-    dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
-    bundle = ensure_model(db, settings) if dump_id is not None else None
-    if bundle is None:
-        return 0
-    candidates = store.dump_new_paper_ids(db, dump_id)
-    people = store.user_ids(db)
-    rows = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(people), desc="ranking", unit="person")
-    for start in range(0, len(people), batch):
-        chunk = people[start : start + batch]
-        requests = [RankRequest(u, candidates, limit=top_n) for u in chunk]
-        for user_id, items in zip(
-            chunk, rank_papers_for_people(db, settings, requests), strict=True
-        ):
-            rows += [
-                (user_id, item.paper_id, rank, item.score, item.reason)
-                for rank, item in enumerate(items, start=1)
-            ]
-        if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
-    store.store_feed_rankings(db, dump_id, rows, bundle.name)
-    return len(people)
-
-
-_dump_papers: OrderedDict[tuple, tuple[int, ...]] = OrderedDict()
-
-
-def _dump_new_papers(db: Database, dump_id: int) -> tuple[int, ...]:
-    """:func:`store.dump_new_paper_ids`, read once per process and dump.
-
-    A dump is written in one transaction and never changes afterwards (papers keep
-    their first dump and are never deleted), so the list is kept, keyed by the
-    database file, the dump's id and its content hash; every feed load asks for it.
-    """
-    row = db.execute("SELECT content_hash FROM dumps WHERE id = ?", [dump_id]).fetchone()
-    if row is None:
-        return ()
-    path = db.execute("PRAGMA database_list").fetchone()[2]
-    key = (path, dump_id, row[0])
-    with _rank_cache_lock:
-        if key in _dump_papers:
-            _dump_papers.move_to_end(key)
-            return _dump_papers[key]
-    papers = tuple(store.dump_new_paper_ids(db, dump_id))  # shared: immutable
-    with _rank_cache_lock:
-        _dump_papers[key] = papers
-        while len(_dump_papers) > 16:
-            _dump_papers.popitem(last=False)
-    return papers
 
 
 def _newest_dump_id(db: Database) -> int | None:

@@ -22,7 +22,7 @@ from recommender.reasons import Ranked, explain
 from recommender.text import TfidfText
 from recommender.weights import FEATURES
 
-__all__ = ["Profile", "Ranked", "rank_for_user", "rank_users", "zscore_rows"]
+__all__ = ["CandidateIndex", "Profile", "Ranked", "rank_for_user", "rank_users", "zscore_rows"]
 
 
 @dataclass
@@ -68,64 +68,92 @@ def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarra
 
 
 @dataclass
+class CandidateIndex:
+    """What everyone ranked against one candidate set shares: each candidate's neighbourhood.
+
+    ``neighbours_t`` is ``(n_items, n_candidates)``: entry ``(j, c)`` is the similarity of
+    paper ``j`` to candidate ``c`` when ``j`` is among ``c``'s ``k`` nearest other papers
+    (the kNN signal's neighbourhood), else absent. Stored by paper row, so a person's kNN
+    signal is the sum of their liked papers' rows: the cost grows with their likes, not
+    with the corpus. Built once per published bundle for the papers people are shown
+    (:mod:`recommender.bundles`, by the scheduler), or on the fly for any other set.
+    """
+
+    candidates: np.ndarray  # sorted, unique pidx
+    neighbours_t: sp.csr_matrix
+
+    @classmethod
+    def build(
+        cls, rec: Recommender, candidates: Sequence[int] | np.ndarray, *, progress: bool = False
+    ) -> CandidateIndex:
+        cand = np.unique(np.asarray(candidates, dtype=np.int64))
+        index, sims = rec.content.neighbours(cand, progress=progress)
+        return cls.from_arrays(cand, index, sims, rec.n_items)
+
+    @classmethod
+    def from_arrays(
+        cls, candidates: np.ndarray, index: np.ndarray, sims: np.ndarray, n_items: int
+    ) -> CandidateIndex:
+        """From :meth:`ContentModel.neighbours` output for ``candidates`` (sorted, unique)."""
+        k = index.shape[1] if index.ndim == 2 else 0
+        cols = np.repeat(np.arange(len(candidates), dtype=np.int64), k)
+        M = sp.csr_matrix(
+            (sims.ravel().astype(np.float32), (index.ravel().astype(np.int64), cols)),
+            shape=(n_items, len(candidates)),
+        )
+        return cls(np.asarray(candidates, dtype=np.int64), M)
+
+    def positions(self, pidx: np.ndarray) -> np.ndarray:
+        """Column of each paper in :attr:`neighbours_t` (-1: not indexed)."""
+        pidx = np.asarray(pidx, dtype=np.int64)
+        if not len(self.candidates):
+            return np.full(len(pidx), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.candidates, pidx), len(self.candidates) - 1)
+        return np.where(self.candidates[at] == pidx, at, -1)
+
+    def covers(self, pidx: np.ndarray) -> bool:
+        return bool((self.positions(pidx) >= 0).all())
+
+
+@dataclass
 class _Context:
     """Per-call precomputation shared by every person ranked against the same candidates."""
 
     candidates: np.ndarray
-    sims_t: np.ndarray  # (n_cols, n_candidates) similarity of every liked/disliked paper
-    knn_t: np.ndarray  # sims_t where the liked paper is among the candidate's neighbours, else 0
-    col_of: dict[int, int]  # pidx -> row of sims_t
-    col_lookup: np.ndarray  # pidx -> row of sims_t (-1: none)
-    floor: np.ndarray
+    at: np.ndarray  # column of each candidate in index.neighbours_t
+    index: CandidateIndex
+    cand_vectors: np.ndarray | sp.csr_matrix  # the candidates' text vectors
     regime: str
     warm_share: float  # share of candidates with a rating: mixes the cold and warm weights
     popularity: np.ndarray  # (n_candidates,) z-scored log(1 + likes)
-    position: dict[int, int]  # pidx -> position in candidates
     pos_lookup: np.ndarray  # pidx -> position in candidates (-1: not a candidate)
     cand_factors: np.ndarray | None  # (n_candidates, factors) float64 collaborative factors
-
-    @property
-    def sims(self) -> np.ndarray:
-        """(n_candidates, n_cols) similarity to every liked/disliked paper (a view)."""
-        return self.sims_t.T
 
 
 def _context(
     rec: Recommender,
     profiles: Sequence[Profile],
     candidates: np.ndarray,
-    universe: np.ndarray | None = None,
+    index: CandidateIndex | None = None,
 ) -> _Context:
-    cols = np.unique(
-        np.concatenate(
-            [np.zeros(0, np.int64)]
-            + [np.asarray(pr.liked, dtype=np.int64).ravel() for pr in profiles]
-            + [np.asarray(pr.disliked, dtype=np.int64).ravel() for pr in profiles]
-        )
-    )
-    sims_t = (
-        rec.candidate_similarity(cols, candidates, universe)
-        if len(cols)
-        else np.zeros((0, len(candidates)), np.float32)
-    )
-    floor = rec.neighbour_floor(candidates)
+    """The shared part of a ranking call; ``index`` (precomputed at publish) if it covers
+    ``candidates``, else one built for them now."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if index is None or not index.covers(candidates):
+        index = CandidateIndex.build(rec, candidates)
     rated = float(rec.collab.rated_[candidates].mean()) if rec.collab is not None else 0.0
     likes = rec.collab.likes_[candidates] if rec.collab is not None else np.zeros(len(candidates))
-    col_lookup = np.full(rec.n_items, -1, dtype=np.int64)
-    col_lookup[cols] = np.arange(len(cols))
     pos_lookup = np.full(rec.n_items, -1, dtype=np.int64)
     pos_lookup[candidates] = np.arange(len(candidates))
+    vectors = rec.item_vectors[candidates]
     return _Context(
         candidates=candidates,
-        sims_t=sims_t,
-        knn_t=np.where(sims_t >= floor[None, :], sims_t, np.float32(0)),
-        col_of={int(c): i for i, c in enumerate(cols)},
-        col_lookup=col_lookup,
-        floor=floor,
+        at=index.positions(candidates),
+        index=index,
+        cand_vectors=vectors.tocsr() if sp.issparse(vectors) else np.asarray(vectors),
         regime="warm" if rated > 0.5 else "cold",
         warm_share=rated,
         popularity=zscore(np.log1p(np.asarray(likes, dtype=np.float32))),
-        position={int(c): i for i, c in enumerate(candidates)},
         pos_lookup=pos_lookup,
         cand_factors=(
             rec.collab.item_factors_[candidates].astype(np.float64)
@@ -136,27 +164,9 @@ def _context(
 
 
 def person_features(rec: Recommender, profile: Profile, ctx: _Context) -> dict[str, np.ndarray]:
-    """Per-person z-scored signals over the context's candidates (``FEATURES`` keys)."""
-    liked = [ctx.col_of[int(p)] for p in profile.liked]
-    disliked = [ctx.col_of[int(p)] for p in profile.disliked]
-    sim_q = rec.query_similarity(profile.query, ctx.candidates) if profile.query else None
-    parts = rec.content.score_parts(
-        ctx.sims[:, liked],
-        ctx.sims[:, disliked] if disliked else None,
-        floor=ctx.floor,
-        sim_query=sim_q,
-    )
-    feats = {"knn": zscore(parts["knn"]), "centroid": zscore(parts["centroid"])}
-    if rec.collab is not None and (len(profile.liked) or profile.uidx is not None):
-        if profile.uidx is not None and profile.uidx < len(rec.collab.user_factors_):
-            u = rec.collab.user_factors_[profile.uidx]
-        else:
-            u = rec.collab.user_factors_for(profile.liked, profile.disliked)
-        feats["collab"] = zscore(rec.collab.score(u, ctx.candidates))
-    else:
-        feats["collab"] = np.zeros(len(ctx.candidates), np.float32)
-    feats["popularity"] = ctx.popularity
-    return feats
+    """One person's z-scored signals over all of the context's candidates (``FEATURES`` keys):
+    the serving path (:func:`_block_features`) for a block of one."""
+    return {name: row[0] for name, row in _block_features(rec, [profile], ctx).items()}
 
 
 def _mmr(scores: np.ndarray, order: np.ndarray, sims: np.ndarray, n: int, diversity: float):
@@ -192,21 +202,21 @@ def rank_users(
     diversity: float = 0.0,
     reasons: bool = True,
     progress: bool = False,
-    universe: Sequence[int] | np.ndarray | None = None,
+    index: CandidateIndex | None = None,
 ) -> list[list[Ranked]]:
     """Rank ``candidates`` (default: every paper) for each profile; best first, ``n`` each.
 
     Excluded papers (``profile.exclude``) and the person's own rated papers never appear.
     ``diversity`` in [0, 1) re-orders the top with maximal marginal relevance (0 = off).
-    ``universe``: a superset of ``candidates`` that stays the same from call to call
-    (today's dump); similarity rows are kept against it (see
-    :meth:`Recommender.candidate_similarity`). It changes nothing in the result.
+    ``index``: the candidates' neighbourhoods, precomputed when the bundle was published
+    (:class:`CandidateIndex`); used when it covers ``candidates``, else one is built. It
+    changes nothing in the result, only what the call costs.
 
     People are ranked in blocks: every signal of a block is a matrix product over
     (people x candidates), so one person and 100,000 people go through the same code.
     """
     cand = np.arange(rec.n_items) if candidates is None else np.asarray(candidates, dtype=np.int64)
-    ctx = _context(rec, profiles, cand, None if universe is None else np.asarray(universe))
+    ctx = _context(rec, profiles, cand, index)
     results: list[list[Ranked]] = [[] for _ in profiles]
     # nothing to go on yet: the caller shows recent papers instead
     active = [i for i, p in enumerate(profiles) if len(p.liked) or p.query or p.uidx is not None]
@@ -237,22 +247,31 @@ def rank_users(
     return results
 
 
-def _indicator(rows: list[np.ndarray], lookup: np.ndarray, n_cols: int) -> sp.csr_matrix:
-    """(len(rows), n_cols) float32 counts of ``lookup[rows[i]]`` (duplicates count twice)."""
+def _indicator(rows: list[np.ndarray], n_cols: int) -> sp.csr_matrix:
+    """(len(rows), n_cols) float32 counts of ``rows[i]`` (duplicates count twice)."""
     lens = np.fromiter((len(r) for r in rows), np.int64, len(rows))
     flat = np.concatenate([np.zeros(0, np.int64), *rows]) if len(rows) else np.zeros(0, np.int64)
     M = sp.csr_matrix(
-        (np.ones(len(flat), np.float32), (np.repeat(np.arange(len(rows)), lens), lookup[flat])),
+        (np.ones(len(flat), np.float32), (np.repeat(np.arange(len(rows)), lens), flat)),
         shape=(len(rows), n_cols),
     )
     M.sum_duplicates()
     return M
 
 
+def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context) -> np.ndarray:
+    """(people x candidates) summed similarity of each person's papers (rows of ``M``) to
+    every candidate: their summed vectors times the candidates' vectors."""
+    summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
+    out = summed @ ctx.cand_vectors.T
+    out = out.toarray() if sp.issparse(out) else out
+    return np.asarray(out, dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
+
+
 def _block_features(
     rec: Recommender, profiles: Sequence[Profile], ctx: _Context, keep: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """(people x candidates) z-scored signals: :func:`person_features` for a block at once.
+    """(people x candidates) z-scored signals (``FEATURES``) for a block of people.
 
     ``keep`` marks each person's own candidates (see :func:`zscore_rows`).
     """
@@ -261,11 +280,15 @@ def _block_features(
     disliked = [np.asarray(p.disliked, dtype=np.int64).ravel() for p in profiles]
     n_liked = np.fromiter((len(x) for x in liked), np.int64, B)
     n_disliked = np.fromiter((len(x) for x in disliked), np.int64, B)
-    n_cols = ctx.sims_t.shape[0]
-    L = _indicator(liked, ctx.col_lookup, n_cols)
-    sum_liked = np.asarray(L @ ctx.sims_t, dtype=np.float32).reshape(B, n_cand)
-    knn = np.asarray(L @ ctx.knn_t, dtype=np.float32).reshape(B, n_cand)
+    L = _indicator(liked, rec.n_items)
+    knn = np.zeros((B, n_cand), np.float32)
+    if n_liked.any():
+        near = (L @ ctx.index.neighbours_t).toarray()
+        knn = np.asarray(near[:, ctx.at], dtype=np.float32)
     # centroid: mean similarity to the liked papers, a keyword query counting as one more
+    sum_liked = (
+        _similarity_sums(rec, L, ctx) if n_liked.any() else np.zeros((B, n_cand), np.float32)
+    )
     n_centroid = n_liked.copy()
     for i, p in enumerate(profiles):
         if p.query:
@@ -278,11 +301,10 @@ def _block_features(
     knn[no_likes] = centroid[no_likes]
     if n_disliked.any():
         # A dislike lowers both signals by the mean similarity to the disliked papers.
-        D = _indicator(disliked, ctx.col_lookup, n_cols)
         dis = n_disliked > 0
-        sum_dis = np.asarray(D[dis] @ ctx.sims_t, dtype=np.float32)
+        D = _indicator([disliked[i] for i in np.flatnonzero(dis)], rec.n_items)
         penalty = np.float32(rec.content.dislike_weight) * (
-            sum_dis / n_disliked[dis, None].astype(np.float32)
+            _similarity_sums(rec, D, ctx) / n_disliked[dis, None].astype(np.float32)
         )
         scale = np.maximum(1.0, np.sqrt(n_liked[dis].astype(np.float64))).astype(np.float32)
         centroid[dis] -= penalty

@@ -36,7 +36,7 @@ def explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> lis
                 [Ranked(p, s, "recommended") for p, s in zip(pidxs, row_scores, strict=True)]
             )
         return out
-    because_of = _block_because(profiles, ctx, tops)
+    because_of = _block_because(rec, profiles, ctx, tops)
     terms_of = (
         _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
     )
@@ -71,23 +71,30 @@ def explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> lis
     return out
 
 
-def _block_because(profiles, ctx, tops) -> list[list[int] | None]:
-    """For each shown paper, the person's liked paper it is most similar to (first on ties)."""
+def _block_because(rec, profiles, ctx, tops) -> list[list[int] | None]:
+    """For each shown paper, the person's liked paper it is most similar to (first on ties).
+
+    Similarities are computed for the shown papers only (a block's few hundred), against
+    every liked paper of the block, in one product.
+    """
     B = len(profiles)
     liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
     lens = np.fromiter((len(x) for x in liked), np.int64, B)
     widths = np.fromiter((len(t) for t in tops), np.int64, B)
     out: list[list[int] | None] = [None] * B
-    if not lens.any():
+    if not lens.any() or not widths.any():
         return out
     k, m = int(lens.max()), int(widths.max())
     pad_liked = np.zeros((B, k), np.int64)
-    pad_top = np.zeros((B, m), np.int64)
+    pad_shown = np.zeros((B, m), np.int64)
     for i in range(B):
         pad_liked[i, : lens[i]] = liked[i]
-        pad_top[i, : widths[i]] = tops[i]
-    cols = ctx.col_lookup[pad_liked]  # (B, k)
-    sims = ctx.sims_t[cols[:, :, None], pad_top[:, None, :]]  # (B, k, m)
+        pad_shown[i, : widths[i]] = ctx.candidates[np.asarray(tops[i], dtype=np.int64)]
+    rows, row_of = np.unique(pad_liked, return_inverse=True)
+    cols, col_of = np.unique(pad_shown, return_inverse=True)
+    table = rec.content.similarity(rows, cols)
+    row_of, col_of = row_of.reshape(B, k), col_of.reshape(B, m)
+    sims = table[row_of[:, :, None], col_of[:, None, :]]  # (B, k, m)
     sims[np.arange(k)[None, :] >= lens[:, None]] = -np.inf  # padding never wins
     best = np.take_along_axis(pad_liked, np.argmax(sims, axis=1), axis=1)  # (B, m)
     for i in np.flatnonzero(lens):

@@ -6,7 +6,7 @@ process was suspended or busy collapse into one), and a deliberate
 ``misfire_grace_time``:
 
 ``ingest_inbox`` (every minute)
-    ingest new dump files, then refit and rank the new dump for everyone.
+    ingest new dump files, then refit and publish the models for them.
     Grace one interval: a late poll is pointless once the next is due.
 ``nightly_refit`` (03:30 UTC)
     refit on the day's ratings. Grace six hours: a refit that comes late is
@@ -46,20 +46,20 @@ def build_scheduler(
     scheduler = scheduler_class(timezone="UTC")
     common = {"args": [settings], "replace_existing": True, "max_instances": 1, "coalesce": True}
     scheduler.add_job(
-        jobs.ingest_refit_rank,
+        jobs.ingest_and_refit,
         "interval",
         seconds=INBOX_POLL_SECONDS,
         id="ingest_inbox",
-        name="ingest the inbox, refit and rank",
+        name="ingest the inbox and refit",
         misfire_grace_time=INBOX_POLL_SECONDS,
         **common,
     )
     scheduler.add_job(
-        jobs.refit_and_rank,
+        jobs.refit_models,
         "cron",
         **NIGHTLY_REFIT,
         id="nightly_refit",
-        name="refit the models and rank the newest dump",
+        name="refit and publish the models",
         misfire_grace_time=REFIT_GRACE_SECONDS,
         **common,
     )

@@ -1,9 +1,17 @@
-"""Versioned artifacts: complete versions, atomic CURRENT pointer, no pickles."""
+"""Models on disk: complete bundles, one writer across processes, no pickles."""
+
+import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from recommender.artifacts import current_version, load_recommender, save_recommender
+from recommender import bundles, store
+from recommender.artifacts import load_recommender, save_recommender
+from recommender.bundles import WriterBusy, model_writer
+from recommender.config import load_settings
 from recommender.model import fit_recommender
 from recommender.ranking import Profile, rank_for_user
 from tests._corpus import corpus, topical_likes
@@ -15,31 +23,118 @@ def rec():
     return fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
 
 
+def publish(models_dir, rec):
+    with model_writer(models_dir) as writer:
+        ids = np.arange(rec.n_items, dtype=np.int64) + 1
+        return writer.publish(rec, ids, served=np.arange(5), info={"papers": rec.n_items})[0]
+
+
 def test_saved_then_loaded_model_ranks_identically(rec, tmp_path):
-    name = save_recommender(rec, tmp_path)
-    again = load_recommender(tmp_path)
+    save_recommender(rec, tmp_path / "m")
+    again = load_recommender(tmp_path / "m")
     profile = Profile(liked=[0, 7], disliked=[13], query="galaxy")
     assert rank_for_user(again, profile, n=10) == rank_for_user(rec, profile, n=10)
-    assert current_version(tmp_path) == name == "v0001"
-
-
-def test_each_save_is_a_new_version_and_old_ones_are_pruned(rec, tmp_path):
-    names = [save_recommender(rec, tmp_path, keep=2) for _ in range(3)]
-    assert names == ["v0001", "v0002", "v0003"]
-    assert current_version(tmp_path) == "v0003"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("v")) == [
-        "v0002",
-        "v0003",
-    ]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_arrays_load_without_pickle(rec, tmp_path):
-    name = save_recommender(rec, tmp_path)
-    with np.load(tmp_path / name / "arrays.npz", allow_pickle=False) as data:
+    save_recommender(rec, tmp_path)
+    with np.load(tmp_path / "arrays.npz", allow_pickle=False) as data:
         assert "collab/item_factors" in data.files
 
 
 def test_loading_from_an_empty_folder_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="refit"):
         load_recommender(tmp_path)
+
+
+def test_each_publish_is_a_new_bundle_and_old_ones_are_pruned(rec, tmp_path):
+    names = [publish(tmp_path, rec) for _ in range(bundles.KEEP_BUNDLES + 1)]
+    assert names == ["b0001", "b0002", "b0003", "b0004"]
+    assert bundles.current_name(tmp_path) == "b0004"
+    assert bundles.bundle_names(tmp_path) == names[-bundles.KEEP_BUNDLES :]
+    assert not [p for p in (tmp_path / "bundles").iterdir() if p.name.startswith(".")]
+    loaded = bundles.load_current(tmp_path)
+    assert loaded.name == "b0004" and list(loaded.index.candidates) == [0, 1, 2, 3, 4]
+    assert loaded.info["papers"] == rec.n_items and set(loaded.info["parts"]) >= {"neighbours"}
+    sample = list(loaded.onboarding)  # paper ids (pidx + 1 here), one per non-empty cluster
+    assert 0 < len(sample) <= bundles.ONBOARDING_SAMPLE and len(set(sample)) == len(sample)
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(rec, tmp_path):
+    with model_writer(tmp_path):
+        busy = pytest.raises(WriterBusy, match="another refit is running")
+        with busy, model_writer(tmp_path):
+            pass
+    with model_writer(tmp_path):  # released: the next one gets it
+        pass
+
+
+def test_staging_folders_of_a_writer_that_died_are_removed_by_the_next(rec, tmp_path):
+    stale = tmp_path / "bundles" / ".staging-12345-abc"
+    stale.mkdir(parents=True)
+    (stale / "arrays.npz").write_bytes(b"half a model")
+    publish(tmp_path, rec)
+    assert not stale.exists()
+    assert bundles.bundle_names(tmp_path) == ["b0001"]
+
+
+def test_a_failed_publish_leaves_nothing_behind(rec, tmp_path, monkeypatch):
+    publish(tmp_path, rec)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundles, "save_recommender", broken)
+    with pytest.raises(OSError, match="disk full"):
+        publish(tmp_path, rec)
+    assert bundles.current_name(tmp_path) == "b0001"
+    assert [p.name for p in (tmp_path / "bundles").iterdir()] == ["b0001"]
+
+
+@pytest.mark.slow
+def test_two_refits_at_once_end_cleanly_with_one_new_bundle(tmp_path):
+    """Real processes: `paperfeed refit` twice at once. One fits and publishes, the other
+    says another is running and exits 0; no staging folder is left."""
+    from tests._web import copy_corpus
+
+    data = copy_corpus(tmp_path / "data")
+    settings = load_settings(data)
+    before = bundles.bundle_names(settings.models_dir)
+    go = tmp_path / "go"
+    # Each process imports everything first, then waits for the same signal, so the two
+    # refits start within milliseconds of each other (a fit takes about a second).
+    launcher = (
+        "import pathlib, sys, time\n"
+        "from recommender.cli import main\n"
+        "import recommender.pipeline, recommender.model\n"
+        "go = pathlib.Path(sys.argv[1])\n"
+        "while not go.exists(): time.sleep(0.002)\n"
+        "main(sys.argv[2:])\n"
+    )
+    args = ["--data-dir", str(data), "refit", "--json"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", launcher, str(go), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    time.sleep(3)  # both have imported (a slow machine only makes them start later)
+    go.touch()
+    results = [(p.communicate(timeout=180), p.returncode) for p in procs]
+    for (_, err), code in results:
+        assert code == 0, err
+    reports = [json.loads(out) for (out, _), _ in results]
+    skipped = [r for r in reports if r.get("skipped")]
+    assert len(skipped) == 1 and skipped[0]["skipped"].startswith("another refit is running")
+    out = next(json.dumps(r) for r in reports if not r.get("skipped"))
+    published = json.loads(out)["version"]
+    after = bundles.bundle_names(settings.models_dir)
+    assert after == before + [published]
+    assert not [p for p in (settings.models_dir / "bundles").iterdir() if p.name[0] == "."]
+    assert bundles.current_name(settings.models_dir) == published
+    db = store.open_db(settings.db_path)
+    assert bundles.load_current(settings.models_dir).max_paper_id == store.max_paper_id(db)
+    db.close()

@@ -73,41 +73,54 @@ def titles(items):
     return [i.title for i in items]
 
 
-def test_a_like_puts_the_on_topic_new_paper_first(world, db):
+@pytest.fixture
+def feeds(world, db):
+    """A model published for the world's papers (as the scheduler does after an ingest) and a
+    fresh serving object over it: readers never fit."""
+    settings, *_ = world
+    pipeline.refit(db, settings)
+    return pipeline.FeedService(settings)
+
+
+def bundle_count(settings) -> int:
+    return len(list((settings.models_dir / "bundles").glob("b*")))
+
+
+def test_a_like_puts_the_on_topic_new_paper_first(world, db, feeds):
     settings, _, d2, ids = world
     pipeline.record_feedback(db, 1, ids["Graph Neural Networks for Molecules"], 1)
-    ranked = pipeline.rank_for_person(db, settings, 1)
+    ranked = feeds.rank_for_person(db, 1)
     assert titles(ranked) == ["Expressive Power of Graph Networks", "Latent Diffusion for Audio"]
     assert ranked[0].reason == "because you liked “Graph Neural Networks for Molecules”"
     assert ranked[0].dump_id == d2.dump_id
     pipeline.record_feedback(db, 2, ids["Video Diffusion Models"], 1)
-    assert titles(pipeline.rank_for_person(db, settings, 2))[0] == "Latent Diffusion for Audio"
+    assert titles(feeds.rank_for_person(db, 2))[0] == "Latent Diffusion for Audio"
 
 
-def test_keywords_alone_rank_before_any_like(world, db):
+def test_keywords_alone_rank_before_any_like(world, db, feeds):
     settings, *_ = world
     db.execute("UPDATE users SET keywords = 'diffusion audio' WHERE id = 1")
-    ranked = pipeline.rank_for_person(db, settings, 1)
+    ranked = feeds.rank_for_person(db, 1)
     assert titles(ranked)[0] == "Latent Diffusion for Audio"
     assert ranked[0].reason.startswith("matches:")
 
 
-def test_nobody_to_go_on_gives_the_dump_in_page_order(world, db):
+def test_nobody_to_go_on_gives_the_dump_in_page_order(world, db, feeds):
     settings, *_ = world
-    ranked = pipeline.rank_for_person(db, settings, 1)
+    ranked = feeds.rank_for_person(db, 1)
     assert titles(ranked) == ["Latent Diffusion for Audio", "Expressive Power of Graph Networks"]
     assert {i.reason for i in ranked} == {"new in this dump"}
 
 
-def test_rated_muted_and_earlier_shown_papers_are_left_out_unless_asked(world, db):
+def test_rated_muted_and_earlier_shown_papers_are_left_out_unless_asked(world, db, feeds):
     settings, d1, _, ids = world
     graph, diffusion = ids["Graph Neural Networks for Molecules"], ids["Video Diffusion Models"]
     pipeline.record_feedback(db, 1, graph, 1)
     pipeline.mark_shown(db, 1, [ids["Faster Diffusion Sampling"]], channel="feed", day="2026-01-01")
     db.execute("UPDATE users SET muted_keywords = ? WHERE id = 1", [json.dumps(["citation"])])
-    ranked = pipeline.rank_for_person(db, settings, 1, dump_id=d1.dump_id)
+    ranked = feeds.rank_for_person(db, 1, dump_id=d1.dump_id)
     assert titles(ranked) == ["Video Diffusion Models"]
-    everything = pipeline.rank_for_person(db, settings, 1, dump_id=d1.dump_id, include_seen=True)
+    everything = feeds.rank_for_person(db, 1, dump_id=d1.dump_id, include_seen=True)
     assert [(i.paper_id, i.rating) for i in everything][-1] == (graph, 1)
     assert "Message Passing on Citation Graphs" not in titles(everything)
     assert diffusion in [i.paper_id for i in everything]
@@ -122,63 +135,59 @@ def test_undo_removes_the_rating(world, db):
     assert store.rating_values(db, 1) == {}
 
 
-def test_a_new_dump_triggers_a_refit_before_ranking(world, db):
-    settings, *_ = world
-    pipeline.refit(db, settings)
-    first = pipeline.model_version(settings)
-    store.record_dump(
+def test_a_request_never_fits_papers_newer_than_the_model_follow_the_ranked_ones(world, db, feeds):
+    settings, _, d2, ids = world
+    pipeline.record_feedback(db, 1, ids["Graph Neural Networks for Molecules"], 1)
+    first = feeds.bundle().name
+    newer = store.record_dump(
         db,
         parse_dump(
             dump_bytes(
                 [
-                    (
-                        "Brand New Topic Paper",
-                        "Quantum error correction with surface codes. We decode faster.",
-                    )
+                    ("Brand New Graph Paper", "Graph neural networks with message passing."),
+                    ("Brand New Topic Paper", "Quantum error correction with surface codes."),
                 ]
             ),
             fmt="jsonl",
         ),
         dump_date="2026-11-03",
     )
-    ranked = pipeline.rank_for_person(db, settings, 1)
-    assert titles(ranked) == ["Brand New Topic Paper"]
-    assert pipeline.model_version(settings) != first
+    # the newest dump is unknown to the model: shown in page order, nothing fitted
+    ranked = feeds.rank_for_person(db, 1)
+    assert titles(ranked) == ["Brand New Graph Paper", "Brand New Topic Paper"]
+    assert {i.reason for i in ranked} == {"new in this dump"}
+    # a list mixing known and unknown papers: ranked ones first, the new ones after them
+    mixed = store.dump_new_paper_ids(db, d2.dump_id) + store.dump_new_paper_ids(db, newer.dump_id)
+    items = feeds.rank_papers_for_person(db, 1, mixed)
+    assert titles(items)[0] == "Expressive Power of Graph Networks"
+    assert [i.reason for i in items[-2:]] == ["new since the model was fitted"] * 2
+    assert feeds.bundle().name == first and bundle_count(settings) == 1
+    assert feeds.status(db)["papers_behind"] == 2
+    # the scheduler's refit publishes; the same service picks it up without a restart
+    pipeline.refit(db, settings)
+    assert feeds.bundle().name != first and feeds.status(db)["papers_behind"] == 0
+    assert titles(feeds.rank_for_person(db, 1))[0] == "Brand New Graph Paper"
     bundles = settings.models_dir / "bundles"
-    assert (bundles / pipeline.model_version(settings) / "paper_ids.npy").is_file()
+    assert (bundles / feeds.bundle().name / "paper_ids.npy").is_file()
     assert not [p for p in bundles.iterdir() if p.name.startswith(".staging")]
 
 
-def test_similar_papers_and_onboarding_sample(world, db):
+def test_similar_papers_and_onboarding_sample(world, db, feeds):
     settings, _, _, ids = world
-    similar = pipeline.similar_papers(db, settings, ids["Video Diffusion Models"], k=2)
+    similar = feeds.similar_papers(db, ids["Video Diffusion Models"], k=2)
     assert [s["title"] for s in similar] == [
         "Latent Diffusion for Audio",
         "Faster Diffusion Sampling",
     ]
-    sample = pipeline.onboarding_sample(db, settings, k=2)
+    sample = feeds.onboarding_sample(db, k=2)
     topics = {"graph" if "Graph" in s["title"] else "diffusion" for s in sample}
     assert len(sample) == 2 and topics == {"graph", "diffusion"}
 
 
-def test_rank_dump_for_everyone_stores_each_persons_top(world, db):
-    settings, _, d2, ids = world
-    pipeline.record_feedback(db, 1, ids["Graph Neural Networks for Molecules"], 1)
-    pipeline.record_feedback(db, 2, ids["Video Diffusion Models"], 1)
-    assert pipeline.rank_dump_for_everyone(db, settings, d2.dump_id, top_n=1) == 2
-    rows = db.execute(
-        "SELECT user_id, paper_id, rank FROM feed_rankings ORDER BY user_id"
-    ).fetchall()
-    assert rows == [
-        (1, ids["Expressive Power of Graph Networks"], 1),
-        (2, ids["Latent Diffusion for Audio"], 1),
-    ]
-
-
-def test_unknown_person_is_an_error(world, db):
+def test_unknown_person_is_an_error(world, db, feeds):
     settings, *_ = world
     with pytest.raises(LookupError):
-        pipeline.rank_for_person(db, settings, 999)
+        feeds.rank_for_person(db, 999)
 
 
 def test_batch_ranking_equals_ranking_each_person_alone(tmp_path):
@@ -190,7 +199,7 @@ def test_batch_ranking_equals_ranking_each_person_alone(tmp_path):
 
     data = copy_corpus(tmp_path / "data")
     db = store.open_db(data / "paperfeed.db")
-    settings = load_settings(data)
+    feeds = pipeline.FeedService(load_settings(data))
     old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 1")]
     new = store.dump_new_paper_ids(db, 2)
     rng = random.Random(7)
@@ -208,10 +217,10 @@ def test_batch_ranking_equals_ranking_each_person_alone(tmp_path):
             db.execute("UPDATE users SET muted_keywords = ? WHERE id = ?", ['["agent"]', uid])
         own = sorted(rng.sample(new, rng.randint(20, len(new))))
         requests.append(pipeline.RankRequest(uid, own, limit=rng.choice([5, 15]), min_score=None))
-    batch = pipeline.rank_papers_for_people(db, settings, requests)
+    batch = feeds.rank_papers_for_people(db, requests)
     for request, together in zip(requests, batch, strict=True):
-        alone = pipeline.rank_papers_for_person(
-            db, settings, request.user_id, list(request.paper_ids), limit=request.limit
+        alone = feeds.rank_papers_for_person(
+            db, request.user_id, list(request.paper_ids), limit=request.limit
         )
         assert len(alone) == request.limit
         assert [i.paper_id for i in together] == [i.paper_id for i in alone]
@@ -228,21 +237,18 @@ def test_the_ranking_cache_never_serves_a_stale_ranking(tmp_path):
     data = copy_corpus(tmp_path / "data")
     db = store.open_db(data / "paperfeed.db")
     settings = load_settings(data)
+    feeds = pipeline.FeedService(settings)
     uid = store.create_user(db, "ada@example.org", "x")
     old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 1 LIMIT 40")]
     for paper in old[:10]:
         pipeline.record_feedback(db, uid, paper, 1)
 
-    def ranked():
-        items = pipeline.rank_for_person(db, settings, uid)
+    def ranked(service=feeds):
+        items = service.rank_for_person(db, uid)
         return [(i.paper_id, i.score, i.reason) for i in items]
 
     def uncached():
-        pipeline._rank_cache.clear()
-        rec = pipeline.load_bundle(settings).rec
-        rec._sim_cache.clear()
-        rec._floor_values = None
-        return ranked()
+        return ranked(pipeline.FeedService(settings))  # nothing kept: a fresh serving object
 
     first = ranked()
     assert ranked() == first == uncached()
@@ -264,57 +270,66 @@ def test_the_ranking_cache_never_serves_a_stale_ranking(tmp_path):
     db.close()
 
 
-def test_rating_todays_papers_keeps_similarity_rows_against_the_whole_dump(tmp_path):
-    """A like takes a paper out of the person's candidates; the rows kept for re-ranking stay
-    those of the dump (one set), so the next re-rank computes only the new like's row."""
+def test_neighbourhoods_stored_at_publish_equal_a_fresh_computation(tmp_path):
+    """The bundle holds the served papers' neighbourhoods, computed once by the refit; they
+    are what a request would compute itself, and ranking with them changes nothing."""
+    import numpy as np
+
+    from recommender.ranking import CandidateIndex, Profile, rank_users
     from tests._web import copy_corpus
 
     data = copy_corpus(tmp_path / "data")
     db = store.open_db(data / "paperfeed.db")
-    settings = load_settings(data)
-    uid = store.create_user(db, "ada@example.org", "x")
-    old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 1 LIMIT 10")]
-    for paper in old:
-        pipeline.record_feedback(db, uid, paper, 1)
-    today = [i.paper_id for i in pipeline.rank_for_person(db, settings, uid, limit=5)]
-    rec = pipeline.load_bundle(settings).rec
-    for paper in today[:3]:
-        pipeline.record_feedback(db, uid, paper, 1)
-        pipeline.rank_for_person(db, settings, uid)
-    assert len(rec._sim_cache) == 1
-    kept = next(iter(rec._sim_cache.values()))
-    assert set(old) | set(today[:3]) <= {
-        int(pipeline.load_bundle(settings).paper_ids[r]) for r in kept
-    }
+    bundle = pipeline.FeedService(load_settings(data)).bundle()
+    served = bundle.rows_of(store.recent_paper_ids(db, pipeline.SERVED_DAYS))
+    assert len(served) and np.array_equal(bundle.index.candidates, np.unique(served))
+    fresh = CandidateIndex.build(bundle.rec, served)
+    stored = bundle.index.neighbours_t
+    assert (stored != fresh.neighbours_t).nnz == 0  # same entries, same values
+    k = min(bundle.rec.content.k, bundle.rec.n_items - 1)
+    assert np.all(np.diff(stored.tocsc().indptr) == k)  # each candidate: its k nearest
+    today = bundle.rows_of(store.dump_new_paper_ids(db, 2))
+    old = bundle.rows_of(
+        [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 1")]
+    )
+    profile = Profile(liked=old[:12], disliked=old[12:15])
+    with_stored = rank_users(bundle.rec, [profile], candidates=today, n=20, index=bundle.index)
+    assert with_stored == rank_users(bundle.rec, [profile], candidates=today, n=20)
+    db.close()
 
 
-def test_the_model_version_follows_every_publish(world, db):
+def test_the_served_bundle_follows_every_publish(world, db):
     settings, *_ = world
-    assert pipeline.model_version(settings) is None
+    feeds = pipeline.FeedService(settings)
+    assert feeds.bundle() is None
+    assert feeds.rank_for_person(db, 1)  # no model yet: the dump in page order, nothing fitted
+    assert feeds.bundle() is None and not settings.models_dir.joinpath("bundles").exists()
     first = pipeline.refit(db, settings)["version"]
-    assert pipeline.model_version(settings) == first
+    assert feeds.bundle().name == first
     second = pipeline.refit(db, settings)["version"]
-    assert second != first and pipeline.model_version(settings) == second
+    assert second != first and feeds.bundle().name == second
     (settings.models_dir / "CURRENT").unlink()
-    assert pipeline.model_version(settings) is None
+    assert feeds.bundle() is None
 
 
 def test_kept_dump_papers_belong_to_their_database_and_dump(tmp_path):
-    """Two databases whose first dump has the same id but other papers: each gets its own."""
+    """Two databases whose first dump has the same id but other papers: each gets its own,
+    even from one serving object."""
+    feeds = pipeline.FeedService(load_settings(tmp_path))
     lists = []
     for name, papers in (("a", TOPICS["graph"]), ("b", TOPICS["diffusion"][:2])):
         db = store.open_db(tmp_path / name / "paperfeed.db")
         dump = parse_dump(dump_bytes(papers), fmt="jsonl", source=f"{name}.jsonl")
         dump_id = store.record_dump(db, dump, dump_date="2026-11-01").dump_id
         assert dump_id == 1
-        kept = pipeline._dump_new_papers(db, dump_id)
+        kept = feeds.dump_paper_ids(db, dump_id)
         assert list(kept) == store.dump_new_paper_ids(db, dump_id)
-        assert pipeline._dump_new_papers(db, 1) is kept
+        assert feeds.dump_paper_ids(db, 1) is kept
         rows = store.papers_by_ids(db, kept)
         titles = {row["title"] for row in rows.values()}
         assert titles == {t for t, _ in papers}
         lists.append(len(kept))
         later = parse_dump(dump_bytes([TOPICS["graph"][0]]), fmt="jsonl", source="later.jsonl")
         second = store.record_dump(db, later, dump_date="2026-11-02").dump_id
-        assert list(pipeline._dump_new_papers(db, second)) == store.dump_new_paper_ids(db, second)
+        assert list(feeds.dump_paper_ids(db, second)) == store.dump_new_paper_ids(db, second)
     assert lists == [3, 2]

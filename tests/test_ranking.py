@@ -143,32 +143,65 @@ def test_popularity_ranks_the_most_liked_candidates_first_for_a_keyword_only_per
     assert likes[ranked[0].pidx] == likes.max()
 
 
-def test_kept_similarity_rows_equal_fresh_ones_and_stay_bounded(monkeypatch):
-    from recommender import model as ranking_model
+def test_neighbourhoods_are_each_candidates_k_nearest_other_papers():
+    """The top-k search equals the definition: the k largest similarities in the paper's
+    full row, itself excluded (the kNN signal counts a liked paper only among these)."""
+    from recommender.content import ContentModel
+
+    texts, topics = corpus()
+    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
+    model = ContentModel(k=4).fit(rec.item_vectors)
+    rows = np.array([5, 11, 17, 3])
+    index, sims = model.neighbours(rows, block_rows=3)  # blocks do not change the answer
+    full = model.similarity(rows, None)
+    for i, row in enumerate(rows):
+        full[i, row] = -np.inf
+        want = np.sort(full[i])[-4:]
+        np.testing.assert_allclose(np.sort(sims[i]), want, rtol=1e-6)
+        np.testing.assert_allclose(full[i, index[i]], sims[i], rtol=1e-6)
+        assert row not in index[i]
+        assert model.neighbour_floor([row])[0] == pytest.approx(want[0])
+
+
+def test_knn_signal_from_neighbourhoods_equals_the_floor_definition():
+    """kNN score of a candidate = sum of similarities to the liked papers at least as similar
+    as its k-th nearest paper, minus the dislike penalty: computed by hand, it matches."""
+    from recommender.ranking import _block_features, _context
 
     texts, topics = corpus()
     rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
     cands = np.array([5, 11, 17, 3, 9])
-    first = rec.candidate_similarity(np.array([0, 6, 7]), cands)
-    np.testing.assert_array_equal(first, rec.content.similarity(np.array([0, 6, 7]), cands))
-    # one more like: the kept rows are reused, the new one computed, the order is the caller's
-    again = rec.candidate_similarity(np.array([7, 2, 0, 6]), cands)
-    np.testing.assert_array_equal(again, rec.content.similarity(np.array([7, 2, 0, 6]), cands))
-    assert sorted(next(iter(rec._sim_cache.values()))) == [0, 2, 6, 7]
-    # the ranking of one person is the same with the rows kept or computed afresh
+    profile = Profile(liked=[6, 7, 2, 0], disliked=[13])
+    parts = rec.content.score_parts(
+        rec.content.similarity(cands, profile.liked),
+        rec.content.similarity(cands, profile.disliked),
+        floor=rec.content.neighbour_floor(cands),
+    )
+    ctx = _context(rec, [profile], cands)
+    got = _block_features(rec, [profile], ctx)
+    from recommender.content import zscore
+
+    np.testing.assert_allclose(got["knn"][0], zscore(parts["knn"]), atol=1e-5)
+    np.testing.assert_allclose(got["centroid"][0], zscore(parts["centroid"]), atol=1e-5)
+
+
+def test_an_index_over_a_superset_ranks_like_one_built_for_the_candidates():
+    """The published index covers a week of papers; ranking one day's papers with it gives
+    what an index built for that day alone gives."""
+    from recommender.ranking import CandidateIndex
+
+    texts, topics = corpus()
+    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
+    week = CandidateIndex.build(rec, [5, 11, 17, 3, 9, 14])
     profile = Profile(liked=[6, 7, 2], disliked=[0])
-    kept = rank_for_user(rec, profile, candidates=cands, n=5)
-    rec._sim_cache.clear()
-    assert rank_for_user(rec, profile, candidates=cands, n=5) == kept
-    # beyond the budget rows are computed and returned, not kept; two candidate sets at most
-    monkeypatch.setattr(ranking_model, "SIM_CACHE_CELLS", 2 * len(cands))
-    rec._sim_cache.clear()
-    many = rec.candidate_similarity(np.arange(10), cands)
-    np.testing.assert_array_equal(many, rec.content.similarity(np.arange(10), cands))
-    assert sum(len(t) for t in rec._sim_cache.values()) == 0
-    for other in ([1, 2], [2, 3], [3, 4]):
-        rec.candidate_similarity(np.array([0]), np.array(other))
-    assert len(rec._sim_cache) == 2
+    for pool in ([11, 17, 9], [14, 5], [5, 11, 17, 3, 9, 14]):
+        assert rank_users(rec, [profile], candidates=pool, n=3, index=week) == rank_users(
+            rec, [profile], candidates=pool, n=3
+        )
+    assert week.covers(np.array([14, 5])) and not week.covers(np.array([1, 5]))
+    # an index that does not cover the candidates is not used: the answer is still right
+    outside = rank_users(rec, [profile], candidates=[1, 2], n=2, index=week)
+    assert outside == rank_users(rec, [profile], candidates=[1, 2], n=2)
 
 
 def _terms_by_hand(rec, liked, query, shown, n_terms=3):
@@ -205,36 +238,3 @@ def test_shared_terms_of_a_batch_equal_the_definition(rec):
         want = _terms_by_hand(rec, profile.liked, profile.query, cands[top])
         assert terms == want
     assert any(any(t) for t in got)
-
-
-def test_rows_kept_against_a_universe_serve_every_subset_of_it():
-    texts, topics = corpus()
-    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
-    dump = np.array([5, 11, 17, 3, 9, 14])
-    liked = np.array([0, 6, 7])
-    for pool in ([5, 11, 17, 3, 9, 14], [11, 17, 9], [14, 5]):  # likes take papers out
-        got = rec.candidate_similarity(liked, np.array(pool), universe=dump)
-        np.testing.assert_array_equal(got, rec.content.similarity(liked, np.array(pool)))
-    assert list(rec._sim_cache) == [np.unique(dump).tobytes()]  # one set: the universe's
-    # candidates outside the universe: kept by candidates instead, still right
-    empty = rec.candidate_similarity(liked, np.array([1, 2]), universe=np.zeros(0, np.int64))
-    np.testing.assert_array_equal(empty, rec.content.similarity(liked, np.array([1, 2])))
-    outside = rec.candidate_similarity(liked, np.array([1, 2]), universe=dump)
-    np.testing.assert_array_equal(outside, rec.content.similarity(liked, np.array([1, 2])))
-    # the ranking does not depend on the universe
-    profile = Profile(liked=[6, 7, 2], disliked=[0])
-    with_universe = rank_users(rec, [profile], candidates=[11, 17, 9], n=3, universe=dump)
-    assert with_universe == rank_users(rec, [profile], candidates=[11, 17, 9], n=3)
-
-
-def test_neighbour_floors_are_computed_once_per_paper():
-    texts, topics = corpus()
-    rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
-    np.testing.assert_array_equal(
-        rec.neighbour_floor(np.array([5, 11])), rec.content.neighbour_floor(np.array([5, 11]))
-    )
-    np.testing.assert_array_equal(
-        rec.neighbour_floor(np.array([11, 3, 11])),
-        rec.content.neighbour_floor(np.array([11, 3, 11])),
-    )
-    assert sorted(np.flatnonzero(~np.isnan(rec._floor_values))) == [3, 5, 11]

@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from recommender import jobs, scheduler
+from recommender import jobs, pipeline, scheduler, store
 
 from . import test_digest
 from .conftest import SAMPLE_DUMPS
@@ -99,7 +99,7 @@ def test_a_restarted_scheduler_sends_the_missed_digest_once(papers, settings):
     assert len(list(settings.outbox_dir.glob("*.eml"))) == 1
 
 
-def test_the_inbox_job_ingests_refits_and_ranks_everyones_feed(papers, settings):
+def test_the_inbox_job_ingests_and_publishes_a_model_that_knows_the_new_dump(papers, settings):
     db = papers
     uid = add_user(db, "ada@example.org")
     liked = db.execute("SELECT min(id) FROM papers").fetchone()[0]
@@ -110,12 +110,13 @@ def test_the_inbox_job_ingests_refits_and_ranks_everyones_feed(papers, settings)
     dropped = shutil.copy(SAMPLE_DUMPS / "002_928061713d22a60e.txt", settings.inbox_dir)
     old = time.time() - 60  # the job leaves files younger than two seconds alone
     os.utime(dropped, (old, old))
-    report = jobs.ingest_refit_rank(settings)
+    report = jobs.ingest_and_refit(settings)
     assert report.ingested == ["002_928061713d22a60e.txt"]
-    newest = db.execute("SELECT max(id) FROM dumps").fetchone()[0]
-    ranked = db.execute(
-        "SELECT count(*) FROM feed_rankings WHERE user_id = ? AND dump_id = ?", [uid, newest]
-    ).fetchone()[0]
-    assert ranked > 0
-    assert (settings.models_dir / "CURRENT").exists()
-    assert jobs.ingest_refit_rank(settings).ingested == []  # nothing new: no refit
+    feeds = pipeline.FeedService(settings)
+    published = feeds.bundle()
+    assert published.max_paper_id == store.max_paper_id(db)
+    assert feeds.status(db)["papers_behind"] == 0
+    ranked = feeds.rank_for_person(db, uid)
+    assert ranked and ranked[0].reason != "new in this dump"  # ranked by the new model
+    assert jobs.ingest_and_refit(settings).ingested == []  # nothing new: no refit
+    assert feeds.bundle().name == published.name

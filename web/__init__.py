@@ -7,6 +7,7 @@ from threadpoolctl import threadpool_limits
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recommender.config import ConfigError, load_settings
+from recommender.pipeline import FeedService
 
 from .cards import CardCache
 from .sessions import HourlyRefreshSessionInterface
@@ -41,6 +42,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key()
+    app.extensions["paperfeed.settings"] = settings
+    # The serving state of this data dir: the published bundle and the memos over it.
+    app.extensions["paperfeed.feeds"] = FeedService(settings)
     app.jinja_env.tests["http_url"] = _is_http_url
     app.jinja_env.globals["paper_cards"] = CardCache()
     if hops := settings.proxy_hops:
@@ -88,10 +92,5 @@ def create_app(test_config: dict | None = None) -> Flask:
 def warm_up(app: Flask) -> str | None:
     """Load the published model now instead of in the first request (never fits one);
     return its version, None before the first fit."""
-    from recommender import pipeline
-
-    from .db import get_settings
-
-    with app.app_context():
-        bundle = pipeline.load_bundle(get_settings())
+    bundle = app.extensions["paperfeed.feeds"].bundle()
     return bundle.name if bundle is not None else None

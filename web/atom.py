@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, jsonify, url_for
 
 from recommender import pipeline, store
 
-from .db import get_db, get_settings
+from .db import get_db, get_feeds, get_settings
 
 bp = Blueprint("atom", __name__)
 
@@ -24,7 +24,7 @@ def atom_items(token: str) -> tuple[dict, list[pipeline.FeedItem]]:
     """The token's owner and their ranked feed; 404 for an unknown or revoked token."""
     db = get_db()
     user = store.get_user_by_feed_token(db, token) or abort(404)
-    items = pipeline.rank_for_person(db, get_settings(), user["id"], limit=ENTRIES)
+    items = get_feeds().rank_for_person(db, user["id"], limit=ENTRIES)
     day = pipeline.local_day(user["timezone"])
     pipeline.mark_shown(db, user["id"], [i.paper_id for i in items], channel="atom", day=day)
     return user, items

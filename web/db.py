@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from recommender import store
 from recommender.config import Settings, load_settings
+from recommender.pipeline import FeedService
 
 
 def get_settings() -> Settings:
@@ -29,6 +30,12 @@ def get_settings() -> Settings:
             current_app.config["DATA_DIR"]
         )
     return settings
+
+
+def get_feeds() -> FeedService:
+    """The :class:`FeedService` of this app: made by the app factory, one per app (and data
+    dir), so two apps in one process never share a bundle or a memo."""
+    return current_app.extensions["paperfeed.feeds"]
 
 
 _local = threading.local()

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, g, jsonify, render_template, request
 from recommender import pipeline, store
 
 from .auth import login_required
-from .db import get_db, get_settings
+from .db import get_db, get_feeds
 
 bp = Blueprint("feed", __name__)
 
@@ -28,9 +28,8 @@ def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool)
         dump = next((d for d in dumps if d["id"] == dump_id), None) or abort(404)
     items = []
     if dump is not None:
-        items = pipeline.rank_for_person(
+        items = get_feeds().rank_for_person(
             db,
-            get_settings(),
             user["id"],
             dump_id=dump["id"],
             limit=PAGE_SIZE + 1,

@@ -6,9 +6,9 @@ import sqlite3
 
 from flask import Blueprint, jsonify
 
-from recommender import pipeline, store
+from recommender import store
 
-from .db import get_db, get_settings
+from .db import get_db, get_feeds
 
 bp = Blueprint("health", __name__)
 
@@ -24,7 +24,7 @@ def healthz():
             "papers": store.count_papers(db),
             "dumps": len(store.list_dumps(db)),
             "latest_dump": latest and {"id": latest["id"], "date": latest["dump_date"]},
-            "model_version": pipeline.model_version(get_settings()),
+            **get_feeds().status(db),
         }
         return jsonify(body)
     except sqlite3.Error as exc:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
-from recommender import pipeline, store
+from recommender import store
 
 from .auth import login_required
-from .db import get_db, get_settings
+from .db import get_db, get_feeds
 
 bp = Blueprint("onboarding", __name__)
 
@@ -26,7 +26,7 @@ def welcome_page(user: dict) -> dict:
             "abstract": p["abstract"],
             "rating": ratings.get(p["id"]),
         }
-        for p in pipeline.onboarding_sample(db, get_settings(), k=SAMPLE_SIZE)
+        for p in get_feeds().onboarding_sample(db, k=SAMPLE_SIZE)
     ]
     likes = sum(1 for v in ratings.values() if v > 0)
     return {"keywords": user["keywords"], "papers": papers, "likes": likes}

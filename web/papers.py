@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 from recommender import pipeline, store
 
 from .auth import login_required, safe_next
-from .db import get_db, get_settings
+from .db import get_db, get_feeds
 from .errors import error_response, wants_json
 
 bp = Blueprint("papers", __name__)
@@ -23,7 +23,7 @@ def paper_page(user: dict, paper_id: int) -> dict:
     return {
         "paper": paper,
         "rating": store.rating_values(db, user["id"]).get(paper_id),
-        "similar": pipeline.similar_papers(db, get_settings(), paper_id, k=SIMILAR),
+        "similar": get_feeds().similar_papers(db, paper_id, k=SIMILAR),
     }
 
 

@@ -42,7 +42,6 @@ def delete_all_ratings(db: Database, user_id: int) -> int:
     with transaction(db):
         removed = db.execute("DELETE FROM ratings WHERE user_id = ?", [user_id]).rowcount
         db.execute("DELETE FROM impressions WHERE user_id = ?", [user_id])
-        db.execute("DELETE FROM feed_rankings WHERE user_id = ?", [user_id])
     return removed
 
 
@@ -116,17 +115,24 @@ def shown_before(db: Database, user_id: int, day: str) -> set[int]:
     return {r[0] for r in rows.fetchall()}
 
 
-def store_feed_rankings(
-    db: Database, dump_id: int, rows: Sequence[tuple[int, int, int, float, str]], version: str
-) -> None:
-    """Replace the stored rankings of a dump: rows of (user_id, paper_id, rank, score, reason)."""
-    with transaction(db):
-        db.execute("DELETE FROM feed_rankings WHERE dump_id = ?", [dump_id])
-        db.conn.executemany(
-            "INSERT INTO feed_rankings (user_id, dump_id, paper_id, rank, score, reason,"
-            " model_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(u, dump_id, p, r, s, reason, version) for u, p, r, s, reason in rows],
-        )
+def recent_paper_ids(db: Database, days: int) -> list[int]:
+    """Papers first seen in the newest dump or in a dump dated within ``days`` days before it:
+    the papers people are shown, whose neighbourhoods a published model precomputes."""
+    rows = db.execute(
+        "WITH newest AS (SELECT id, dump_date FROM dumps"
+        " ORDER BY dump_date DESC, id DESC LIMIT 1)"
+        " SELECT p.id FROM papers p JOIN dumps d ON d.id = p.first_dump_id"
+        " WHERE d.id = (SELECT id FROM newest)"
+        " OR d.dump_date >= date((SELECT dump_date FROM newest), ?)"
+        " ORDER BY p.id",
+        [f"-{int(days)} days"],
+    )
+    return [r[0] for r in rows.fetchall()]
+
+
+def count_papers_after(db: Database, paper_id: int) -> int:
+    """Papers with an id above ``paper_id`` (those a model fitted up to it does not know)."""
+    return db.execute("SELECT count(*) FROM papers WHERE id > ?", [paper_id]).fetchone()[0]
 
 
 def user_ids(db: Database) -> list[int]:

@@ -171,7 +171,7 @@ def test_deleting_the_account_deletes_all_its_data(client, db):
     assert wrong.status_code == 302 and store.get_user(db, uid) is not None
     assert post(client, "/account/delete", {"password": PASSWORD}).status_code == 302
     assert store.get_user(db, uid) is None
-    for table in ("ratings", "impressions", "feed_rankings"):
+    for table in ("ratings", "impressions"):
         assert db.execute(f"SELECT count(*) FROM {table} WHERE user_id = ?", [uid]).fetchone() == (
             0,
         )

@@ -1,0 +1,264 @@
+"""Published models: one writer, many readers.
+
+Layout under ``<data dir>/models/``::
+
+    writer.lock              # flock: held by the one process that fits and publishes
+    bundles/b0007/           # a complete bundle; never changed once it appears
+        manifest.json        #   the Recommender (recommender.artifacts)
+        arrays.npz
+        paper_ids.npy        #   pidx -> paper_id
+        serving.npz          #   per-corpus precompute: neighbourhoods, onboarding sample
+        bundle.json          #   what it was fitted on, when, and what each part cost
+    CURRENT                  # "b0007": the bundle readers load
+
+Only a :class:`ModelWriter` writes here, and only while it holds ``writer.lock``
+(``fcntl.flock``, which holds across processes and is released by the kernel when its
+holder dies, so a killed refit never leaves the lock stuck). A bundle is written into a
+``.staging-*`` folder, synced, renamed into place, and only then is ``CURRENT`` replaced;
+readers (web workers, digests) therefore always load a complete bundle. Leftover staging
+folders can only come from a writer that died, so the next writer removes them, and it
+alone prunes old bundles.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import functools
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .artifacts import load_recommender, save_recommender
+from .fsio import atomic_write_npz, atomic_write_text, load_npz, publish_dir, staging_dir
+from .model import Recommender
+from .ranking import CandidateIndex
+
+log = logging.getLogger(__name__)
+
+#: Bundles kept on disk: the current one and two before it (a reader still loading one).
+KEEP_BUNDLES = 3
+#: Papers in the onboarding sample stored with each bundle.
+ONBOARDING_SAMPLE = 12
+_NAME = re.compile(r"b(\d{4,})")
+
+
+class WriterBusy(RuntimeError):
+    """Another process holds the models' writer lock (a refit is running)."""
+
+
+@dataclass
+class Bundle:
+    """A loaded, published model and what was precomputed for serving it."""
+
+    name: str
+    rec: Recommender
+    paper_ids: np.ndarray  # pidx -> paper_id
+    index: CandidateIndex  # neighbourhoods of the papers people are shown
+    onboarding: np.ndarray  # paper ids: one representative per topic cluster
+    info: dict = field(default_factory=dict)  # bundle.json
+
+    @functools.cached_property
+    def pidx_of(self) -> dict[int, int]:
+        return {int(pid): i for i, pid in enumerate(self.paper_ids)}
+
+    @functools.cached_property
+    def pidx_lookup(self) -> np.ndarray:
+        """paper_id -> pidx as an array (-1: not in this model), for vectorised lookups."""
+        lookup = np.full(self.max_paper_id + 1, -1, dtype=np.int64)
+        lookup[self.paper_ids] = np.arange(len(self.paper_ids))
+        return lookup
+
+    @property
+    def max_paper_id(self) -> int:
+        return int(self.paper_ids.max()) if len(self.paper_ids) else 0
+
+    def rows_of(self, paper_ids) -> np.ndarray:
+        """The pidx of each paper id this model knows, in order (unknown ids are dropped)."""
+        pids = np.asarray(paper_ids, dtype=np.int64)
+        lookup = self.pidx_lookup
+        rows = lookup[np.clip(pids, 0, len(lookup) - 1)]
+        return rows[(rows >= 0) & (pids >= 0) & (pids < len(lookup))]
+
+
+def bundle_names(models_dir: Path) -> list[str]:
+    folder = Path(models_dir) / "bundles"
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if _NAME.fullmatch(p.name))
+
+
+def current_name(models_dir: Path) -> str | None:
+    """The bundle ``CURRENT`` names, or None before the first publish."""
+    try:
+        return (Path(models_dir) / "CURRENT").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def load_bundle(models_dir: Path, name: str) -> Bundle:
+    """Read a published bundle into memory."""
+    folder = Path(models_dir) / "bundles" / name
+    rec = load_recommender(folder)
+    serving = load_npz(folder / "serving.npz")
+    index = CandidateIndex(
+        serving["candidates"],
+        sp.csr_matrix(
+            (serving["nbr_data"], serving["nbr_indices"], serving["nbr_indptr"]),
+            shape=(rec.n_items, len(serving["candidates"])),
+        ),
+    )
+    return Bundle(
+        name=name,
+        rec=rec,
+        paper_ids=np.load(folder / "paper_ids.npy", allow_pickle=False),
+        index=index,
+        onboarding=serving["onboarding"],
+        info=json.loads((folder / "bundle.json").read_text()),
+    )
+
+
+def load_current(models_dir: Path) -> Bundle | None:
+    """The bundle ``CURRENT`` names, or None before the first publish.
+
+    A writer prunes bundles beyond :data:`KEEP_BUNDLES`; should it prune the one being
+    read (three publishes during one load), the pointer is read again.
+    """
+    for _ in range(5):
+        name = current_name(models_dir)
+        if name is None:
+            return None
+        try:
+            return load_bundle(models_dir, name)
+        except FileNotFoundError:
+            if current_name(models_dir) == name:
+                raise
+    raise RuntimeError(f"{models_dir}: the current bundle kept changing while loading it")
+
+
+def onboarding_sample(rec: Recommender, k: int = ONBOARDING_SAMPLE) -> np.ndarray:
+    """One representative paper (pidx) per topic cluster, largest cluster first.
+
+    k-means on the paper vectors; the paper nearest each centre stands for it.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    X = rec.item_vectors
+    n_clusters = min(k, X.shape[0])
+    if n_clusters == 0:
+        return np.zeros(0, np.int64)
+    km = MiniBatchKMeans(n_clusters=n_clusters, random_state=0, n_init=3).fit(X)
+    sims = X @ km.cluster_centers_.T
+    sims = np.asarray(sims.toarray() if sp.issparse(sims) else sims)
+    chosen: list[int] = []
+    for c in np.argsort(-np.bincount(km.labels_, minlength=n_clusters), kind="stable"):
+        members = np.flatnonzero(km.labels_ == c)
+        if len(members):
+            chosen.append(int(members[np.argmax(sims[members, c])]))
+    return np.asarray(chosen, dtype=np.int64)
+
+
+class ModelWriter:
+    """The one writer of ``models/``: made by :func:`model_writer`, which holds the lock."""
+
+    def __init__(self, models_dir: Path):
+        self.models_dir = Path(models_dir)
+        self.bundles_dir = self.models_dir / "bundles"
+
+    def clean_staging(self) -> int:
+        """Remove staging folders left by a writer that died; returns how many."""
+        if not self.bundles_dir.exists():
+            return 0
+        stale = [p for p in self.bundles_dir.iterdir() if p.name.startswith(".staging-")]
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+        if stale:
+            log.warning("removed %d staging folder(s) left by an interrupted refit", len(stale))
+        return len(stale)
+
+    def publish(
+        self,
+        rec: Recommender,
+        paper_ids: np.ndarray,
+        *,
+        served: np.ndarray,
+        info: dict,
+        progress: bool = False,
+    ) -> tuple[str, dict]:
+        """Precompute what serving needs, write a complete bundle, point ``CURRENT`` at it.
+
+        ``served`` are the pidx of the papers people are shown (recent dumps): their
+        neighbourhoods are computed here, once, instead of in every request. Returns the
+        bundle's name and the seconds each part took.
+        """
+        parts: dict[str, float] = {}
+        started = time.perf_counter()
+        served = np.unique(np.asarray(served, dtype=np.int64))
+        index = CandidateIndex.build(rec, served, progress=progress)
+        parts["neighbours"] = time.perf_counter() - started
+        started = time.perf_counter()
+        sample = paper_ids[onboarding_sample(rec)]
+        parts["onboarding"] = time.perf_counter() - started
+        started = time.perf_counter()
+        existing = bundle_names(self.models_dir)
+        name = f"b{int(existing[-1][1:]) + 1 if existing else 1:04d}"
+        M = index.neighbours_t
+        with staging_dir(self.bundles_dir) as staging:
+            save_recommender(rec, staging)
+            np.save(staging / "paper_ids.npy", paper_ids, allow_pickle=False)
+            atomic_write_npz(
+                staging / "serving.npz",
+                {
+                    "candidates": index.candidates,
+                    "nbr_data": M.data,
+                    "nbr_indices": M.indices,
+                    "nbr_indptr": M.indptr,
+                    "onboarding": np.asarray(sample, dtype=np.int64),
+                },
+            )
+            parts["write"] = time.perf_counter() - started
+            full = {**info, "name": name, "served_papers": int(len(served)), "parts": parts}
+            atomic_write_text(staging / "bundle.json", json.dumps(full, indent=2, default=str))
+            publish_dir(staging, self.bundles_dir / name)
+        atomic_write_text(self.models_dir / "CURRENT", name + "\n")
+        for old in bundle_names(self.models_dir)[:-KEEP_BUNDLES]:
+            shutil.rmtree(self.bundles_dir / old, ignore_errors=True)
+        return name, {k: round(v, 3) for k, v in parts.items()}
+
+
+@contextmanager
+def model_writer(models_dir: Path, *, wait: bool = False) -> Iterator[ModelWriter]:
+    """Hold the models' writer lock for the block; yields the :class:`ModelWriter`.
+
+    With ``wait=False`` a second writer does not queue: it raises :class:`WriterBusy`
+    naming the holder's pid. With ``wait=True`` it blocks until the lock is free.
+    """
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / "writer.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise WriterBusy(f"another refit is running (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        writer = ModelWriter(models_dir)
+        writer.clean_staging()
+        yield writer
+    finally:
+        os.close(fd)  # releases the lock
