@@ -83,6 +83,15 @@ class Bundle:
     def max_paper_id(self) -> int:
         return int(self.paper_ids.max()) if len(self.paper_ids) else 0
 
+    def rows_of_mask(self, paper_ids) -> np.ndarray:
+        """Which of these paper ids the model knows (a boolean per id)."""
+        pids = np.asarray(paper_ids, dtype=np.int64)
+        lookup = self.pidx_lookup
+        inside = (pids >= 0) & (pids < len(lookup))
+        known = np.zeros(len(pids), dtype=bool)
+        known[inside] = lookup[pids[inside]] >= 0
+        return known
+
     def rows_of(self, paper_ids) -> np.ndarray:
         """The pidx of each paper id this model knows, in order (unknown ids are dropped)."""
         pids = np.asarray(paper_ids, dtype=np.int64)
@@ -111,7 +120,8 @@ def load_bundle(models_dir: Path, name: str) -> Bundle:
     folder = Path(models_dir) / "bundles" / name
     rec = load_recommender(folder)
     serving = load_npz(folder / "serving.npz")
-    index = CandidateIndex(
+    index = CandidateIndex.for_model(
+        rec,
         serving["candidates"],
         sp.csr_matrix(
             (serving["nbr_data"], serving["nbr_indices"], serving["nbr_indptr"]),

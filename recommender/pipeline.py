@@ -232,6 +232,8 @@ class FeedService:
         self.rankings = Memo(rank_memo_size)  # (bundle, pool, liked, disliked, query, n)
         self.indexes = Memo(INDEX_MEMO_SIZE)  # (bundle, candidates): on-demand neighbourhoods
         self.dump_papers = Memo(DUMP_MEMO_SIZE)  # (db file, dump id, content hash)
+        # whole feed pages: (bundle, dump, person's fields, ratings and impressions, day, page)
+        self.feeds = Memo(rank_memo_size)
 
     # -- the bundle ---------------------------------------------------------------------------
 
@@ -294,7 +296,26 @@ class FeedService:
             return []
         candidates = self.dump_paper_ids(db, dump_id)
         request = RankRequest(user_id, candidates, limit, offset, include_seen, min_score)
-        return self.rank_papers_for_people(db, [request], now=now)[0]
+        user = store.user_profile_fields(db, user_id)
+        if user is None:
+            raise LookupError(f"no user with id {user_id}")
+        # The whole answer is memoised on everything it depends on, read in two cheap
+        # queries: reloading a feed costs the same whatever the dump's size.
+        day = local_day(user["timezone"], now)
+        bundle = self.bundle()
+        key = (
+            bundle.name if bundle is not None else None,
+            self._dump_key(db, dump_id),
+            tuple(user.items()),
+            store.person_fingerprint(db, user_id, day),
+            day,
+            (limit, offset, include_seen, min_score),
+        )
+        items = self.feeds.get(key)
+        if items is None:
+            items = self.rank_papers_for_people(db, [request], now=now)[0]
+            self.feeds.put(key, items)
+        return list(items)
 
     def rank_papers_for_person(
         self, db: Database, user_id: int, paper_ids: Sequence[int], **options
@@ -344,6 +365,7 @@ class FeedService:
         """Each request's papers that exist, minus what its person saw before or muted
         (``visible``), minus what they rated (``unrated``)."""
         requests, users = batch.requests, batch.users
+        bundle = self.bundle()
         days = {uid: local_day(users[uid]["timezone"], now) for uid in users}
         hidden = store.shown_before_many(
             db,
@@ -351,10 +373,21 @@ class FeedService:
             requests[0].paper_ids if len(requests) == 1 else None,
         )
         # Requests often share one candidate list (a dump for everyone): check each distinct
-        # list once against the store (a paper deleted by hand drops out).
+        # list once against the store. The model's papers were read from this database, so
+        # only ids it does not know are looked up (one deleted by hand since is skipped
+        # when the rows are read).
         distinct = {id(r.paper_ids): r.paper_ids for r in requests}
-        wanted = sorted({int(p) for own in distinct.values() for p in own})
-        existing = store.existing_paper_ids(db, wanted) if wanted else set()
+        wanted = np.unique(
+            np.concatenate(
+                [np.zeros(0, np.int64)] + [np.asarray(o, np.int64) for o in distinct.values()]
+            )
+        )
+        modelled = (
+            bundle.rows_of_mask(wanted) if bundle is not None else np.zeros(len(wanted), bool)
+        )
+        existing = set(wanted[modelled].tolist()) | store.existing_paper_ids(
+            db, wanted[~modelled].tolist()
+        )
         in_store = {
             key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
             for key, own in distinct.items()
@@ -467,7 +500,6 @@ class FeedService:
     ) -> list[list[FeedItem]]:
         """Ranked rows to :class:`FeedItem` s: ranked papers, then papers newer than the
         model, then (``include_seen``) the rated ones."""
-        known = (lambda pid: pid in bundle.pidx_of) if bundle is not None else (lambda pid: False)
         needed: set[int] = set()
         fresh_of = []
         for r, ranked, seen_ok, unrated in zip(
@@ -479,8 +511,15 @@ class FeedService:
                 if x.because_pidx is not None:
                     needed.add(int(bundle.paper_ids[x.because_pidx]))
             # not ranked: newer than the model, or nothing to rank on yet (page order)
-            fresh = [pid for pid in unrated if not known(pid)] if ranked else list(unrated)
-            fresh_of.append(fresh[: max(top - len(ranked), 0)])
+            room = max(top - len(ranked), 0)
+            if not ranked or bundle is None:
+                fresh = list(unrated[:room])
+            elif room:
+                ids = np.asarray(unrated, dtype=np.int64)
+                fresh = ids[~bundle.rows_of_mask(ids)][:room].tolist()
+            else:
+                fresh = []
+            fresh_of.append(fresh)
             needed.update(fresh_of[-1])
             if r.include_seen:
                 needed.update(pid for pid in seen_ok if pid in batch.ratings[r.user_id])
@@ -522,6 +561,14 @@ class FeedService:
         missing = sorted({int(p) for p in pids} - batch.papers.keys())
         if missing:
             batch.papers.update(store.papers_by_ids(db, missing))
+
+    @staticmethod
+    def _dump_key(db: Database, dump_id: int) -> tuple | None:
+        """A dump's identity: the database file, its id and its content hash."""
+        row = db.execute("SELECT content_hash FROM dumps WHERE id = ?", [dump_id]).fetchone()
+        if row is None:
+            return None
+        return (db.execute("PRAGMA database_list").fetchone()[2], dump_id, row[0])
 
     # -- papers -------------------------------------------------------------------------------
 
@@ -566,11 +613,9 @@ class FeedService:
         their first dump), so the list is kept, keyed by the database file, the dump's id
         and its content hash; every feed load asks for it.
         """
-        row = db.execute("SELECT content_hash FROM dumps WHERE id = ?", [dump_id]).fetchone()
-        if row is None:
+        key = self._dump_key(db, dump_id)
+        if key is None:
             return ()
-        path = db.execute("PRAGMA database_list").fetchone()[2]
-        key = (path, dump_id, row[0])
         papers = self.dump_papers.get(key)
         if papers is None:
             papers = tuple(store.dump_new_paper_ids(db, dump_id))  # shared: immutable

@@ -81,27 +81,40 @@ class CandidateIndex:
 
     candidates: np.ndarray  # sorted, unique pidx
     neighbours_t: sp.csr_matrix
+    # Derived from the model when the index is made (at load, never per request): the
+    # candidates' text vectors and collaborative factors, transposed for the products.
+    vectors_t: sp.csr_matrix | np.ndarray | None = None  # (dim, n_candidates)
+    factors_t: np.ndarray | None = None  # (factors, n_candidates) float64
 
     @classmethod
     def build(
         cls, rec: Recommender, candidates: Sequence[int] | np.ndarray, *, progress: bool = False
     ) -> CandidateIndex:
+        """Search each candidate's neighbourhood (the per-corpus work done at publish)."""
         cand = np.unique(np.asarray(candidates, dtype=np.int64))
         index, sims = rec.content.neighbours(cand, progress=progress)
-        return cls.from_arrays(cand, index, sims, rec.n_items)
-
-    @classmethod
-    def from_arrays(
-        cls, candidates: np.ndarray, index: np.ndarray, sims: np.ndarray, n_items: int
-    ) -> CandidateIndex:
-        """From :meth:`ContentModel.neighbours` output for ``candidates`` (sorted, unique)."""
         k = index.shape[1] if index.ndim == 2 else 0
-        cols = np.repeat(np.arange(len(candidates), dtype=np.int64), k)
+        cols = np.repeat(np.arange(len(cand), dtype=np.int64), k)
         M = sp.csr_matrix(
             (sims.ravel().astype(np.float32), (index.ravel().astype(np.int64), cols)),
-            shape=(n_items, len(candidates)),
+            shape=(rec.n_items, len(cand)),
         )
-        return cls(np.asarray(candidates, dtype=np.int64), M)
+        return cls.for_model(rec, cand, M)
+
+    @classmethod
+    def for_model(
+        cls, rec: Recommender, candidates: np.ndarray, neighbours_t: sp.csr_matrix
+    ) -> CandidateIndex:
+        """An index from stored neighbourhoods, with the model's arrays for its candidates."""
+        cand = np.asarray(candidates, dtype=np.int64)
+        vectors = rec.item_vectors[cand]
+        vectors_t = (
+            sp.csr_matrix(vectors.T) if sp.issparse(vectors) else np.ascontiguousarray(vectors.T)
+        )
+        factors_t = None
+        if rec.collab is not None:
+            factors_t = np.ascontiguousarray(rec.collab.item_factors_[cand].astype(np.float64).T)
+        return cls(cand, neighbours_t.tocsr(), vectors_t, factors_t)
 
     def positions(self, pidx: np.ndarray) -> np.ndarray:
         """Column of each paper in :attr:`neighbours_t` (-1: not indexed)."""
@@ -120,14 +133,12 @@ class _Context:
     """Per-call precomputation shared by every person ranked against the same candidates."""
 
     candidates: np.ndarray
-    at: np.ndarray  # column of each candidate in index.neighbours_t
+    at: np.ndarray | slice  # column of each candidate in the index's arrays
     index: CandidateIndex
-    cand_vectors: np.ndarray | sp.csr_matrix  # the candidates' text vectors
     regime: str
     warm_share: float  # share of candidates with a rating: mixes the cold and warm weights
     popularity: np.ndarray  # (n_candidates,) z-scored log(1 + likes)
     pos_lookup: np.ndarray  # pidx -> position in candidates (-1: not a candidate)
-    cand_factors: np.ndarray | None  # (n_candidates, factors) float64 collaborative factors
 
 
 def _context(
@@ -145,21 +156,17 @@ def _context(
     likes = rec.collab.likes_[candidates] if rec.collab is not None else np.zeros(len(candidates))
     pos_lookup = np.full(rec.n_items, -1, dtype=np.int64)
     pos_lookup[candidates] = np.arange(len(candidates))
-    vectors = rec.item_vectors[candidates]
+    at = index.positions(candidates)
+    if len(at) == len(index.candidates) and np.array_equal(at, np.arange(len(at))):
+        at = slice(None)  # the whole index, in order: no copies
     return _Context(
         candidates=candidates,
-        at=index.positions(candidates),
+        at=at,
         index=index,
-        cand_vectors=vectors.tocsr() if sp.issparse(vectors) else np.asarray(vectors),
         regime="warm" if rated > 0.5 else "cold",
         warm_share=rated,
         popularity=zscore(np.log1p(np.asarray(likes, dtype=np.float32))),
         pos_lookup=pos_lookup,
-        cand_factors=(
-            rec.collab.item_factors_[candidates].astype(np.float64)
-            if rec.collab is not None
-            else None
-        ),
     )
 
 
@@ -220,7 +227,7 @@ def rank_users(
     results: list[list[Ranked]] = [[] for _ in profiles]
     # nothing to go on yet: the caller shows recent papers instead
     active = [i for i, p in enumerate(profiles) if len(p.liked) or p.query or p.uidx is not None]
-    block = max(1, BLOCK_CELLS // max(len(cand), 1))
+    block = max(1, BLOCK_CELLS // max(len(cand), len(ctx.index.candidates), 1))
     bar = None
     if progress:
         from tqdm import tqdm
@@ -263,9 +270,9 @@ def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context) -> np.nd
     """(people x candidates) summed similarity of each person's papers (rows of ``M``) to
     every candidate: their summed vectors times the candidates' vectors."""
     summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
-    out = summed @ ctx.cand_vectors.T
-    out = out.toarray() if sp.issparse(out) else out
-    return np.asarray(out, dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
+    out = summed @ ctx.index.vectors_t  # (people x indexed candidates)
+    out = out.toarray() if sp.issparse(out) else np.asarray(out)
+    return np.asarray(out[:, ctx.at], dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
 
 
 def _block_features(
@@ -326,7 +333,8 @@ def _block_features(
         known = [i for i, p in enumerate(profiles) if p.uidx is not None and p.uidx < stored]
         if known:
             U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
-        collab = zscore_rows((U.astype(np.float64) @ ctx.cand_factors.T).astype(np.float32), keep)
+        scores = (U.astype(np.float64) @ ctx.index.factors_t)[:, ctx.at]
+        collab = zscore_rows(scores.astype(np.float32), keep)
     feats["collab"] = collab
     # standardised over each person's own pool, like the other signals
     feats["popularity"] = zscore_rows(np.broadcast_to(ctx.popularity, (B, n_cand)), keep)

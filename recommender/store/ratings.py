@@ -130,6 +130,22 @@ def recent_paper_ids(db: Database, days: int) -> list[int]:
     return [r[0] for r in rows.fetchall()]
 
 
+def person_fingerprint(db: Database, user_id: int, day: str) -> tuple:
+    """What a person's feed depends on besides the model and the papers, in a few numbers:
+    their ratings (count and a hash of the set) and how many papers they were shown before
+    ``day`` (first showings never change, so the count names the set). Cheap: two
+    primary-key range reads."""
+    ratings = db.execute(
+        "SELECT count(*), coalesce(sum((paper_id * 2654435761 + value + 2) % 4294967291), 0),"
+        " coalesce(sum(paper_id * value), 0) FROM ratings WHERE user_id = ?",
+        [user_id],
+    ).fetchone()
+    shown = db.execute(
+        "SELECT count(*) FROM impressions WHERE user_id = ? AND shown_on < ?", [user_id, day]
+    ).fetchone()[0]
+    return (*ratings, shown)
+
+
 def count_papers_after(db: Database, paper_id: int) -> int:
     """Papers with an id above ``paper_id`` (those a model fitted up to it does not know)."""
     return db.execute("SELECT count(*) FROM papers WHERE id > ?", [paper_id]).fetchone()[0]
