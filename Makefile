@@ -36,6 +36,7 @@ lint: venv
 	$(BIN)/ruff format --check recommender web tests bench
 
 bench: $(VENV)/.test-deps  # web.py and digest.py need aiosmtpd; the engine ones, ../shared/bench (PAPERFEED_BENCH_DIR)
+	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/refit.py

