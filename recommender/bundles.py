@@ -79,6 +79,15 @@ class Bundle:
         lookup[self.paper_ids] = np.arange(len(self.paper_ids))
         return lookup
 
+    def warm(self) -> None:
+        """Build now, at load, what the first request would otherwise build: the id lookups,
+        the collaborative solve every person's factors share, the vocabulary's strings."""
+        _ = self.pidx_lookup, self.pidx_of
+        if self.rec.collab is not None:
+            self.rec.collab.prepare_solves()
+        if hasattr(self.rec.text, "terms_"):
+            self.rec.terms_list()
+
     @property
     def max_paper_id(self) -> int:
         return int(self.paper_ids.max()) if len(self.paper_ids) else 0
@@ -128,7 +137,7 @@ def load_bundle(models_dir: Path, name: str) -> Bundle:
             shape=(rec.n_items, len(serving["candidates"])),
         ),
     )
-    return Bundle(
+    bundle = Bundle(
         name=name,
         rec=rec,
         paper_ids=np.load(folder / "paper_ids.npy", allow_pickle=False),
@@ -136,6 +145,8 @@ def load_bundle(models_dir: Path, name: str) -> Bundle:
         onboarding=serving["onboarding"],
         info=json.loads((folder / "bundle.json").read_text()),
     )
+    bundle.warm()
+    return bundle
 
 
 def load_current(models_dir: Path) -> Bundle | None:

@@ -170,6 +170,10 @@ class CollabModel:
         self.YtY_ = Y.T @ Y
         self._solve_cache: np.ndarray | None = None  # G = Y (YtY + reg I)^-1, built on demand
 
+    def prepare_solves(self) -> None:
+        """Build the shared part of every person's solve now (a publish or a load does)."""
+        self._shared_solve()
+
     def _shared_solve(self) -> np.ndarray:
         """``G = Y M^-1`` with ``M = YtY + reg I`` (the part every person's system shares)."""
         if getattr(self, "_solve_cache", None) is None:

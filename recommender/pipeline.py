@@ -224,11 +224,19 @@ class FeedService:
     name and everything else its value depends on, so a stale value cannot be served.
     """
 
-    def __init__(self, settings: Settings, *, rank_memo_size: int = RANK_MEMO_SIZE):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        rank_memo_size: int = RANK_MEMO_SIZE,
+        background_reload: bool = False,
+    ):
         self.settings = settings
+        self.background_reload = background_reload
         self._load_lock = threading.Lock()
         self._bundle: Bundle | None = None
         self._stamp: tuple | None = None
+        self._loading: tuple | None = None  # the stamp a background load is reading
         self.rankings = Memo(rank_memo_size)  # (bundle, pool, liked, disliked, query, n)
         self.indexes = Memo(INDEX_MEMO_SIZE)  # (bundle, candidates): on-demand neighbourhoods
         self.dump_papers = Memo(DUMP_MEMO_SIZE)  # (db file, dump id, content hash)
@@ -238,20 +246,46 @@ class FeedService:
     # -- the bundle ---------------------------------------------------------------------------
 
     def bundle(self) -> Bundle | None:
-        """The newest published bundle (loaded once per version), or None before the first."""
+        """The newest published bundle (loaded once per version), or None before the first.
+
+        With ``background_reload`` (web workers), a bundle published while one is being
+        served is loaded by a thread beside it and swapped in when complete: requests keep
+        being answered by the old one meanwhile (a 50,000-paper bundle takes seconds to
+        read), never by a half-loaded one. The first bundle, and every bundle for a
+        digest run or the CLI, is loaded at once.
+        """
         pointer = self.settings.models_dir / "CURRENT"
         try:
             st = os.stat(pointer)
         except FileNotFoundError:
             return None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        current = self._bundle
         if stamp == self._stamp:
-            return self._bundle
+            return current
+        if current is not None and self.background_reload:
+            with self._load_lock:
+                if self._loading is None:
+                    self._loading = stamp
+                    threading.Thread(
+                        target=self._load, args=(stamp,), name="bundle-loader", daemon=True
+                    ).start()
+            return current
         with self._load_lock:
             if stamp != self._stamp:
-                bundle = load_current(self.settings.models_dir)
+                self._bundle, self._stamp = load_current(self.settings.models_dir), stamp
+            return self._bundle
+
+    def _load(self, stamp: tuple) -> None:
+        try:
+            bundle = load_current(self.settings.models_dir)
+        except Exception:  # the next request tries again; the old bundle keeps serving
+            log.exception("loading the published bundle failed; still serving the old one")
+            bundle = None
+        with self._load_lock:
+            if bundle is not None:
                 self._bundle, self._stamp = bundle, stamp
-        return self._bundle
+            self._loading = None
 
     def status(self, db: Database) -> dict:
         """How the served model stands against the database (``/healthz``)."""

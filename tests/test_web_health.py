@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from recommender.ingest import ingest_paths
@@ -47,8 +49,15 @@ def test_healthz_reports_the_model_version_once_fitted(app, db):
     body = client.get("/healthz").get_json()
     assert body["model_version"] == version and body["papers_behind"] > 0
     assert body["papers_behind"] == body["papers"] - body["papers_in_model"]
-    pipeline.refit(db, load_settings(app.config["DATA_DIR"]))
-    assert client.get("/healthz").get_json()["papers_behind"] == 0
+    newer = pipeline.refit(db, load_settings(app.config["DATA_DIR"]))["version"]
+    # the worker keeps serving the old bundle while a thread loads the new one, then swaps
+    during = client.get("/healthz").get_json()
+    assert during["model_version"] == version and during["papers_behind"] > 0
+    deadline = time.monotonic() + 30
+    while (body := client.get("/healthz").get_json())["model_version"] != newer:
+        assert time.monotonic() < deadline, body
+        time.sleep(0.02)
+    assert body["papers_behind"] == 0
 
 
 def test_two_data_dirs_in_one_process_never_see_each_others_feeds(tmp_path):

@@ -44,7 +44,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = settings.secret_key()
     app.extensions["paperfeed.settings"] = settings
     # The serving state of this data dir: the published bundle and the memos over it.
-    app.extensions["paperfeed.feeds"] = FeedService(settings)
+    # Workers keep answering from the old bundle while a newly published one loads.
+    app.extensions["paperfeed.feeds"] = FeedService(settings, background_reload=True)
     app.jinja_env.tests["http_url"] = _is_http_url
     app.jinja_env.globals["paper_cards"] = CardCache()
     if hops := settings.proxy_hops:

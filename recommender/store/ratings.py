@@ -251,18 +251,21 @@ def shown_before_many(
     """:func:`shown_before` for many people: ``days`` maps each person to their local day.
 
     For one person, ``paper_ids`` (the papers about to be ranked) limits the read to
-    them: a year of daily feeds is thousands of impressions, a feed load needs its dump's.
+    their id range: a year of daily feeds is thousands of impressions, a feed load needs
+    its dump's, whose papers were inserted together (one primary-key range read, however
+    many papers the dump has).
     """
     found: dict[int, set[int]] = {int(u): set() for u in days}
     if len(found) == 1 and paper_ids is not None:
         ((user_id, day),) = days.items()
-        for chunk, marks in _chunks(sorted({int(p) for p in paper_ids})):
+        wanted = {int(p) for p in paper_ids}
+        if wanted:
             rows = db.execute(
-                "SELECT paper_id FROM impressions WHERE user_id = ? AND shown_on < ?"
-                f" AND paper_id IN ({marks})",
-                [user_id, day, *chunk],
+                "SELECT paper_id FROM impressions WHERE user_id = ? AND paper_id BETWEEN ? AND ?"
+                " AND shown_on < ?",
+                [user_id, min(wanted), max(wanted), day],
             )
-            found[int(user_id)].update(r[0] for r in rows.fetchall())
+            found[int(user_id)] = {r[0] for r in rows.fetchall()} & wanted
         return found
     for chunk, marks in _chunks(found):
         rows = db.execute(
