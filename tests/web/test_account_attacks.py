@@ -74,6 +74,14 @@ def test_user_ids_are_never_reused_after_the_newest_account_is_deleted(app, db):
 # -- 2. logout, password change, reset and deletion end the session server-side -----------
 
 
+def test_the_account_secret_is_never_shown(ada, db):
+    secret = store.get_user_by_email(db, "ada@example.org")["auth_secret"]
+    assert len(secret) == 64
+    for path in ("/settings.json", "/settings", "/feed.json"):
+        assert secret not in ada.get(path).get_data(as_text=True), path
+    assert secret not in ada.get_cookie(COOKIE).value  # a fingerprint, not the secret
+
+
 def test_a_cookie_copied_before_logout_no_longer_works(ada, app):
     copied = cookie_of(ada)
     assert client_with(app, copied).get("/settings.json").status_code == 200
