@@ -320,24 +320,28 @@ def user() -> None:
 @click.option("--confirmed", is_flag=True, help="Mark the address as confirmed (digests go out).")
 @pass_context
 def user_add(ctx: Context, email: str, password_stdin: bool, confirmed: bool) -> None:
-    """Create an account for EMAIL; prompts for its password unless --password-stdin."""
-    from werkzeug.security import generate_password_hash
+    """Create an account for EMAIL; prompts for its password unless --password-stdin.
+
+    The sign-up form's rules and path: without --confirmed the person is emailed a link
+    to confirm the address (outbox or SMTP, as configured)."""
+    from . import accounts
+    from .config import ConfigError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        click.echo("error: the password needs at least 8 characters", err=True)
-        sys.exit(1)
     try:
-        user_id = store.create_user(ctx.db, email, generate_password_hash(password))
-    except store.UserExists as exc:
+        secret_key = ctx.settings.secret_key()
+        user, sent = accounts.create_account(
+            ctx.db, ctx.settings, secret_key, email, password, confirmed=confirmed
+        )
+    except (accounts.AccountError, ConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    if confirmed:
-        store.confirm_email(ctx.db, user_id, email.strip())
-    click.echo(f"added {email.strip()} (user {user_id})")
+    click.echo(f"added {user['email']} (user {user['id']})")
+    if not confirmed and not sent:
+        click.echo("warning: the confirmation email could not be sent now", err=True)
 
 
 @user.command("list")

@@ -7,13 +7,18 @@ inbox/outbox folders.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "var"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+#: Shortest secret key accepted (a generated one has 64 hex digits).
+MIN_SECRET_KEY = 32
+KEY_COMMAND = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 class ConfigError(RuntimeError):
@@ -84,33 +89,68 @@ class Settings:
     def secret_key(self) -> str:
         """The key that signs sessions and email links.
 
-        ``PAPERFEED_SECRET_KEY`` if set. In production there is no fallback.
-        In development a random key is created once in the data dir (mode 0600),
-        so no two installations share a key and sessions survive restarts.
+        ``PAPERFEED_SECRET_KEY`` if set (in production at least :data:`MIN_SECRET_KEY`
+        characters, and there is no fallback). In development a random key is created
+        once in ``<data dir>/secret_key`` (mode 0600), so no two installations share a
+        key and sessions survive restarts. An empty or short key file is refused: it is
+        never overwritten, since sessions and links signed with it may exist.
         """
         key = os.environ.get("PAPERFEED_SECRET_KEY")
+        if self.production:
+            if not key:
+                raise ConfigError(
+                    "PAPERFEED_SECRET_KEY is not set: refusing to start in production without "
+                    f"a secret key. Generate one with: {KEY_COMMAND}"
+                )
+            if len(key) < MIN_SECRET_KEY:
+                raise ConfigError(
+                    f"PAPERFEED_SECRET_KEY is too short ({len(key)} characters; at least "
+                    f"{MIN_SECRET_KEY}). Generate one with: {KEY_COMMAND}"
+                )
         if key:
             return key
-        if self.production:
-            raise ConfigError(
-                "PAPERFEED_SECRET_KEY is not set: refusing to start in production without a "
-                "secret key. Generate one with: "
-                "python -c 'import secrets; print(secrets.token_hex(32))'"
-            )
         path = self.data_dir / "secret_key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process created it first
-                return path.read_text().strip()
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-        return path.read_text().strip()
+            _create_key_file(path)
+        key = path.read_text(encoding="ascii", errors="replace").strip()
+        if len(key) < MIN_SECRET_KEY:
+            what = "empty" if not key else f"too short ({len(key)} characters)"
+            raise ConfigError(
+                f"The secret key file {path} is {what}: it was cut short or edited by hand. "
+                f"Stop paperfeed, delete it (everyone is logged out and email links stop "
+                f"working) and start again to make a new one, or set PAPERFEED_SECRET_KEY."
+            )
+        return key
 
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.models_dir, self.inbox_dir, self.outbox_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key to ``path`` atomically unless a key file exists already.
+
+    The key is written and fsynced under a temporary name, then published with
+    ``os.link``, which fails if ``path`` exists: a process that starts at the same time
+    never reads a half-written file (``O_EXCL`` on the final name would let it read an
+    empty one), and never replaces a key another process published and is using.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process published first
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the new name survives a crash
+    finally:
+        os.close(dir_fd)
 
 
 def load_settings(data_dir: str | Path | None = None) -> Settings:

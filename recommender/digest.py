@@ -58,7 +58,6 @@ Never twice, never lost
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import fcntl
 import logging
@@ -69,30 +68,28 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from email import policy
-from email.header import Header
 from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.nonmultipart import MIMENonMultipart
-from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlite_utils import Database
 
 from . import pipeline, store
 from .config import Settings
 from .mail import (
     SMTP_POLICY,
+    TEMPLATES,
     Mailer,
     PermanentMailError,
     TransientMailError,
+    build_message,
     eml_path,
+    message_domain,
     open_mailer,
+    render_email,
     sweep_partial_files,
 )
 from .store.digests import utc_text
@@ -109,14 +106,6 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=1)
 #: Abstracts in the email are cut to about this many characters, at a word boundary.
 ABSTRACT_CHARS = 320
-TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
-#: The message is built with the classic (compat32) API: headers are plain strings we
-#: format ourselves, and the text parts are quoted-printable-encoded by :mod:`binascii` in C.
-#: The modern API parsed every header through the header registry and encoded the bodies in
-#: pure Python: about 4 ms a digest, most of a 10,000-person run's delivery time.
-#: Headers may be 998 characters long (RFC 5322): the List-Unsubscribe URL, which has no
-#: spaces to fold at, must not be folded or RFC 2047-encoded, or mail clients cannot use it.
-MESSAGE_POLICY = policy.compat32.clone(max_line_length=998)
 
 
 # -- who is due ---------------------------------------------------------------------------------
@@ -228,19 +217,6 @@ def choose_papers_many(
 # -- the message --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _templates(folder: Path) -> Environment:
-    # A plain Jinja environment: recommender/ never imports Flask. HTML is autoescaped.
-    return Environment(
-        loader=FileSystemLoader(folder),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 @lru_cache(maxsize=4096)
 def shorten(text: str, limit: int = ABSTRACT_CHARS) -> str:
     """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
@@ -271,10 +247,7 @@ def subject_for(period: str, count: int) -> str:
 
 def new_message_id(settings: Settings, user_id: int, period: str) -> str:
     """A fresh, globally unique ``Message-ID``; stored on the ledger row and reused on resends."""
-    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or (
-        urlsplit(settings.base_url).hostname or "localhost"
-    )
-    return f"<digest.{period}.{user_id}.{secrets.token_hex(6)}@{domain}>"
+    return f"<digest.{period}.{user_id}.{secrets.token_hex(6)}@{message_domain(settings)}>"
 
 
 def unsubscribe_url(settings: Settings, secret: str, user_id: int, email: str) -> str:
@@ -330,50 +303,24 @@ def render_digest(
             for p in papers
         ],
     }
-    env = _templates(templates)
-    text = env.get_template("email/digest.txt").render(context)
-    html = env.get_template("email/digest.html").render(context)
+    text = render_email("email/digest.txt", context, templates=templates)
+    html = render_email("email/digest.html", context, templates=templates)
     mailto = settings.unsubscribe_mailto
     targets = [f"<{unsubscribe}>"] + ([f"<mailto:{mailto}?subject=unsubscribe>"] if mailto else [])
-    message = MIMEMultipart("alternative", policy=MESSAGE_POLICY)
-    for name, value in (
-        ("Subject", _header_text(context["subject"])),
-        ("From", _mailbox(settings.mail_from)),
-        ("To", _mailbox(digest["recipient"])),
-        ("Date", format_datetime(datetime.fromisoformat(digest["created_at"]))),
-        ("Message-ID", digest["message_id"]),
-        ("List-Unsubscribe", ", ".join(targets)),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),  # RFC 8058
-        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation replies
-    ):
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"line break in the {name} header: {value!r}")
-        message[name] = value
-    message.attach(_text_part(text, "plain"))
-    message.attach(_text_part(html, "html"))
-    return message
-
-
-def _text_part(text: str, subtype: str) -> MIMENonMultipart:
-    """A UTF-8 text part, quoted-printable (readable in the raw mail, 7-bit safe)."""
-    part = MIMENonMultipart("text", subtype, charset="utf-8", policy=MESSAGE_POLICY)
-    del part["MIME-Version"]  # only the top level carries it
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
-    return part
-
-
-def _header_text(value: str) -> str:
-    """Unstructured header text, RFC 2047-encoded when it is not ASCII."""
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def _mailbox(value: str) -> str:
-    """``Name <addr>`` with a non-ASCII name encoded; refuses anything that is not one address."""
-    name, address = parseaddr(value)
-    if not address or "@" not in address or any(c in value for c in "\r\n"):
-        raise ValueError(f"not an email address: {value!r}")
-    return formataddr((name, address), charset="utf-8")
+    return build_message(
+        settings,
+        to=digest["recipient"],
+        subject=context["subject"],
+        text=text,
+        html=html,
+        date=datetime.fromisoformat(digest["created_at"]),
+        message_id=digest["message_id"],
+        headers=[
+            ("List-Unsubscribe", ", ".join(targets)),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),  # RFC 8058
+            ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation replies
+        ],
+    )
 
 
 # -- delivery -----------------------------------------------------------------------------------

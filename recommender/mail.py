@@ -9,22 +9,35 @@ with that name exists if and only if the message was delivered, which is what
 Errors come in two kinds: :class:`TransientMailError` (worth retrying later:
 connection trouble, 4xx replies) and :class:`PermanentMailError` (5xx: retrying
 will not help).
+
+Every message paperfeed sends, digest or account mail, is built by :func:`build_message`
+(headers, parts, ``Date``, ``Message-ID``) from text rendered by :func:`render_email`
+out of the paired templates in ``web/templates/email/``.
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import os
 import re
 import smtplib
 import tempfile
 import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from email import policy
+from email.header import Header
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .config import Settings
 
@@ -39,6 +52,121 @@ class PermanentMailError(Exception):
 
 class TransientMailError(Exception):
     """A failure worth retrying later (connection refused, 4xx)."""
+
+
+#: The email templates (``email/*.txt`` and ``*.html``), shared with the web app's folder.
+TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
+#: Messages are built with the classic (compat32) API: headers are plain strings we
+#: format ourselves, and the text parts are quoted-printable-encoded by :mod:`binascii` in C.
+#: The modern API parsed every header through the header registry and encoded the bodies in
+#: pure Python: about 4 ms a digest, most of a 10,000-person run's delivery time.
+#: Headers may be 998 characters long (RFC 5322): the List-Unsubscribe URL, which has no
+#: spaces to fold at, must not be folded or RFC 2047-encoded, or mail clients cannot use it.
+MESSAGE_POLICY = policy.compat32.clone(max_line_length=998)
+#: Account emails: subject and template per kind.
+ACCOUNT_MAILS = {
+    "confirm": ("Confirm your paperfeed address", "email/account_confirm.txt"),
+    "reset": ("Reset your paperfeed password", "email/account_reset.txt"),
+}
+
+
+# -- building messages ----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def email_templates(folder: Path = TEMPLATES) -> Environment:
+    """A plain Jinja environment (recommender/ never imports Flask). HTML is autoescaped."""
+    return Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_email(name: str, context: dict, *, templates: Path = TEMPLATES) -> str:
+    """The template ``name`` (e.g. ``email/digest.txt``) rendered with ``context``."""
+    return email_templates(templates).get_template(name).render(context)
+
+
+def message_domain(settings: Settings) -> str:
+    """The domain of ``Message-ID``s: the From address's, else the public URL's host."""
+    return parseaddr(settings.mail_from)[1].rpartition("@")[2] or (
+        urlsplit(settings.base_url).hostname or "localhost"
+    )
+
+
+def build_message(
+    settings: Settings,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    date: datetime | None = None,
+    message_id: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+) -> Message:
+    """One message from paperfeed to ``to``: text/plain, or multipart/alternative with
+    ``html``. ``Date`` is ``date`` (default: now), ``Message-ID`` is ``message_id``
+    (default: a fresh one); ``headers`` are added after the standard ones. A line break
+    in any header is refused (:class:`ValueError`), as is a ``to`` that is not one address.
+    """
+    if html is None:
+        message: Message = _text_part(text, "plain")
+        message["MIME-Version"] = "1.0"
+    else:
+        message = MIMEMultipart("alternative", policy=MESSAGE_POLICY)
+        message.attach(_text_part(text, "plain"))
+        message.attach(_text_part(html, "html"))
+    standard = (
+        ("Subject", _header_text(subject)),
+        ("From", _mailbox(settings.mail_from)),
+        ("To", _mailbox(to)),
+        ("Date", format_datetime(date or datetime.now(UTC))),
+        ("Message-ID", message_id or make_msgid(domain=message_domain(settings))),
+    )
+    for name, value in (*standard, *headers):
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"line break in the {name} header: {value!r}")
+        message[name] = value
+    return message
+
+
+def account_message(settings: Settings, kind: str, to: str, link: str) -> Message:
+    """The account email of ``kind`` (``"confirm"`` or ``"reset"``) carrying ``link``."""
+    subject, template = ACCOUNT_MAILS[kind]
+    text = render_email(template, {"link": link, "user": {"email": to}})
+    return build_message(
+        settings, to=to, subject=subject, text=text, headers=[("Auto-Submitted", "auto-generated")]
+    )
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    """A UTF-8 text part, quoted-printable (readable in the raw mail, 7-bit safe)."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8", policy=MESSAGE_POLICY)
+    del part["MIME-Version"]  # only the top level carries it
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
+    return part
+
+
+def _header_text(value: str) -> str:
+    """Unstructured header text, RFC 2047-encoded when it is not ASCII."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _mailbox(value: str) -> str:
+    """``Name <addr>`` with a non-ASCII name encoded; refuses anything that is not one address."""
+    name, address = parseaddr(value)
+    if not address or "@" not in address or any(c in value for c in "\r\n"):
+        raise ValueError(f"not an email address: {value!r}")
+    return formataddr((name, address), charset="utf-8")
+
+
+# -- delivering them ------------------------------------------------------------------------
 
 
 def send_message(settings: Settings, message: Message) -> None:

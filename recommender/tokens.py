@@ -17,6 +17,7 @@ PURPOSES = {
     "reset-password": 2 * 3600,
     "rate": 30 * 24 * 3600,
     "unsubscribe": 365 * 24 * 3600,
+    "device": 365 * 24 * 3600,  # a browser that logged in (recommender.accounts)
 }
 
 

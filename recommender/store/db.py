@@ -83,9 +83,13 @@ def build_migrations(folder: Path | None = None) -> Migrations:
     for sql_file in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
         statements = _split_statements(sql_file.read_text(encoding="utf-8"))
 
-        def apply(db: Database, statements: list[str] = statements) -> None:
+        def apply(db: Database, statements: list[str] = statements, name=sql_file.name) -> None:
             for statement in statements:
                 db.execute(statement)
+            # Foreign keys are off while migrating (see migrate): check them before commit.
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(f"{name} breaks foreign keys: {broken[:5]}")
 
         migrations(name=sql_file.stem)(apply)
     return migrations
@@ -95,7 +99,18 @@ def migrate(db: Database, folder: Path | None = None) -> list[str]:
     """Apply pending migrations; return the names applied (empty if none)."""
     migrations = build_migrations(folder)
     pending = [m.name for m in migrations.pending(db)]
-    migrations.apply(db)
+    if not pending:
+        return []
+    # A migration may rebuild a table (SQLite's 12-step ALTER TABLE); with foreign keys
+    # on, dropping the old table would cascade-delete the rows that point at it. The
+    # pragma only takes effect outside a transaction; each migration checks the keys.
+    if db.conn.in_transaction:
+        raise RuntimeError("migrate() needs a connection with no open transaction")
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        migrations.apply(db)
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
     return pending
 
 

@@ -50,14 +50,20 @@ def _one(db: Database, sql: str, params: Sequence) -> dict | None:
     return _decode(rows[0]) if rows else None
 
 
+def new_auth_secret() -> str:
+    """A fresh random account secret (see :func:`rotate_auth_secret`)."""
+    return secrets.token_hex(32)
+
+
 def create_user(db: Database, email: str, password_hash: str | None, *, keywords: str = "") -> int:
-    """Insert a person; return their id. :class:`UserExists` if the email is taken."""
+    """Insert a person; return their id (never one an earlier account had: AUTOINCREMENT).
+    :class:`UserExists` if the email is taken."""
     try:
         with transaction(db):
             cursor = db.execute(
-                "INSERT INTO users (email, password_hash, created_at, keywords)"
-                " VALUES (?, ?, ?, ?)",
-                [email.strip(), password_hash, _now(), keywords],
+                "INSERT INTO users (email, password_hash, created_at, auth_secret, keywords)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [email.strip(), password_hash, _now(), new_auth_secret(), keywords],
             )
     except sqlite3.IntegrityError:
         raise UserExists(f"an account for {email} exists already") from None
@@ -91,17 +97,27 @@ def list_users(db: Database) -> list[dict]:
     )
 
 
-def set_password(db: Database, user_id: int, password_hash: str) -> int:
-    """Store a new hash and bump ``auth_version`` (ends old sessions, spends reset links).
+def set_password(db: Database, user_id: int, password_hash: str) -> str:
+    """Store a new hash and a new ``auth_secret`` (ends every session, spends reset links).
 
-    Returns the new ``auth_version``.
+    Returns the new secret.
     """
+    secret = new_auth_secret()
     with transaction(db):
         db.execute(
-            "UPDATE users SET password_hash = ?, auth_version = auth_version + 1 WHERE id = ?",
-            [password_hash, user_id],
+            "UPDATE users SET password_hash = ?, auth_secret = ? WHERE id = ?",
+            [password_hash, secret, user_id],
         )
-        return db.execute("SELECT auth_version FROM users WHERE id = ?", [user_id]).fetchone()[0]
+    return secret
+
+
+def rotate_auth_secret(db: Database, user_id: int) -> str:
+    """Replace the account's ``auth_secret``: every session and reset link made with the
+    old one stops working (logout). Returns the new secret."""
+    secret = new_auth_secret()
+    with transaction(db):
+        db.execute("UPDATE users SET auth_secret = ? WHERE id = ?", [secret, user_id])
+    return secret
 
 
 def confirm_email(db: Database, user_id: int, email: str) -> bool:
@@ -181,37 +197,52 @@ def delete_user(db: Database, user_id: int) -> bool:
 # -- login rate limiting ---------------------------------------------------------------
 
 
-def record_login_failure(db: Database, email: str, remote_addr: str, when: float) -> None:
-    """Remember a failed login (unix time ``when``); prune records older than a day."""
+def record_login_failure(
+    db: Database, email: str, remote_addr: str, when: float, *, device: str = ""
+) -> None:
+    """Remember a failed login (unix time ``when``) from ``remote_addr`` and ``device`` (a
+    trusted browser's nonce, '' for none); prune records older than a day."""
     with transaction(db):
         db.execute(
-            "INSERT INTO login_attempts (email, remote_addr, attempted_at) VALUES (?, ?, ?)",
-            [email.strip(), remote_addr, when],
+            "INSERT INTO login_attempts (email, remote_addr, attempted_at, device)"
+            " VALUES (?, ?, ?, ?)",
+            [email.strip(), remote_addr, when, device],
         )
         db.execute("DELETE FROM login_attempts WHERE attempted_at < ?", [when - 86400])
 
 
-def recent_login_failures(db: Database, email: str, remote_addr: str, since: float) -> dict:
+def recent_login_failures(
+    db: Database, email: str, remote_addr: str, since: float, *, device: str = ""
+) -> dict:
     """Failures since unix time ``since``: ``{"email": n, "addr": n, "oldest": t | None}``.
 
-    ``oldest`` is the earliest failure counted for this email, for "try again in" messages.
+    With ``device`` '' the failures of browsers without a device cookie are counted, per
+    address (``email``) and per client (``addr``); with a device nonce, only that
+    browser's failures for this address (both counts). ``oldest`` is the earliest failure
+    counted for this email, for "try again in" messages.
     """
     by_email, oldest = db.execute(
         "SELECT count(*), min(attempted_at) FROM login_attempts"
-        " WHERE email = ? AND attempted_at >= ?",
-        [email.strip(), since],
+        " WHERE email = ? AND device = ? AND attempted_at >= ?",
+        [email.strip(), device, since],
     ).fetchone()
+    if device:
+        return {"email": by_email, "addr": by_email, "oldest": oldest}
     by_addr = db.execute(
-        "SELECT count(*) FROM login_attempts WHERE remote_addr = ? AND attempted_at >= ?",
+        "SELECT count(*) FROM login_attempts"
+        " WHERE remote_addr = ? AND device = '' AND attempted_at >= ?",
         [remote_addr, since],
     ).fetchone()[0]
     return {"email": by_email, "addr": by_addr, "oldest": oldest}
 
 
-def clear_login_failures(db: Database, email: str) -> None:
-    """Forget an address's failures after it logged in successfully."""
+def clear_login_failures(db: Database, email: str, *, device: str = "") -> None:
+    """Forget an address's failures from ``device`` ('' for browsers without a device
+    cookie) after a successful login from it."""
     with transaction(db):
-        db.execute("DELETE FROM login_attempts WHERE email = ?", [email.strip()])
+        db.execute(
+            "DELETE FROM login_attempts WHERE email = ? AND device = ?", [email.strip(), device]
+        )
 
 
 def count_reset_request(db: Database, email: str, remote_addr: str, when: float, since: float):

@@ -1,0 +1,329 @@
+"""Accounts: the address and password rules, hashing, sign-up, log-in and its limits,
+what binds sessions and links to an account, and the account emails.
+
+The web app's forms and ``paperfeed user add`` both call :func:`create_account`: one
+path, one password rule.
+
+**What a session or link is bound to.** Ids are never reused (``AUTOINCREMENT``), and
+each account has a random ``auth_secret``. A session carries the account id and
+:func:`fingerprint` ``(user, "session")``; a reset link, the fingerprint for
+``"reset"``; both are compared with the account's current secret on every use. Logout,
+a password change and a reset replace the secret, which ends every session of the
+account (logout is "log out everywhere": the cookie that was copied before it is dead)
+and spends every reset link. A confirmation link names the id and the address it was
+sent to, so it survives a logout; it cannot confirm another account's address.
+
+**Failed logins.** A lock on an address lets anyone lock its owner out, and a lock on a
+client address locks out a whole NAT. So a browser that has logged in to the account
+before carries a signed *device cookie* (:func:`device_token`), and it is limited on
+its own (:data:`MAX_FAILURES_PER_DEVICE` in the window): a stranger's guesses, from any
+address, never stop the owner on a browser they used before. Browsers without one share
+the per-address and per-client limits as before; the owner on a new browser during an
+attack can use a reset link. (A per-address delay instead of a lock would let a
+patient attacker keep guessing, and still slow the owner down.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import store
+from .config import Settings
+from .mail import PermanentMailError, TransientMailError, account_message, send_message
+from .tokens import TokenError, make_token, read_token
+
+log = logging.getLogger(__name__)
+
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+MAX_EMAIL = 254
+#: Failed logins allowed within the window: per address and per client IP (browsers
+#: without a device cookie), and per browser that has logged in before.
+RATE_WINDOW_SECONDS = 15 * 60
+MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_CLIENT = 20
+MAX_FAILURES_PER_DEVICE = 5
+#: Reset emails asked for per address (and per client IP) within an hour.
+RESET_WINDOW_SECONDS = 3600
+MAX_RESETS_PER_EMAIL = 3
+MAX_RESETS_PER_CLIENT = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_dummy_hash: list[str] = []
+
+
+class AccountError(ValueError):
+    """A sign-up or password that cannot be accepted: ``problems`` maps a field to why."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {why}" for field, why in problems.items()))
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """``user`` and the ``device`` cookie to give the browser on success; else ``error``
+    to show and the HTTP ``status`` (401, 429)."""
+
+    user: dict | None
+    error: str | None = None
+    status: int = 200
+    device: str | None = None
+
+
+# -- rules and hashes ------------------------------------------------------------------------
+
+
+def email_problem(email: str) -> str | None:
+    if not _EMAIL.match(email.strip()) or len(email.strip()) > MAX_EMAIL:
+        return "Enter an email address like ada@example.org."
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` cannot be used, or None. The one password rule."""
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    return None
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)  # scrypt, salted
+
+
+def password_matches(user: dict | None, password: str) -> bool:
+    if user is None or not user["password_hash"]:
+        # Hash anyway, so a missing account answers as slowly as a wrong password.
+        if not _dummy_hash:
+            _dummy_hash.append(generate_password_hash("not a password"))
+        check_password_hash(_dummy_hash[0], password)
+        return False
+    return check_password_hash(user["password_hash"], password)
+
+
+# -- what binds sessions and links to an account ---------------------------------------------
+
+
+def fingerprint(user: dict, purpose: str) -> str:
+    """A digest of the account's current ``auth_secret`` for ``purpose`` ("session",
+    "reset"): stored in the cookie or link instead of the secret itself."""
+    key = user["auth_secret"].encode()
+    return hmac.new(key, purpose.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _same(user: dict | None, purpose: str, claimed: object) -> bool:
+    return (
+        user is not None
+        and isinstance(claimed, str)
+        and hmac.compare_digest(fingerprint(user, purpose), claimed)
+    )
+
+
+def session_user(db: Database, user_id: object, claimed: object) -> dict | None:
+    """The account a session is for, if its fingerprint matches the account's secret."""
+    if not isinstance(user_id, int):
+        return None
+    user = store.get_user(db, user_id)
+    return user if _same(user, "session", claimed) else None
+
+
+def end_sessions(db: Database, user: dict) -> None:
+    """Log out everywhere: every session and reset link of the account stops working."""
+    store.rotate_auth_secret(db, user["id"])
+
+
+def link_token(secret_key: str, user: dict, kind: str) -> str:
+    """The token of a confirmation (``kind="confirm"``) or reset (``"reset"``) link."""
+    if kind == "confirm":
+        return make_token(secret_key, "confirm-email", [user["id"], user["email"]])
+    return make_token(secret_key, "reset-password", [user["id"], fingerprint(user, "reset")])
+
+
+def user_from_link(
+    db: Database, secret_key: str, kind: str, token: str
+) -> tuple[dict | None, str | None]:
+    """The account a confirm/reset link is for, or ``(None, why it cannot be used)``."""
+    purpose = "confirm-email" if kind == "confirm" else "reset-password"
+    try:
+        user_id, marker = read_token(secret_key, purpose, token)
+    except TokenError as exc:
+        return None, str(exc)
+    except (TypeError, ValueError):
+        return None, "This link is not valid."
+    user = store.get_user(db, user_id) if isinstance(user_id, int) else None
+    if kind == "confirm":
+        usable = user is not None and user["email"] == marker
+    else:
+        usable = _same(user, "reset", marker)
+    if not usable:
+        return None, "This link was used already or is out of date. Ask for a new one."
+    return user, None
+
+
+def device_token(secret_key: str, user: dict, nonce: str = "") -> str:
+    """A signed device cookie: this browser logged in to ``user`` (a new nonce unless
+    ``nonce``, the browser's current one, is given)."""
+    nonce = nonce or secrets.token_urlsafe(16)
+    return make_token(secret_key, "device", [user["id"], nonce])
+
+
+def device_nonce(secret_key: str, token: str | None, user: dict | None) -> str:
+    """The nonce of a valid device cookie for ``user``'s account, else ''."""
+    if not token or user is None:
+        return ""
+    try:
+        user_id, nonce = read_token(secret_key, "device", token)
+    except (TokenError, TypeError, ValueError):
+        return ""
+    if not isinstance(nonce, str) or user_id != user["id"]:
+        return ""
+    return nonce
+
+
+# -- sign up, log in, passwords --------------------------------------------------------------
+
+
+def create_account(
+    db: Database,
+    settings: Settings,
+    secret_key: str,
+    email: str,
+    password: str,
+    *,
+    confirmed: bool = False,
+) -> tuple[dict, bool]:
+    """A new account and whether its confirmation email went out (never sent when
+    ``confirmed``); :class:`AccountError` naming each field that is wrong."""
+    email = email.strip()
+    problems = {}
+    if problem := email_problem(email):
+        problems["email"] = problem
+    if problem := password_problem(password):
+        problems["password"] = problem
+    if problems:
+        raise AccountError(problems)
+    try:
+        user_id = store.create_user(db, email, hash_password(password))
+    except store.UserExists:
+        raise AccountError(
+            {"email": "An account with this address exists already. Log in, or reset the password."}
+        ) from None
+    if confirmed:
+        store.confirm_email(db, user_id, email)
+    user = store.get_user(db, user_id)
+    sent = False if confirmed else send_account_email(settings, secret_key, user, "confirm")
+    return user, sent
+
+
+def _locked(recent: dict, limit_email: int, limit_addr: int, now: float) -> str | None:
+    if recent["email"] < limit_email and recent["addr"] < limit_addr:
+        return None
+    wait = RATE_WINDOW_SECONDS - (now - (recent["oldest"] or now))
+    minutes = max(1, round(wait / 60))
+    return (
+        f"Too many failed logins. Try again in about {minutes} minute"
+        f"{'s' if minutes != 1 else ''}, or reset your password."
+    )
+
+
+def log_in(
+    db: Database,
+    secret_key: str,
+    email: str,
+    password: str,
+    *,
+    client: str,
+    device: str | None = None,
+) -> LoginResult:
+    """Check a login, within the limits. ``client`` is the IP address; ``device`` the
+    browser's device cookie, if it has one."""
+    email, now = email.strip(), time.time()
+    user = store.get_user_by_email(db, email)
+    nonce = device_nonce(secret_key, device, user)
+    recent = store.recent_login_failures(db, email, client, now - RATE_WINDOW_SECONDS, device=nonce)
+    limits = (
+        (MAX_FAILURES_PER_DEVICE, MAX_FAILURES_PER_DEVICE)
+        if nonce
+        else (MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_CLIENT)
+    )
+    if locked := _locked(recent, *limits, now):
+        return LoginResult(None, locked, 429)
+    if not password_matches(user, password):
+        store.record_login_failure(db, email, client, now, device=nonce)
+        return LoginResult(None, "That email and password do not match.", 401)
+    store.clear_login_failures(db, email, device=nonce)
+    return LoginResult(user, device=device_token(secret_key, user, nonce))
+
+
+def check_current_password(db: Database, user: dict, password: str, *, client: str) -> str | None:
+    """Why the password a logged-in person typed (to change it, or delete the account) is
+    refused, or None. Their own mistakes are limited per account, apart from logins."""
+    now, device = time.time(), f"account:{user['id']}"
+    recent = store.recent_login_failures(
+        db, user["email"], client, now - RATE_WINDOW_SECONDS, device=device
+    )
+    if recent["email"] >= MAX_FAILURES_PER_DEVICE:
+        return "Too many wrong passwords. Try again later, or reset your password."
+    if not password_matches(user, password):
+        store.record_login_failure(db, user["email"], client, now, device=device)
+        return "Your current password is not right."
+    return None
+
+
+def set_password(db: Database, user: dict, password: str) -> dict:
+    """Store a new password (ending every session and reset link); the updated account.
+    :class:`AccountError` if the password breaks the rule."""
+    if problem := password_problem(password):
+        raise AccountError({"password": problem})
+    store.set_password(db, user["id"], hash_password(password))
+    return store.get_user(db, user["id"])
+
+
+def request_reset(
+    db: Database, settings: Settings, secret_key: str, email: str, *, client: str
+) -> tuple[int, str | None]:
+    """Email a reset link if an account has this address: ``(200, None)`` whether or not
+    it does (the answer reveals nothing), ``(400 or 429, why)`` otherwise."""
+    email = email.strip()
+    if problem := email_problem(email):
+        return 400, problem
+    now = time.time()
+    by_email, by_addr = store.count_reset_request(
+        db, email, client, now, now - RESET_WINDOW_SECONDS
+    )
+    if by_email > MAX_RESETS_PER_EMAIL or by_addr > MAX_RESETS_PER_CLIENT:
+        # Counted whether or not the account exists, so this reveals nothing about it.
+        return 429, (
+            "Too many reset requests. Use the link we already sent (it works for two hours), "
+            "or try again in an hour."
+        )
+    user = store.get_user_by_email(db, email)
+    if user is not None:
+        send_account_email(settings, secret_key, user, "reset")
+    return 200, None
+
+
+# -- account emails ---------------------------------------------------------------------------
+
+LINK_PATHS = {"confirm": "/confirm/", "reset": "/reset/"}
+
+
+def send_account_email(settings: Settings, secret_key: str, user: dict, kind: str) -> bool:
+    """Email a confirm (``kind="confirm"``) or reset (``"reset"``) link; False if the mail
+    could not be delivered now (logged; the person can ask again)."""
+    link = settings.base_url + LINK_PATHS[kind] + link_token(secret_key, user, kind)
+    try:
+        send_message(settings, account_message(settings, kind, user["email"], link))
+    except (TransientMailError, PermanentMailError, OSError) as exc:
+        log.warning("cannot send the %s email to user %s: %s", kind, user["id"], exc)
+        return False
+    return True
