@@ -42,6 +42,7 @@ from sqlite_utils import Database
 from . import store
 from .artifacts import load_recommender, save_recommender
 from .config import Settings
+from .muting import muted_filter
 from .ranking import Profile, Recommender, fit_recommender, rank_users
 from .text import paper_text
 
@@ -378,7 +379,7 @@ def rank_papers_for_people(
         key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
         for key, own in distinct.items()
     }
-    mutes = {uid: _muted_filter(users[uid]["muted_keywords"]) for uid in ids}
+    mutes = {uid: muted_filter(users[uid]["muted_keywords"]) for uid in ids}
     muted_papers: dict[tuple[int, int], bool] = {}
     # Paper rows (with abstracts) are read only where needed: muted-word checks and the
     # papers actually returned, not every candidate of the dump.
