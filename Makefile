@@ -45,6 +45,7 @@ bench: $(VENV)/.test-deps  # web.py and digest.py need aiosmtpd; the engine ones
 	$(BIN)/python bench/refit.py
 	$(BIN)/python bench/rank.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/rerank.py
 	$(BIN)/python bench/digest.py
 
 clean:
