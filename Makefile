@@ -6,10 +6,17 @@ export PAPERFEED_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: run test venv lint bench clean
 
+# torch is pinned to the CPU build before the embeddings extra: any other torch
+# resolves to a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+# What the product needs to run, with its best ranking (sentence embeddings):
+# no test tools (pytest, hypothesis, ruff, aiosmtpd, Playwright).
 $(BIN)/paperfeed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[embeddings]'
 	touch $@
 
 venv: $(BIN)/paperfeed
@@ -20,18 +27,15 @@ run: venv
 	$(BIN)/paperfeed refit
 	$(BIN)/paperfeed run --host 127.0.0.1 --port 5000
 
-# The test venv adds the embeddings extra so its tests run for real instead of
-# skipping. torch is pinned to the CPU build first: any other torch resolves to
-# a multi-GB CUDA build.
+# The test tools join the same venv (the embeddings tests run for real, not skipped).
 $(VENV)/.test-deps: $(BIN)/paperfeed
-	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test,embeddings]'
 	touch $@
 
 test: $(VENV)/.test-deps
 	$(BIN)/python -m pytest -q
 
-lint: venv
+lint: $(VENV)/.test-deps  # ruff is a test tool
 	$(BIN)/ruff check recommender web tests bench
 	$(BIN)/ruff format --check recommender web tests bench
 
@@ -42,6 +46,7 @@ bench: $(VENV)/.test-deps  # web.py and digest.py need aiosmtpd; the engine ones
 	$(BIN)/python bench/refit.py
 	$(BIN)/python bench/rank.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/rerank.py
 	$(BIN)/python bench/digest.py
 
 clean:

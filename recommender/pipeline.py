@@ -18,10 +18,8 @@ nowhere else. Two halves, one per kind of process:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -38,6 +36,7 @@ from . import store
 from .bundles import Bundle, WriterBusy, load_current, model_writer
 from .config import Settings
 from .model import fit_recommender
+from .muting import muted_filter
 from .ranking import CandidateIndex, Profile, rank_users
 from .text import paper_text
 
@@ -426,7 +425,7 @@ class FeedService:
             key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
             for key, own in distinct.items()
         }
-        mutes = {uid: _muted_filter(users[uid]["muted_keywords"]) for uid in users}
+        mutes = {uid: muted_filter(users[uid]["muted_keywords"]) for uid in users}
         muting = {id(r.paper_ids) for r in requests if mutes[r.user_id] is not None}
         if muting:
             self._fetch(db, batch, (p for key in muting for p in in_store[key]))
@@ -667,17 +666,6 @@ def local_day(timezone: str | None, now: datetime | None = None) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
     return (now or datetime.now(UTC)).astimezone(zone).date().isoformat()
-
-
-def _muted_filter(muted_json: str | None):
-    try:
-        words = [w.strip() for w in json.loads(muted_json or "[]") if str(w).strip()]
-    except (TypeError, ValueError):
-        words = []
-    if not words:
-        return None
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
-    return lambda paper: bool(pattern.search(f"{paper['title']}\n{paper['abstract']}"))
 
 
 def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:

@@ -90,20 +90,23 @@ def test_sign_up_onboard_like_without_reload_and_the_order_changes(browser, serv
     assert page.locator(".reason").first.inner_text().startswith("matches:")
     shoot(page, "feed-desktop.png")
 
-    # Like three papers from the middle of the list: no navigation happens.
+    # Like three papers from the middle of the list: no navigation happens (each like
+    # re-ranks the cards below it, so the titles are read as they are clicked).
     page.evaluate("window.notReloaded = true")
-    for index in (5, 9, 14):
+    liked_titles = set()
+    for n, index in enumerate((5, 9, 14), start=1):
         card = page.locator(".paper").nth(index)
+        liked_titles.add(card.locator(".paper-title a").inner_text())
         card.locator("button.btn-like").click()
         liked = card.locator("button.btn-like[aria-pressed=true]")
         liked.wait_for()
+        page.wait_for_function(f"document.querySelector('[data-rerank]').dataset.reranked == {n}")
         assert "Liked" in liked.inner_text()
         assert card.locator("button.btn-undo").is_visible()
     assert page.evaluate("window.notReloaded") is True
 
     page.reload()
     after = titles(page)
-    liked_titles = {before[i] for i in (5, 9, 14)}
     assert not liked_titles & set(after)
     remaining = [t for t in before if t not in liked_titles]
     assert after != remaining[: len(after)]

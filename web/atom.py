@@ -2,6 +2,13 @@
 
 No session: the secret token in the URL is the credential, so feed readers can
 poll it. The person can revoke or replace the token on the settings page.
+
+Feed readers poll often, so the feed answers conditional requests: its ``ETag``
+is a hash of the document (any change of ranking, reason or paper changes it)
+and ``Last-Modified`` is the newest entry's date, which is also the feed's
+``<updated>``; a matching ``If-None-Match`` or ``If-Modified-Since`` gets 304
+Not Modified without a body. The document is deterministic (no "now" in it),
+so the same ranking always hashes the same.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
-from flask import Blueprint, Response, abort, jsonify, url_for
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from recommender import pipeline, store
 
@@ -18,6 +25,19 @@ from .db import get_db, get_feeds, get_settings
 bp = Blueprint("atom", __name__)
 
 ENTRIES = 30
+#: ``<updated>`` of a feed with no entries yet: a fixed instant keeps the document stable.
+EMPTY_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def entry_updated(item: pipeline.FeedItem) -> datetime:
+    """An entry's ``<updated>``: the day the paper arrived (its dump's date), at 00:00 UTC."""
+    day = item.dump_date or EMPTY_UPDATED.date().isoformat()
+    return datetime.fromisoformat(day[:10]).replace(tzinfo=UTC)
+
+
+def feed_updated(items: list[pipeline.FeedItem]) -> datetime:
+    """The feed's ``<updated>`` and ``Last-Modified``: its newest entry's."""
+    return max((entry_updated(i) for i in items), default=EMPTY_UPDATED)
 
 
 def atom_items(token: str) -> tuple[dict, list[pipeline.FeedItem]]:
@@ -39,22 +59,27 @@ def render_atom(user: dict, items: list[pipeline.FeedItem], token: str) -> bytes
     feed.author({"name": "paperfeed"})
     feed.link(href=base + url_for("atom.feed", token=token), rel="self")
     feed.link(href=base + url_for("feed.index"), rel="alternate")
-    feed.updated(datetime.now(UTC))
+    feed.updated(feed_updated(items))
     for item in reversed(items):  # feedgen prepends entries: add the best last
         entry = feed.add_entry()
         entry.id(f"{base}/papers/{item.paper_id}")
         entry.title(item.title)
         entry.link(href=base + url_for("papers.show", paper_id=item.paper_id))
         entry.summary(f"{item.reason}\n\n{item.abstract}")
-        day = item.dump_date or datetime.now(UTC).date().isoformat()
-        entry.updated(datetime.fromisoformat(day).replace(tzinfo=UTC))
+        entry.updated(entry_updated(item))
     return feed.atom_str(pretty=True)
 
 
 @bp.get("/atom/<token>.xml")
 def feed(token: str):
     user, items = atom_items(token)
-    return Response(render_atom(user, items, token), mimetype="application/atom+xml")
+    response = Response(render_atom(user, items, token), mimetype="application/atom+xml")
+    response.add_etag()
+    response.last_modified = feed_updated(items)
+    # Private: a shared cache must not keep it; a reader revalidates with the ETag.
+    response.cache_control.private = True
+    response.cache_control.no_cache = True
+    return response.make_conditional(request)
 
 
 @bp.get("/atom/<token>.json")

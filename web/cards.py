@@ -8,6 +8,11 @@ it, the URL to come back to) plus the CSRF token of the session, so it is kept
 per app in a bounded LRU keyed by exactly those values, with a random
 placeholder where the token goes; the token is joined in on every use. A
 rating, a new reason or another page is a different key, never a stale card.
+
+A ranked card shows how well it matches: the score that settings' "Minimum
+score" compares against, to one decimal (so a re-rank that moves a score in
+the fourth decimal still finds the card kept), and a word for it
+(:func:`match_label`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,31 @@ from markupsafe import Markup
 #: Cards kept per app: a few pages each for a few hundred people (~2 KB a card).
 CACHE_SIZE = 4096
 
-_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "reason")
+_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "reason", "score")
 _ATTRS = operator.attrgetter(*_FIELDS)
+
+#: Words for a score, from the highest band down. Scores are per-person z-scores (0: an
+#: average candidate for this person; a page's best are usually above 1).
+MATCH_LEVELS = ((1.0, "strong"), (0.5, "good"), (0.0, "fair"), (float("-inf"), "weak"))
+#: The scale in words, for the settings page beside "Minimum score".
+SCORE_SCALE = "0 is average for you, 0.5 a good match, 1 or more a strong one"
+#: Reasons the pipeline gives papers it did not rank (no likes or topics yet, or rated):
+#: their score of 0 means nothing, so they show no match.
+UNRANKED_REASONS = frozenset({"new in this dump", "you rated this"})
+
+
+def match_label(score: float | None, reason: str | None = None) -> dict | None:
+    """``{"level": "strong", "text": "strong match · 1.3"}`` for a ranked paper, else None."""
+    if score is None or reason is None or reason in UNRANKED_REASONS:
+        return None
+    score = round(float(score), 1)  # the level of the number shown
+    level = next(name for bound, name in MATCH_LEVELS if score >= bound)
+    return {"level": level, "text": f"{level} match · {score:.1f}"}
+
+
+def _shown_score(score: float | None, reason: str | None) -> str | None:
+    """The score as the card shows it (part of its cache key): one decimal, None if unranked."""
+    return None if match_label(score, reason) is None else f"{score:.1f}"
 
 
 class CardCache:
@@ -51,7 +79,8 @@ class CardCache:
             else:
                 values = list(_ATTRS(paper))
             if not show_reason:
-                values[-1] = None
+                values[-2] = None
+            values[-1] = _shown_score(values[-1], values[-2])
             key = (root, next_url, *values)
             with self._lock:
                 parts = self._cards.get(key) if keep else None
@@ -70,7 +99,9 @@ class CardCache:
 
     def _render(self, values: list, next_url: str) -> tuple[str, ...]:
         macro = current_app.jinja_env.get_template("_macros.html").module.paper_card
-        html = str(macro(dict(zip(_FIELDS, values, strict=True)), next_url, self.slot))
+        card = dict(zip(_FIELDS, values, strict=True))
+        card["match"] = card["score"] and match_label(float(card["score"]), card["reason"])
+        html = str(macro(card, next_url, self.slot))
         return tuple(html.split(self.slot))
 
     def __len__(self) -> int:

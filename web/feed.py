@@ -1,17 +1,25 @@
-"""The feed (``/``, ``/feed.json``): the newest dump's new papers ranked for the person."""
+"""The feed (``/``, ``/feed.json``): the newest dump's new papers ranked for the person.
+
+Also what a like on the feed answers app.js (:func:`rerank`), and ``/favicon.ico``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, jsonify, render_template, request
+from urllib.parse import parse_qs, urlsplit
+
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, url_for
 
 from recommender import pipeline, store
 
 from .auth import login_required
+from .cards import match_label
 from .db import get_db, get_feeds
 
 bp = Blueprint("feed", __name__)
 
 PAGE_SIZE = 20
+#: At most this many cards of a page are re-ranked after a rating.
+RERANK_MAX = 100
 
 
 def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool) -> dict:
@@ -28,14 +36,7 @@ def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool)
         dump = next((d for d in dumps if d["id"] == dump_id), None) or abort(404)
     items = []
     if dump is not None:
-        items = get_feeds().rank_for_person(
-            db,
-            user["id"],
-            dump_id=dump["id"],
-            limit=PAGE_SIZE + 1,
-            offset=(page - 1) * PAGE_SIZE,
-            include_seen=include_seen,
-        )
+        items = _ranked(user, dump["id"], PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, include_seen)
     shown = items[:PAGE_SIZE]
     # Recording impressions on a GET is bookkeeping, not a change the person asked
     # for: it only keeps tomorrow's feed from repeating today's papers.
@@ -51,6 +52,50 @@ def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool)
         "include_seen": include_seen,
         "likes": likes,
         "ratings": ratings,
+    }
+
+
+def _ranked(user: dict, dump_id: int, limit: int, offset: int, include_seen: bool) -> list:
+    return get_feeds().rank_for_person(
+        get_db(),
+        user["id"],
+        dump_id=dump_id,
+        limit=limit,
+        offset=offset,
+        include_seen=include_seen,
+    )
+
+
+def rerank(user: dict, page_url: str, visible: str) -> dict:
+    """After a rating on a feed page: the page's cards in the feed's new order.
+
+    ``page_url`` is the feed page the rating came from (its form's ``next``),
+    ``visible`` the comma-separated paper ids of its cards, as app.js sends them.
+    The feed is ranked again exactly as a reload of that page would rank it, from
+    its first paper to its last, and the cards are put in that order; a card
+    that fell beyond the page comes last. Returns ``{"order": [paper_id, ...],
+    "cards": {paper_id: {"match", "reason"}}}`` for the unrated cards (rated
+    ones keep their places), or ``{}`` for anything but a feed page.
+    """
+    url = urlsplit(page_url)
+    ids = [int(p) for p in visible.split(",")[:RERANK_MAX] if p.strip().isdigit()]
+    if url.path != url_for("feed.index") or not ids:
+        return {}
+    args = {k: v[-1] for k, v in parse_qs(url.query).items()}
+    dump_id = int(args["dump"]) if args.get("dump", "").isdigit() else None
+    dump_id = dump_id if dump_id is not None else (store.latest_dump(get_db()) or {}).get("id")
+    page = int(args["page"]) if args.get("page", "").isdigit() else 1
+    if dump_id is None:
+        return {}
+    items = _ranked(user, dump_id, max(page, 1) * PAGE_SIZE + len(ids), 0, args.get("seen") == "1")
+    ranked = [i for i in items if i.paper_id in set(ids) and i.rating is None]
+    gone = {i.paper_id for i in ranked} | store.rating_values(get_db(), user["id"]).keys()
+    return {
+        "order": [i.paper_id for i in ranked] + [p for p in ids if p not in gone],
+        "cards": {
+            str(i.paper_id): {"match": match_label(i.score, i.reason), "reason": i.reason}
+            for i in ranked
+        },
     }
 
 
@@ -88,3 +133,12 @@ def index_json():
             "papers": [item.as_dict() for item in page["items"]],
         }
     )
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    # Browsers ask for /favicon.ico whatever the page links; pages link favicon.svg.
+    response = current_app.send_static_file("favicon.ico")
+    response.cache_control.public = True
+    response.cache_control.max_age = 7 * 24 * 3600
+    return response

@@ -9,6 +9,7 @@ from recommender import pipeline, store
 from .auth import login_required, safe_next
 from .db import get_db, get_feeds
 from .errors import error_response, wants_json
+from .feed import rerank
 
 bp = Blueprint("papers", __name__)
 
@@ -62,7 +63,9 @@ def rate(paper_id: int):
         return error_response(400, "Choose like, dislike or undo.")
     title = rate_paper(g.user, paper_id, RATING_VALUES[choice])
     if wants_json():
-        return jsonify({"paper_id": paper_id, "rating": RATING_VALUES[choice]})
+        # With the ids of the page's cards, the answer carries their new order (app.js).
+        order = rerank(g.user, request.form.get("next", ""), request.form.get("visible", ""))
+        return jsonify({"paper_id": paper_id, "rating": RATING_VALUES[choice], **order})
     verb = {"like": "Liked", "dislike": "Disliked", "undo": "Removed your rating of"}[choice]
     flash(f"{verb} “{title}”.", "success")
     return redirect(safe_next(request.form.get("next")))

@@ -21,6 +21,7 @@ from flask import (
 from recommender import ratings_io, store
 
 from .auth import login_required
+from .cards import SCORE_SCALE
 from .db import get_db, get_settings
 
 bp = Blueprint("settings", __name__)
@@ -63,7 +64,10 @@ def parse_digest_form(form) -> tuple[dict, dict[str, str]]:
     if cadence not in ("daily", "weekly"):
         errors["digest_cadence"] = "Choose daily or weekly."
     values["digest_cadence"] = cadence
-    values["digest_weekday"] = _int_in(form, "digest_weekday", 0, 6, errors, "The weekday")
+    # The page disables the weekday while "daily" is chosen, and a disabled field is not
+    # sent: a daily digest without one keeps the weekday stored for a later weekly choice.
+    if cadence != "daily" or form.get("digest_weekday", "") != "":
+        values["digest_weekday"] = _int_in(form, "digest_weekday", 0, 6, errors, "The weekday")
     values["digest_hour"] = _int_in(form, "digest_hour", 0, 23, errors, "The hour")
     values["digest_size"] = _int_in(form, "digest_size", 1, 100, errors, "The number of papers")
     timezone = form.get("timezone", "").strip()
@@ -80,6 +84,32 @@ def parse_digest_form(form) -> tuple[dict, dict[str, str]]:
     return values, errors
 
 
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``"1 rating"``, ``"2 ratings"``: a number and its noun in the right number."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+def import_message(result: dict) -> str:
+    """What an import did, from :func:`recommender.store.import_ratings`'s result."""
+    message = f"Imported {count(result['imported'], 'rating')} ({result['unchanged']} unchanged)."
+    unmatched = result["unmatched"]
+    if len(unmatched) == 1:
+        message += f" 1 paper is not in paperfeed and was skipped: “{unmatched[0]}”."
+    elif unmatched:
+        message += (
+            f" {len(unmatched)} papers are not in paperfeed and were skipped, "
+            f"e.g. “{unmatched[0]}”."
+        )
+    return message
+
+
+def muted_message(n: int) -> str:
+    if n == 0:
+        return "No muted keywords: no paper is hidden."
+    which = "it" if n == 1 else "one of them"
+    return f"{count(n, 'muted keyword')}: papers containing {which}, or a longer form, are hidden."
+
+
 def settings_page(user: dict, errors: dict | None = None) -> dict:
     db = get_db()
     token = user["feed_token"]
@@ -91,6 +121,7 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "timezones": timezones(),
         "weekdays": WEEKDAYS,
         "formats": ratings_io.FORMATS,
+        "score_scale": SCORE_SCALE,
     }
 
 
@@ -111,13 +142,7 @@ def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
     result = store.import_ratings(
         get_db(), user["id"], [(r.external_id, r.title, r.value) for r in records]
     )
-    message = f"Imported {result['imported']} ratings ({result['unchanged']} unchanged)."
-    if result["unmatched"]:
-        message += (
-            f" {len(result['unmatched'])} papers are not in paperfeed and were skipped, e.g. "
-            f"“{result['unmatched'][0]}”."
-        )
-    return "success", message
+    return "success", import_message(result)
 
 
 @bp.get("/settings")
@@ -153,7 +178,7 @@ def save_digest():
 def save_muted():
     words = re.split(r"[\n,]", request.form.get("muted", ""))[:MAX_MUTED]
     muted = store.set_muted_keywords(get_db(), g.user["id"], words)
-    flash(f"{len(muted)} muted keywords: papers containing them are never shown.", "success")
+    flash(muted_message(len(muted)), "success")
     return redirect(url_for("settings.show") + "#muted")
 
 
@@ -164,7 +189,7 @@ def reset():
         flash("Tick the box to confirm: nothing was reset.", "error")
         return redirect(url_for("settings.show") + "#reset")
     removed = store.delete_all_ratings(get_db(), g.user["id"])
-    flash(f"Personalisation reset: {removed} ratings forgotten.", "success")
+    flash(f"Personalisation reset: {count(removed, 'rating')} forgotten.", "success")
     return redirect(url_for("onboarding.welcome"))
 
 
