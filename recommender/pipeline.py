@@ -30,8 +30,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,10 +67,16 @@ class FeedItem:
     rating: int | None
     dump_id: int | None
     dump_date: str | None
+    authors: tuple[str, ...] = ()
+    arxiv_id: str | None = None
+    #: {"abs", "pdf", "hf"}: each only where known (recommender.store.paper_links)
+    links: dict = field(default_factory=dict)
+    published: str | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["terms"] = list(self.terms)
+        data["authors"] = list(self.authors)
         return data
 
 
@@ -542,6 +548,7 @@ def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:
 
 
 def _item(paper: dict, score: float, reason: str, because, terms, rating) -> FeedItem:
+    authors = paper.get("authors")
     return FeedItem(
         paper_id=paper["id"],
         title=paper["title"],
@@ -554,7 +561,70 @@ def _item(paper: dict, score: float, reason: str, because, terms, rating) -> Fee
         rating=rating,
         dump_id=paper["first_dump_id"],
         dump_date=paper["dump_date"],
+        authors=tuple(json.loads(authors)) if isinstance(authors, str) else tuple(authors or ()),
+        arxiv_id=paper.get("arxiv_id"),
+        links=store.paper_links(paper),
+        published=paper.get("published"),
     )
+
+
+# -- the feed's window: which papers are candidates -------------------------------------------
+
+#: Windows over dump dates, in days ending at the newest day that has papers.
+WINDOW_DAYS = {"today": 1, "3d": 3, "week": 7}
+#: "new since your last visit" looks back at most this far.
+NEW_WINDOW_CAP_DAYS = 30
+
+
+@dataclass(frozen=True)
+class FeedWindow:
+    """The candidates of a feed: ``kind`` is ``new``, ``today``, ``3d``, ``week`` or ``day``."""
+
+    kind: str
+    paper_ids: tuple[int, ...]
+    first_day: str | None = None
+    last_day: str | None = None
+    since: str | None = None  # "new": the last visit day the window starts from
+
+
+def window_candidates(
+    db: Database,
+    user_id: int,
+    window: str = "new",
+    *,
+    day: str | None = None,
+    timezone: str | None = None,
+    now: datetime | None = None,
+) -> FeedWindow:
+    """The papers a feed ranks together.
+
+    ``day``: the papers first seen in dumps dated that day (two dumps of a day are
+    one day). ``today``/``3d``/``week``: those of dumps dated within the last 1, 3
+    or 7 days ending at the newest dump date (so a weekend without papers does not
+    empty the feed). ``new``: the papers that arrived since the person's last visit
+    on an earlier day (the feed's impressions), at most
+    :data:`NEW_WINDOW_CAP_DAYS` back; on a first visit, the newest day's.
+    Papers shown on an earlier day are dropped later by the ranking as always.
+    """
+    days = store.list_days(db)
+    if not days:
+        return FeedWindow(window if day is None else "day", ())
+    newest = days[0]["day"]
+    if day is not None:
+        return FeedWindow("day", tuple(store.papers_first_dated_between(db, day, day)), day, day)
+    if window in WINDOW_DAYS:
+        first = (date.fromisoformat(newest) - timedelta(days=WINDOW_DAYS[window] - 1)).isoformat()
+        return FeedWindow(
+            window, tuple(store.papers_first_dated_between(db, first, newest)), first, newest
+        )
+    today = local_day(timezone, now)
+    last = store.last_visit_day(db, user_id, today)
+    if last is None:
+        ids = store.papers_first_dated_between(db, newest, newest)
+        return FeedWindow("new", tuple(ids), newest, newest)
+    floor = (date.fromisoformat(today) - timedelta(days=NEW_WINDOW_CAP_DAYS)).isoformat()
+    since = max(last, floor)
+    return FeedWindow("new", tuple(store.papers_arrived_since(db, since)), since=since)
 
 
 # -- feedback and impressions -----------------------------------------------------------------

@@ -3,8 +3,8 @@
 A feed page is twenty cards of the same shape, and rendering them through the
 ``_macros.html`` macros was most of a page's CPU (each card escapes a long
 abstract and builds two URLs). A card's HTML depends only on what is passed
-in (the paper's id, title, abstract, link and reason, the person's rating of
-it, the URL to come back to) plus the CSRF token of the session, so it is kept
+in (the paper's id, title, abstract, link, authors, links and reason, the
+person's rating of it, the URL to come back to) plus the CSRF token of the session, so it is kept
 per app in a bounded LRU keyed by exactly those values, with a random
 placeholder where the token goes; the token is joined in on every use. A
 rating, a new reason or another page is a different key, never a stale card.
@@ -24,7 +24,7 @@ from markupsafe import Markup
 #: Cards kept per app: a few pages each for a few hundred people (~2 KB a card).
 CACHE_SIZE = 4096
 
-_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "reason")
+_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "authors", "links", "reason")
 _ATTRS = operator.attrgetter(*_FIELDS)
 
 
@@ -52,7 +52,7 @@ class CardCache:
                 values = list(_ATTRS(paper))
             if not show_reason:
                 values[-1] = None
-            key = (root, next_url, *values)
+            key = (root, next_url, *map(_hashable, values))
             with self._lock:
                 parts = self._cards.get(key) if keep else None
                 if parts is not None:
@@ -75,3 +75,12 @@ class CardCache:
 
     def __len__(self) -> int:
         return len(self._cards)
+
+
+def _hashable(value):
+    """A card's key part: authors (a list) and links (a dict) as tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    if isinstance(value, list):
+        return tuple(value)
+    return value

@@ -1,4 +1,5 @@
-"""Full-text search over every paper (``/search``, ``/search.json``), with rating buttons."""
+"""Full-text search over every paper: titles, abstracts and author names (``/search``,
+``/search.json``), with rating buttons."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def search_page(user: dict, query: str, page: int) -> dict:
             "title": row["title"],
             "abstract": row["abstract"],
             "url": row["url"],
+            "authors": row["authors"],
+            "arxiv_id": row["arxiv_id"],
+            "links": row["links"],
+            "published": row["published"],
             "rating": ratings.get(row["id"]),
         }
         for row in rows[:PAGE_SIZE]
