@@ -226,3 +226,27 @@ def test_a_digest_title_without_a_source_link_opens_the_paper_page(ada, db, data
     pages = re.findall(r"\n   (http://127\.0\.0\.1:5000/papers/\d+)\n", text)
     assert len(pages) == 10
     assert all(f'<a href="{url}"' in html for url in pages)
+
+
+def test_the_digest_covers_what_arrived_since_the_last_digest(ada, db, data_dir):
+    uid = user_id(db, "ada@example.org")
+    store.confirm_email(db, uid, "ada@example.org")
+    db.execute("UPDATE dumps SET ingested_at = '2000-01-01T00:00:00+00:00'")
+    db.conn.commit()
+    settings = load_settings(data_dir)
+    today = datetime.now(UTC).replace(hour=7, minute=5, second=0, microsecond=0)
+    first = digest.send_due_digests(db, settings, now=today - timedelta(days=1))
+    assert first.sent == 1  # yesterday's: the newest dump, as nothing arrived since
+    add_hf_day(db)
+    assert digest.send_due_digests(db, settings, now=today).sent == 1
+    periods = db.execute(
+        "SELECT g.period, count(*) FROM digests g JOIN digest_items i ON i.digest_id = g.id"
+        " GROUP BY g.id ORDER BY g.period"
+    ).fetchall()
+    assert [n for _, n in periods] == [10, 4]
+    second = db.execute(
+        "SELECT p.title FROM digest_items i JOIN digests g ON g.id = i.digest_id"
+        " JOIN papers p ON p.id = i.paper_id WHERE g.period = ?",
+        [today.date().isoformat()],
+    ).fetchall()
+    assert SPEECH in {t for (t,) in second}  # only the day fetched since the last digest
