@@ -17,11 +17,13 @@ import pytest
 from recommender import digest, pipeline, sources, store
 from recommender.config import load_settings
 
+from . import test_browser
 from ._sources import FixtureServer, Reply, fixture
 from ._web import copy_corpus, mails
-from .test_browser import ARGS, ARTIFACTS, CHROMIUM, sign_up
+from .test_browser import ARTIFACTS, sign_up
 
 pytestmark = pytest.mark.browser
+browser = test_browser.browser  # the same headless Chromium fixture
 
 DAY = "2026-11-30"
 SPEECH = "Sparse Mixture-of-Experts Speech Recognition at Scale"
@@ -52,18 +54,6 @@ def site(tmp_path_factory):
     httpd.shutdown()
     thread.join(timeout=10)
     db.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def arxiv_stub(context) -> list[str]:

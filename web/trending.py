@@ -15,6 +15,7 @@ from recommender import store
 
 from .auth import login_required
 from .db import get_db
+from .search import paper_result
 
 bp = Blueprint("trending", __name__)
 
@@ -37,17 +38,9 @@ def trending_page(user: dict, window: str) -> dict:
         ratings = store.rating_values(db, user["id"]) if rows else {}
         papers = [
             {
-                "paper_id": row["id"],
-                "title": row["title"],
-                "abstract": row["abstract"],
-                "url": row["url"],
-                "authors": row["authors"],
-                "arxiv_id": row["arxiv_id"],
-                "links": store.paper_links(row),
-                "published": row["published"],
+                **paper_result(row, ratings.get(row["id"])),
                 "upvotes": row["upvotes"],
                 "dump_date": row["dump_date"],
-                "rating": ratings.get(row["id"]),
                 "reason": f"▲ {row['upvotes']} upvotes on Hugging Face",
             }
             for row in rows

@@ -104,8 +104,10 @@ def record_arxiv_lookups(
             taken = db.execute("SELECT id FROM papers WHERE arxiv_id = ?", [arxiv_id]).fetchone()
             if taken and taken[0] != paper_id:
                 continue
+            external = f"arxiv:{arxiv_id}"
+            if db.execute("SELECT 1 FROM papers WHERE external_id = ?", [external]).fetchone():
+                external = None  # held by another paper (a unique column)
             links = arxiv_links(arxiv_id)
-            authors = json.dumps(list(meta.get("authors") or []))
             cursor = db.execute(
                 "UPDATE papers SET arxiv_id = ?, external_id = coalesce(external_id, ?),"
                 " url = coalesce(url, ?), pdf_url = coalesce(pdf_url, ?),"
@@ -113,14 +115,10 @@ def record_arxiv_lookups(
                 " published = coalesce(published, ?) WHERE id = ? AND arxiv_id IS NULL",
                 [
                     arxiv_id,
-                    None
-                    if db.execute(
-                        "SELECT 1 FROM papers WHERE external_id = ?", [f"arxiv:{arxiv_id}"]
-                    ).fetchone()
-                    else f"arxiv:{arxiv_id}",
+                    external,
                     links["abs"],
                     links["pdf"],
-                    authors,
+                    json.dumps(list(meta.get("authors") or [])),
                     meta.get("published"),
                     paper_id,
                 ],
