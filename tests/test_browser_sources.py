@@ -103,6 +103,9 @@ def test_a_card_opens_the_paper_and_the_pages_at_two_widths(browser, site):
         shoot(page, f"sources-paper-{size}.png")
         page.click("h1 a")
         page.wait_for_url("https://arxiv.org/abs/2511.20001")
+        page.goto(f"{server}/trending")
+        assert page.locator(".paper .reason").first.inner_text() == "▲ 48 upvotes on Hugging Face"
+        shoot(page, f"sources-trending-{size}.png")
         context.close()
 
 
