@@ -116,6 +116,97 @@ def ingest(ctx: Context, paths: tuple[Path, ...], dump_date, as_json: bool) -> N
 
 
 @cli.command()
+@click.argument("source", type=click.Choice(["hf-daily", "arxiv"]))
+@click.option(
+    "--date",
+    "day",
+    default=None,
+    metavar="YYYY-MM-DD",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day to fetch [default: today for hf-daily, yesterday (UTC) for arxiv].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_context
+def fetch(ctx: Context, source: str, day, as_json: bool) -> None:
+    """Fetch one day of papers from SOURCE (hf-daily, arxiv) and store it as a dump.
+
+    Fetching a day again adds nothing (it refreshes upvotes); a day that cannot be
+    fetched stores nothing, is recorded for the scheduler to retry, and exits 1.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from .config import ConfigError
+    from .sources import FetchError, fetch_source_day, load_source_settings
+
+    try:
+        cfg = load_source_settings()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if day is None:
+        today = datetime.now(UTC).date()
+        chosen = today if source == "hf-daily" else today - timedelta(days=1)
+    else:
+        chosen = day.date()
+    try:
+        result = fetch_source_day(ctx.db, source, chosen, cfg)
+    except FetchError as exc:
+        click.echo(f"error: {source} {chosen}: {exc}", err=True)
+        click.echo("nothing was stored; `paperfeed scheduler` retries the day later", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    elif result.papers == 0:
+        click.echo(f"{source} {result.day}: no papers that day")
+    elif result.already_fetched:
+        click.echo(
+            f"{source} {result.day}: already fetched as dump {result.dump_id}; nothing new"
+            + (
+                f" ({result.upvotes_updated} upvote counts refreshed)"
+                if result.upvotes_updated
+                else ""
+            )
+        )
+    else:
+        click.echo(
+            f"{source} {result.day}: {result.papers} papers, {result.new_papers} new, "
+            f"{result.papers - result.new_papers} already known (dump {result.dump_id})"
+            + (f", {result.skipped} items without a title skipped" if result.skipped else "")
+        )
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many titles.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_context
+def enrich(ctx: Context, limit: int | None, as_json: bool) -> None:
+    """Find the arXiv ids, authors and links of papers that came without them (text dumps).
+
+    Titles are looked up in the arXiv API in batches; each answer is cached, so a
+    title is asked once. Without network it says so and exits 1, keeping what it found.
+    """
+    from .config import ConfigError
+    from .sources import enrich as enrich_papers
+    from .sources import load_source_settings
+
+    try:
+        cfg = load_source_settings()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    report = enrich_papers(ctx.db, cfg, limit=limit, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(
+            f"{report.looked_up} titles looked up, {report.found} found on arXiv, "
+            f"{report.updated} papers updated, {report.left} left"
+        )
+    if report.error:
+        click.echo(f"error: arXiv could not be reached: {report.error}", err=True)
+        click.echo("what was found is kept; run `paperfeed enrich` again later", err=True)
+        sys.exit(1)
+
+
+@cli.command()
 @click.argument("task_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option(

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import secrets
@@ -233,6 +234,15 @@ def _wrapped_abstract(abstract: str) -> str:
     return textwrap.fill(shorten(abstract), width=72, initial_indent="   ", subsequent_indent="   ")
 
 
+def _authors_line(authors_json: str | None, shown: int = 4) -> str:
+    """``A, B, C, D et al.`` from a papers row's JSON author list ('' if none)."""
+    try:
+        names = [str(n) for n in json.loads(authors_json or "[]")]
+    except (TypeError, ValueError):
+        return ""
+    return ", ".join(names[:shown]) + (" et al." if len(names) > shown else "")
+
+
 def _is_http(url: str | None) -> bool:
     # Dumps are third-party text: never put a javascript: or data: URL in an email.
     return bool(url) and urlsplit(url).scheme in {"http", "https"}
@@ -295,7 +305,12 @@ def render_digest(
                 "title": " ".join(p["title"].split()),
                 "abstract": shorten(p["abstract"]),
                 "abstract_text": _wrapped_abstract(p["abstract"]),
-                "url": p["url"] if _is_http(p["url"]) else None,
+                # The title opens the paper: its abstract page, else its page here.
+                "url": p["url"]
+                if _is_http(p["url"])
+                else f"{settings.base_url}/papers/{p['paper_id']}",
+                "pdf_url": p.get("pdf_url") if _is_http(p.get("pdf_url")) else None,
+                "authors": _authors_line(p.get("authors")),
                 "reason": p["reason"],
                 "like_url": rate_url(settings, token, p["paper_id"], 1),
                 "dislike_url": rate_url(settings, token, p["paper_id"], -1),

@@ -88,6 +88,9 @@ class ParsedPaper:
     published: str | None = None
     line: int = 0
     norm_title: str = field(default="", compare=False)
+    # Set by the fetched sources (recommender.sources), not by dump files.
+    upvotes: int | None = None
+    hf_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.norm_title:

@@ -127,6 +127,23 @@ def ingest_and_refit(settings: Settings) -> InboxReport:
     return report
 
 
+def fetch_sources(settings: Settings, *, now: datetime | None = None) -> list:
+    """Fetch the due days of every configured source (``PAPERFEED_FETCH_SOURCES``);
+    if one brought new papers, refit and publish. See :func:`recommender.sources.fetch_due`.
+
+    Returns the outcomes (:class:`~recommender.sources.FetchResult` or the
+    :class:`~recommender.sources.FetchError` of a day left for a later retry).
+    """
+    from .sources import fetch_due
+
+    with store.connect(settings.db_path) as db:
+        store.migrate(db)
+        outcomes = fetch_due(db, now=now)
+    if any(getattr(o, "new_papers", 0) for o in outcomes):
+        refit_models(settings)
+    return outcomes
+
+
 def send_digests(settings: Settings, *, now: datetime | None = None) -> DigestRun:
     """Send the digests that are due at ``now``; see :func:`recommender.digest.send_due_digests`.
 

@@ -18,14 +18,15 @@ nowhere else. Two halves, one per kind of process:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -81,10 +82,16 @@ class FeedItem:
     rating: int | None
     dump_id: int | None
     dump_date: str | None
+    authors: tuple[str, ...] = ()
+    arxiv_id: str | None = None
+    #: {"abs", "pdf", "hf"}: each only where known (recommender.store.paper_links)
+    links: dict = field(default_factory=dict)
+    published: str | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["terms"] = list(self.terms)
+        data["authors"] = list(self.authors)
         return data
 
 
@@ -172,6 +179,71 @@ def _user_items(ratings: list[tuple[int, int, int]], n_papers: int) -> sp.csr_ma
     )
 
 
+# -- the feed's window: which papers are candidates -------------------------------------------
+
+#: Windows over dump dates, in days ending at the newest day that has papers.
+WINDOW_DAYS = {"today": 1, "3d": 3, "week": 7}
+#: "new since your last visit" looks back at most this far.
+NEW_WINDOW_CAP_DAYS = 30
+
+
+@dataclass(frozen=True)
+class FeedWindow:
+    """The candidates of a feed: ``kind`` is ``new``, ``today``, ``3d``, ``week`` or ``day``."""
+
+    kind: str
+    paper_ids: tuple[int, ...]
+    first_day: str | None = None
+    last_day: str | None = None
+    since: str | None = None  # "new": the last visit day the window starts from
+
+
+def window_bounds(
+    db: Database,
+    user_id: int,
+    window: str = "new",
+    *,
+    day: str | None = None,
+    timezone: str | None = None,
+    now: datetime | None = None,
+) -> FeedWindow:
+    """Which papers a feed ranks together, as bounds (``paper_ids`` left empty: fill them
+    with :func:`window_papers`, or :meth:`FeedService.window`, which keeps the lists).
+
+    ``day``: the papers first seen in dumps dated that day (two dumps of a day are
+    one day). ``today``/``3d``/``week``: those of dumps dated within the last 1, 3
+    or 7 days ending at the newest dump date (so a weekend without papers does not
+    empty the feed). ``new``: the papers that arrived since the person's last visit
+    on an earlier day (the feed's impressions), at most
+    :data:`NEW_WINDOW_CAP_DAYS` back; on a first visit, the newest day's.
+    Papers shown on an earlier day are dropped later by the ranking as always.
+    """
+    days = store.list_days(db)
+    if not days:
+        return FeedWindow(window if day is None else "day", ())
+    newest = days[0]["day"]
+    if day is not None:
+        return FeedWindow("day", (), day, day)
+    if window in WINDOW_DAYS:
+        first = (date.fromisoformat(newest) - timedelta(days=WINDOW_DAYS[window] - 1)).isoformat()
+        return FeedWindow(window, (), first, newest)
+    today = local_day(timezone, now)
+    last = store.last_visit_day(db, user_id, today)
+    if last is None:
+        return FeedWindow("new", (), newest, newest)
+    floor = (date.fromisoformat(today) - timedelta(days=NEW_WINDOW_CAP_DAYS)).isoformat()
+    return FeedWindow("new", (), since=max(last, floor))
+
+
+def window_papers(db: Database, bounds: FeedWindow) -> tuple[int, ...]:
+    """The papers of a window from :func:`window_bounds`."""
+    if bounds.since is not None:
+        return tuple(store.papers_arrived_since(db, bounds.since))
+    if bounds.first_day is None:
+        return ()
+    return tuple(store.papers_first_dated_between(db, bounds.first_day, bounds.last_day))
+
+
 # -- serving ------------------------------------------------------------------------------------
 
 
@@ -241,6 +313,8 @@ class FeedService:
         self.dump_papers = Memo(DUMP_MEMO_SIZE)  # (db file, dump id, content hash)
         # whole feed pages: (bundle, dump, person's fields, ratings and impressions, day, page)
         self.feeds = Memo(rank_memo_size)
+        # windows' paper lists: (db file, newest dump, bounds)
+        self.windows = Memo(DUMP_MEMO_SIZE)
 
     # -- the bundle ---------------------------------------------------------------------------
 
@@ -329,26 +403,73 @@ class FeedService:
             return []
         candidates = self.dump_paper_ids(db, dump_id)
         request = RankRequest(user_id, candidates, limit, offset, include_seen, min_score)
-        user = store.user_profile_fields(db, user_id)
+        return self._page(db, request, self._dump_key(db, dump_id), now)
+
+    def window(
+        self,
+        db: Database,
+        user_id: int,
+        window: str = "new",
+        *,
+        day: str | None = None,
+        timezone: str | None = None,
+        now: datetime | None = None,
+    ) -> FeedWindow:
+        """:func:`window_bounds` with its papers; the lists are kept, keyed by the database
+        file, its newest dump (papers only arrive with dumps) and the bounds."""
+        bounds = window_bounds(db, user_id, window, day=day, timezone=timezone, now=now)
+        key = self._window_key(db, bounds)
+        papers = self.windows.get(key)
+        if papers is None:
+            papers = window_papers(db, bounds)
+            self.windows.put(key, papers)
+        return replace(bounds, paper_ids=papers)
+
+    def rank_window(
+        self,
+        db: Database,
+        user_id: int,
+        chosen: FeedWindow,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        include_seen: bool = False,
+        min_score: float | None = None,
+        now: datetime | None = None,
+    ) -> list[FeedItem]:
+        """Rank a window's papers (from :meth:`window`) for one person, page by page."""
+        request = RankRequest(user_id, chosen.paper_ids, limit, offset, include_seen, min_score)
+        return self._page(db, request, self._window_key(db, chosen), now)
+
+    def _page(
+        self, db: Database, request: RankRequest, candidates_key: Hashable, now: datetime | None
+    ) -> list[FeedItem]:
+        """One person's page, memoised on everything it depends on, read in two cheap
+        queries: reloading a feed costs the same whatever the number of candidates."""
+        user = store.user_profile_fields(db, request.user_id)
         if user is None:
-            raise LookupError(f"no user with id {user_id}")
-        # The whole answer is memoised on everything it depends on, read in two cheap
-        # queries: reloading a feed costs the same whatever the dump's size.
+            raise LookupError(f"no user with id {request.user_id}")
         day = local_day(user["timezone"], now)
         bundle = self.bundle()
         key = (
             bundle.name if bundle is not None else None,
-            self._dump_key(db, dump_id),
+            candidates_key,
             tuple(user.items()),
-            store.person_fingerprint(db, user_id, day),
+            store.person_fingerprint(db, request.user_id, day),
             day,
-            (limit, offset, include_seen, min_score),
+            (request.limit, request.offset, request.include_seen, request.min_score),
         )
         items = self.feeds.get(key)
         if items is None:
             items = self.rank_papers_for_people(db, [request], now=now)[0]
             self.feeds.put(key, items)
         return list(items)
+
+    @staticmethod
+    def _window_key(db: Database, bounds: FeedWindow) -> tuple:
+        newest = db.execute("SELECT max(id) FROM dumps").fetchone()[0]
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        return (path, newest, bounds.kind, bounds.first_day, bounds.last_day, bounds.since)
 
     def rank_papers_for_person(
         self, db: Database, user_id: int, paper_ids: Sequence[int], **options
@@ -679,6 +800,7 @@ def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:
 
 
 def _item(paper: dict, score: float, reason: str, because, terms, rating) -> FeedItem:
+    authors = paper.get("authors")
     return FeedItem(
         paper_id=paper["id"],
         title=paper["title"],
@@ -691,6 +813,10 @@ def _item(paper: dict, score: float, reason: str, because, terms, rating) -> Fee
         rating=rating,
         dump_id=paper["first_dump_id"],
         dump_date=paper["dump_date"],
+        authors=tuple(json.loads(authors)) if isinstance(authors, str) else tuple(authors or ()),
+        arxiv_id=paper.get("arxiv_id"),
+        links=store.paper_links(paper),
+        published=paper.get("published"),
     )
 
 

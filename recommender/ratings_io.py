@@ -51,6 +51,8 @@ class RatingRecord:
     url: str | None = None
     authors: tuple[str, ...] = ()
     rated_at: str | None = None
+    arxiv_id: str | None = None
+    published: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -73,6 +75,8 @@ def records_from_rows(rows: Iterable[dict]) -> list[RatingRecord]:
             url=row.get("url"),
             authors=tuple(row.get("authors") or ()),
             rated_at=row.get("created_at"),
+            arxiv_id=row.get("arxiv_id"),
+            published=row.get("published"),
         )
         for row in rows
     ]
@@ -122,17 +126,25 @@ def _bib_value(text: str) -> str:
 
 
 def _bibtex_entry(number: int, rec: RatingRecord) -> str:
+    """One ``@misc`` entry in the form Zotero and biblatex read for arXiv papers:
+    ``author`` (``and``-joined), ``year``, ``eprint`` with ``archivePrefix = {arXiv}``."""
     fields = [("title", rec.title)]
     if rec.authors:
         fields.append(("author", " and ".join(rec.authors)))
+    year = re.match(r"(\d{4})", rec.published or "")
+    if year:
+        fields.append(("year", year.group(1)))
     if rec.url:
         fields.append(("url", rec.url))
-    if rec.external_id:
+    if rec.arxiv_id:
+        fields += [("eprint", rec.arxiv_id), ("archivePrefix", "arXiv")]
+    elif rec.external_id:
         fields.append(("eprint", rec.external_id))
     fields.append(("rating", _NAMES[rec.value]))
     if rec.rated_at:
         fields.append(("rated", rec.rated_at))
-    key = re.sub(r"[^A-Za-z0-9:._-]", "", rec.external_id or "") or f"paperfeed{number}"
+    ident = rec.arxiv_id or rec.external_id or ""
+    key = re.sub(r"[^A-Za-z0-9:._-]", "", ident) or f"paperfeed{number}"
     body = "".join(f"  {name} = {_bib_value(value)},\n" for name, value in fields)
     return f"@misc{{{key},\n{body}}}\n"
 
@@ -370,6 +382,14 @@ def _unbrace(text: str) -> str:
     return " ".join(re.sub(r"(?<!\\)[{}]", "", text).replace("\\&", "&").split())
 
 
+def _eprint_id(fields: dict[str, str]) -> str | None:
+    """The external id of an entry: an arXiv ``eprint`` becomes ``arxiv:ID``, as stored."""
+    eprint = _text(fields.get("eprint"))
+    if eprint and (_text(fields.get("archiveprefix")) or "").lower() == "arxiv":
+        return "arxiv:" + eprint.removeprefix("arXiv:").removeprefix("arxiv:")
+    return eprint
+
+
 def _read_bibtex(text: str, source: str) -> list[RatingRecord]:
     records = []
     for line, fields in _BibReader(text, source).entries():
@@ -381,7 +401,7 @@ def _read_bibtex(text: str, source: str) -> list[RatingRecord]:
             RatingRecord(
                 title=title,
                 value=_value(fields.get("rating", "like"), source, line),
-                external_id=_text(fields.get("eprint")),
+                external_id=_eprint_id(fields),
                 url=_text(fields.get("url")),
                 authors=tuple(a for a in authors if a),
                 rated_at=_text(fields.get("rated")),

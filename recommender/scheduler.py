@@ -18,6 +18,11 @@ process was suspended or busy collapse into one), and a deliberate
     Jobs live in memory, so a restarted scheduler has no record of the runs it
     missed; the run at start-up is what sends the 07:00 digests once when the
     scheduler comes back at 09:00.
+``fetch_sources`` (hourly at minute 10, when ``PAPERFEED_FETCH_SOURCES`` names any)
+    fetch the days due from Hugging Face Daily Papers / arXiv, then refit and rank.
+    The job itself decides what is due (from ``PAPERFEED_FETCH_HOUR`` on, days not
+    yet fetched whole, failed days once their retry time has come: the ``fetches``
+    ledger), so hourly runs are cheap and a failure is retried. Grace one hour.
 """
 
 from __future__ import annotations
@@ -73,4 +78,21 @@ def build_scheduler(
         misfire_grace_time=None,
         **common,
     )
+    _add_fetch_job(scheduler, settings, common)
     return scheduler
+
+
+def _add_fetch_job(scheduler: BaseScheduler, settings: Settings, common: dict) -> None:
+    from .sources import load_source_settings
+
+    if not load_source_settings().fetch_sources:
+        return
+    scheduler.add_job(
+        jobs.fetch_sources,
+        "cron",
+        minute=10,
+        id="fetch_sources",
+        name="fetch papers from the configured sources",
+        misfire_grace_time=3600,
+        **common,
+    )

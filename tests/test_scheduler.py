@@ -33,6 +33,8 @@ def test_every_job_has_an_id_coalescing_one_instance_and_a_deliberate_grace(sett
         "nightly_refit": (CronTrigger, True, 1, scheduler.REFIT_GRACE_SECONDS),
         # No limit: the job is idempotent and has its own catch-up window.
         "send_digests": (IntervalTrigger, True, 1, None),
+        # Hourly; the job decides which days are due (recommender.sources.due_days).
+        "fetch_sources": (CronTrigger, True, 1, 3600),
     }
     by_id = {job.id: job for job in sched.get_jobs()}
     assert by_id["send_digests"].trigger.interval.total_seconds() == 300
@@ -48,6 +50,7 @@ def test_adding_the_jobs_again_replaces_them(settings):
         scheduler.build_scheduler(settings, scheduler_class=lambda **kw: sched)
         assert first is sched
         assert sorted(job.id for job in sched.get_jobs()) == [
+            "fetch_sources",
             "ingest_inbox",
             "nightly_refit",
             "send_digests",

@@ -108,6 +108,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         onboarding,
         papers,
         search,
+        trending,
     )
     from . import settings as settings_views
     from .extensions import csrf
@@ -122,6 +123,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         feed.bp,
         onboarding.bp,
         search.bp,
+        trending.bp,
         papers.bp,
         settings_views.bp,
         atom.bp,

@@ -44,7 +44,10 @@ def atom_items(token: str) -> tuple[dict, list[pipeline.FeedItem]]:
     """The token's owner and their ranked feed; 404 for an unknown or revoked token."""
     db = get_db()
     user = store.get_user_by_feed_token(db, token) or abort(404)
-    items = get_feeds().rank_for_person(db, user["id"], limit=ENTRIES)
+    # The newest day's papers (every dump of that day: a fetched day and a text dump).
+    feeds = get_feeds()
+    newest = feeds.window(db, user["id"], "today")
+    items = feeds.rank_window(db, user["id"], newest, limit=ENTRIES)
     day = pipeline.local_day(user["timezone"])
     pipeline.mark_shown(db, user["id"], [i.paper_id for i in items], channel="atom", day=day)
     return user, items
@@ -64,8 +67,16 @@ def render_atom(user: dict, items: list[pipeline.FeedItem], token: str) -> bytes
         entry = feed.add_entry()
         entry.id(f"{base}/papers/{item.paper_id}")
         entry.title(item.title)
-        entry.link(href=base + url_for("papers.show", paper_id=item.paper_id))
-        entry.summary(f"{item.reason}\n\n{item.abstract}")
+        # The entry opens the paper (its abstract page), else its page here. One link only:
+        # feedgen 1.0 drops a link's rel and type, so a PDF link would read as a second
+        # alternate; the PDF's address goes in the summary instead.
+        page = base + url_for("papers.show", paper_id=item.paper_id)
+        entry.link(href=item.links.get("abs") or page)
+        if item.authors:
+            entry.author([{"name": name} for name in item.authors])
+        by = f"{', '.join(item.authors)}\n\n" if item.authors else ""
+        pdf = f"\n\nPDF: {item.links['pdf']}" if item.links.get("pdf") else ""
+        entry.summary(f"{by}{item.reason}\n\n{item.abstract}{pdf}")
         entry.updated(entry_updated(item))
     return feed.atom_str(pretty=True)
 

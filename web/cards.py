@@ -3,8 +3,8 @@
 A feed page is twenty cards of the same shape, and rendering them through the
 ``_macros.html`` macros was most of a page's CPU (each card escapes a long
 abstract and builds two URLs). A card's HTML depends only on what is passed
-in (the paper's id, title, abstract, link and reason, the person's rating of
-it, the URL to come back to) plus the CSRF token of the session, so it is kept
+in (the paper's id, title, abstract, link, authors, links and reason, the
+person's rating of it, the URL to come back to) plus the CSRF token of the session, so it is kept
 per app in a bounded LRU keyed by exactly those values, with a random
 placeholder where the token goes; the token is joined in on every use. A
 rating, a new reason or another page is a different key, never a stale card.
@@ -29,7 +29,7 @@ from markupsafe import Markup
 #: Cards kept per app: a few pages each for a few hundred people (~2 KB a card).
 CACHE_SIZE = 4096
 
-_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "reason", "score")
+_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "authors", "links", "reason", "score")
 _ATTRS = operator.attrgetter(*_FIELDS)
 
 #: Words for a score, from the highest band down. Scores are per-person z-scores (0: an
@@ -39,7 +39,9 @@ MATCH_LEVELS = ((1.0, "strong"), (0.5, "good"), (0.0, "fair"), (float("-inf"), "
 SCORE_SCALE = "0 is average for you, 0.5 a good match, 1 or more a strong one"
 #: Reasons the pipeline gives papers it did not rank (no likes or topics yet, or rated):
 #: their score of 0 means nothing, so they show no match.
-UNRANKED_REASONS = frozenset({"new in this dump", "you rated this"})
+UNRANKED_REASONS = frozenset(
+    {"new in this dump", "new since the model was fitted", "you rated this"}
+)
 
 
 def match_label(score: float | None, reason: str | None = None) -> dict | None:
@@ -81,7 +83,7 @@ class CardCache:
             if not show_reason:
                 values[-2] = None
             values[-1] = _shown_score(values[-1], values[-2])
-            key = (root, next_url, *values)
+            key = (root, next_url, *map(_hashable, values))
             with self._lock:
                 parts = self._cards.get(key) if keep else None
                 if parts is not None:
@@ -106,3 +108,12 @@ class CardCache:
 
     def __len__(self) -> int:
         return len(self._cards)
+
+
+def _hashable(value):
+    """A card's key part: authors (a list) and links (a dict) as tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    if isinstance(value, list):
+        return tuple(value)
+    return value

@@ -1,10 +1,13 @@
-"""The feed (``/``, ``/feed.json``): the newest dump's new papers ranked for the person.
+"""The feed (``/``, ``/feed.json``): what is new to the person, ranked for them.
 
+``?window=new`` (default: what arrived since the last visit), ``today``, ``3d``,
+``week``, or a day ``YYYY-MM-DD``; ``?dump=ID`` (older links) means that dump's day.
 Also what a like on the feed answers app.js (:func:`rerank`), and ``/favicon.ico``.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, url_for
@@ -22,21 +25,49 @@ PAGE_SIZE = 20
 RERANK_MAX = 100
 
 
-def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool) -> dict:
-    """One page of the person's feed for a dump (default: the newest) and what frames it.
+WINDOWS = {
+    "new": "New since your last visit",
+    "today": "Newest day",
+    "3d": "Last 3 days",
+    "week": "Last week",
+}
 
-    Returns ``{"dump", "dumps", "items" (FeedItem), "page", "has_next", "include_seen",
-    "likes", "ratings"}``. 404 for an unknown dump.
+
+def _window_choice(window: str, dumps: list[dict], dump_id: int | None) -> tuple[str, str | None]:
+    """``(window, day)`` from the query; 404 for an unknown dump, 400 for a bad window."""
+    if dump_id is not None:
+        dump = next((d for d in dumps if d["id"] == dump_id), None) or abort(404)
+        return "day", dump["dump_date"]
+    if window in WINDOWS:
+        return window, None
+    try:
+        return "day", date.fromisoformat(window).isoformat()
+    except ValueError:
+        abort(400, description=f"Unknown window {window!r}: use new, today, 3d, week or a date.")
+
+
+def feed_page(
+    user: dict, *, window: str, dump_id: int | None, page: int, include_seen: bool
+) -> dict:
+    """One page of the person's feed over a window of days and what frames it.
+
+    Returns ``{"window" (FeedWindow), "dump", "dumps", "days", "items" (FeedItem),
+    "page", "has_next", "include_seen", "likes", "ratings"}``. ``dump``: the newest
+    dump in the window (None when there is none).
     """
     db = get_db()
     dumps = store.list_dumps(db)
-    if dump_id is None:
-        dump = dumps[0] if dumps else None
-    else:
-        dump = next((d for d in dumps if d["id"] == dump_id), None) or abort(404)
+    kind, day = _window_choice(window, dumps, dump_id)
+    chosen = get_feeds().window(db, user["id"], kind, day=day, timezone=user["timezone"])
+    in_window = [
+        d
+        for d in dumps
+        if (chosen.first_day or "") <= d["dump_date"] <= (chosen.last_day or "9999")
+    ]
+    dump = in_window[0] if in_window else None
     items = []
-    if dump is not None:
-        items = _ranked(user, dump["id"], PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, include_seen)
+    if dumps:
+        items = _ranked(user, chosen, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, include_seen)
     shown = items[:PAGE_SIZE]
     # Recording impressions on a GET is bookkeeping, not a change the person asked
     # for: it only keeps tomorrow's feed from repeating today's papers.
@@ -44,8 +75,12 @@ def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool)
     pipeline.mark_shown(db, user["id"], [i.paper_id for i in shown], channel="feed", day=day)
     likes, ratings = store.rating_counts(db, user["id"])
     return {
+        "window": chosen,
+        "window_value": day or kind,
+        "windows": WINDOWS,
         "dump": dump,
         "dumps": dumps,
+        "days": store.list_days(db),
         "items": shown,
         "page": page,
         "has_next": len(items) > PAGE_SIZE,
@@ -55,14 +90,9 @@ def feed_page(user: dict, *, dump_id: int | None, page: int, include_seen: bool)
     }
 
 
-def _ranked(user: dict, dump_id: int, limit: int, offset: int, include_seen: bool) -> list:
-    return get_feeds().rank_for_person(
-        get_db(),
-        user["id"],
-        dump_id=dump_id,
-        limit=limit,
-        offset=offset,
-        include_seen=include_seen,
+def _ranked(user: dict, chosen, limit: int, offset: int, include_seen: bool) -> list:
+    return get_feeds().rank_window(
+        get_db(), user["id"], chosen, limit=limit, offset=offset, include_seen=include_seen
     )
 
 
@@ -83,11 +113,14 @@ def rerank(user: dict, page_url: str, visible: str) -> dict:
         return {}
     args = {k: v[-1] for k, v in parse_qs(url.query).items()}
     dump_id = int(args["dump"]) if args.get("dump", "").isdigit() else None
-    dump_id = dump_id if dump_id is not None else (store.latest_dump(get_db()) or {}).get("id")
     page = int(args["page"]) if args.get("page", "").isdigit() else 1
-    if dump_id is None:
+    db = get_db()
+    dumps = store.list_dumps(db)
+    if not dumps:
         return {}
-    items = _ranked(user, dump_id, max(page, 1) * PAGE_SIZE + len(ids), 0, args.get("seen") == "1")
+    kind, day = _window_choice(args.get("window", "new"), dumps, dump_id)
+    chosen = get_feeds().window(db, user["id"], kind, day=day, timezone=user["timezone"])
+    items = _ranked(user, chosen, max(page, 1) * PAGE_SIZE + len(ids), 0, args.get("seen") == "1")
     ranked = [i for i in items if i.paper_id in set(ids) and i.rating is None]
     gone = {i.paper_id for i in ranked} | store.rating_values(get_db(), user["id"]).keys()
     return {
@@ -101,6 +134,7 @@ def rerank(user: dict, page_url: str, visible: str) -> dict:
 
 def _args() -> dict:
     return {
+        "window": request.args.get("window", "new"),
         "dump_id": request.args.get("dump", type=int),
         "page": max(1, request.args.get("page", 1, type=int)),
         "include_seen": request.args.get("seen") == "1",
@@ -122,6 +156,14 @@ def index_json():
         {
             "dump": dump
             and {"id": dump["id"], "date": dump["dump_date"], "file": dump["file_name"]},
+            "window": {
+                "kind": page["window"].kind,
+                "first_day": page["window"].first_day,
+                "last_day": page["window"].last_day,
+                "since": page["window"].since,
+                "candidates": len(page["window"].paper_ids),
+            },
+            "days": page["days"],
             "dumps": [
                 {"id": d["id"], "date": d["dump_date"], "new_papers": d["new_papers"]}
                 for d in page["dumps"]

@@ -49,7 +49,8 @@ def show(paper_id: int):
 def show_json(paper_id: int):
     page = paper_page(g.user, paper_id)
     paper = page["paper"]
-    keys = ("id", "title", "abstract", "url", "authors", "published", "external_id", "dumps")
+    keys = ("id", "title", "abstract", "url", "authors", "published", "external_id", "arxiv_id")
+    keys += ("links", "upvotes", "days", "dumps")
     return jsonify(
         {**{k: paper[k] for k in keys}, "rating": page["rating"], "similar": page["similar"]}
     )

@@ -16,6 +16,12 @@ from .db import select, transaction
 # SQLite's default limit on host parameters is 32766; stay well below.
 _CHUNK = 500
 
+#: A new-style (2301.00001) or old-style (hep-th/9901001) arXiv id, optional version.
+ARXIV_ID = re.compile(
+    r"^(?:arxiv:)?(\d{4}\.\d{4,5}|[a-z][a-z.-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$", re.IGNORECASE
+)
+_DAY_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
 
 class StoreError(RuntimeError):
     """A write the store refused; nothing was written."""
@@ -49,6 +55,37 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def arxiv_id_of(external_id: str | None) -> str | None:
+    """The bare arXiv id (no version) in ``arxiv:2301.00001v2``, ``2301.00001`` etc., or None."""
+    match = ARXIV_ID.match((external_id or "").strip())
+    return match.group(1) if match else None
+
+
+def arxiv_links(arxiv_id: str) -> dict[str, str]:
+    """The abstract page and PDF of an arXiv paper."""
+    return {"abs": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
+
+
+def paper_links(row: dict) -> dict[str, str]:
+    """``{"abs", "pdf", "hf"}`` of a papers row, each only where known and http(s)."""
+    links = {"abs": row.get("url"), "pdf": row.get("pdf_url"), "hf": row.get("hf_url")}
+    return {
+        k: v
+        for k, v in links.items()
+        if isinstance(v, str) and v.startswith(("http://", "https://"))
+    }
+
+
+def day_in_name(name: str) -> str | None:
+    """A valid ``YYYY-MM-DD`` in a file name (``2026-11-30.txt``, ``hf_2026-11-30.jsonl``)."""
+    for match in _DAY_IN_NAME.finditer(name):
+        try:
+            return date(*map(int, match.groups())).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
 def find_dump_by_hash(db: Database, content_hash: str) -> dict | None:
     rows = select(db, "SELECT * FROM dumps WHERE content_hash = ?", [content_hash])
     return rows[0] if rows else None
@@ -69,17 +106,21 @@ def record_dump(
     dump: ParsedDump,
     *,
     dump_date: date | str | None = None,
+    source: str = "file",
     progress: Callable[[int], None] | None = None,
 ) -> DumpRecord:
     """Store a parsed dump and its papers in one transaction.
 
-    A paper already in the database (same external id, else same normalised
-    title) is linked, not duplicated; a new one is inserted with this dump as
-    its first. If a dump with the same content hash was ingested before,
+    A paper already in the database (same arXiv id, else same external id, else
+    same normalised title) is linked, not duplicated, and gains what it lacked
+    (arXiv id, authors, links, date: a text-dump paper met again in a fetched
+    day becomes that paper); a new one is inserted with this dump as its first.
+    The dump is dated ``dump_date``, else by a ``YYYY-MM-DD`` in its file name,
+    else today. If a dump with the same content hash was ingested before,
     nothing changes and the earlier record comes back with
     ``already_ingested=True``. On any error the transaction rolls back.
     """
-    day = str(dump_date or date.today().isoformat())
+    day = str(dump_date or day_in_name(dump.source) or date.today().isoformat())
     with transaction(db):
         previous = find_dump_by_hash(db, dump.content_hash)
         if previous:
@@ -94,38 +135,46 @@ def record_dump(
             )
         cursor = db.execute(
             "INSERT INTO dumps (file_name, content_hash, format, dump_date, ingested_at,"
-            " papers, new_papers, repeats) VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
-            [dump.source, dump.content_hash, dump.format, day, _now()],
+            " papers, new_papers, repeats, source) VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?)",
+            [dump.source, dump.content_hash, dump.format, day, _now(), source],
         )
         dump_id = cursor.lastrowid
+        arxiv_ids = [arxiv_id_of(p.external_id) for p in dump.papers]
+        by_arxiv = _existing_ids(db, "arxiv_id", [a for a in arxiv_ids if a])
         by_id = _existing_ids(
             db, "external_id", [p.external_id for p in dump.papers if p.external_id]
         )
         by_title = _existing_ids(db, "norm_title", [p.norm_title for p in dump.papers])
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM papers").fetchone()[0]
-        new_rows, links = [], []
+        new_rows, links, fills = [], [], []
         created = _now()
-        for position, paper in enumerate(dump.papers):
-            paper_id = (paper.external_id and by_id.get(paper.external_id)) or by_title.get(
-                paper.norm_title
+        for position, (paper, arxiv_id) in enumerate(zip(dump.papers, arxiv_ids, strict=True)):
+            paper_id = (
+                (arxiv_id and by_arxiv.get(arxiv_id))
+                or (paper.external_id and by_id.get(paper.external_id))
+                or by_title.get(paper.norm_title)
             )
             if paper_id is None:
                 paper_id = next_id
                 next_id += 1
-                new_rows.append(_paper_row(paper, paper_id, dump_id, created))
+                new_rows.append(_paper_row(paper, arxiv_id, paper_id, dump_id, created))
+            elif arxiv_id or paper.authors or paper.url or paper.published:
+                fills.append(_fill_row(paper, arxiv_id, paper_id))
             links.append((dump_id, paper_id, position))
             if progress and position % 1000 == 999:
                 progress(1000)
         db.conn.executemany(
             "INSERT INTO papers (id, norm_title, external_id, title, abstract, url, authors,"
-            " published, first_dump_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " published, first_dump_id, created_at, arxiv_id, pdf_url, hf_url, upvotes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             new_rows,
         )
         db.execute(
-            "INSERT INTO papers_fts (rowid, title, abstract)"
-            " SELECT id, title, abstract FROM papers WHERE first_dump_id = ?",
+            "INSERT INTO papers_fts (rowid, title, abstract, authors)"
+            " SELECT id, title, abstract, authors FROM papers WHERE first_dump_id = ?",
             [dump_id],
         )
+        _fill_metadata(db, fills)
         db.conn.executemany(
             "INSERT INTO dump_papers (dump_id, paper_id, position) VALUES (?, ?, ?)", links
         )
@@ -139,23 +188,146 @@ def record_dump(
     return DumpRecord(dump_id, dump.source, day, len(links), new, repeats)
 
 
-def _paper_row(paper: ParsedPaper, paper_id: int, dump_id: int, created: str) -> tuple:
+def _paper_row(
+    paper: ParsedPaper, arxiv_id: str | None, paper_id: int, dump_id: int, created: str
+) -> tuple:
+    links = arxiv_links(arxiv_id) if arxiv_id else {}
     return (
         paper_id,
         paper.norm_title,
         paper.external_id,
         paper.title,
         paper.abstract,
-        paper.url,
+        paper.url or links.get("abs"),
         json.dumps(list(paper.authors)),
         paper.published,
         dump_id,
         created,
+        arxiv_id,
+        links.get("pdf"),
+        paper.hf_url,
+        paper.upvotes,
+    )
+
+
+def _fill_row(paper: ParsedPaper, arxiv_id: str | None, paper_id: int) -> dict:
+    links = arxiv_links(arxiv_id) if arxiv_id else {}
+    return {
+        "id": paper_id,
+        "arxiv_id": arxiv_id,
+        "external_id": paper.external_id,
+        "url": paper.url or links.get("abs"),
+        "pdf_url": links.get("pdf"),
+        "hf_url": paper.hf_url,
+        "authors": json.dumps(list(paper.authors)) if paper.authors else None,
+        "published": paper.published,
+        "upvotes": paper.upvotes,
+    }
+
+
+def _fill_metadata(db: Database, fills: list[dict]) -> None:
+    """Give papers met again what they lacked; never overwrite what they have.
+
+    An arXiv id or external id already held by another paper is left alone (the
+    unique indexes would refuse it): two rows that are one paper are not merged here.
+    """
+    if not fills:
+        return
+    taken_arxiv = _existing_ids(db, "arxiv_id", [f["arxiv_id"] for f in fills if f["arxiv_id"]])
+    taken_ext = _existing_ids(
+        db, "external_id", [f["external_id"] for f in fills if f["external_id"]]
+    )
+    for fill in fills:
+        if fill["arxiv_id"] and taken_arxiv.get(fill["arxiv_id"], fill["id"]) != fill["id"]:
+            fill["arxiv_id"] = None
+        if fill["external_id"] and taken_ext.get(fill["external_id"], fill["id"]) != fill["id"]:
+            fill["external_id"] = None
+    db.conn.executemany(
+        "UPDATE papers SET arxiv_id = coalesce(arxiv_id, :arxiv_id),"
+        " external_id = coalesce(external_id, :external_id), url = coalesce(url, :url),"
+        " pdf_url = coalesce(pdf_url, :pdf_url), hf_url = coalesce(hf_url, :hf_url),"
+        " authors = CASE WHEN authors = '[]' AND :authors IS NOT NULL THEN :authors"
+        " ELSE authors END, published = coalesce(published, :published),"
+        " upvotes = coalesce(:upvotes, upvotes) WHERE id = :id",
+        fills,
     )
 
 
 def count_papers(db: Database) -> int:
     return db.execute("SELECT count(*) FROM papers").fetchone()[0]
+
+
+def list_days(db: Database) -> list[dict]:
+    """Every day that has a dump, newest first: ``{"day", "dumps", "new_papers"}``.
+
+    Two dumps dated the same day (a text dump and the fetched day, or a day fetched
+    twice) are one day here.
+    """
+    return select(
+        db,
+        "SELECT dump_date AS day, count(*) AS dumps, sum(new_papers) AS new_papers"
+        " FROM dumps GROUP BY dump_date ORDER BY dump_date DESC",
+    )
+
+
+def papers_first_dated_between(db: Database, first_day: str, last_day: str) -> list[int]:
+    """Papers whose earliest dump is dated within ``[first_day, last_day]``, newest day
+    first, then in page order. A paper that appeared before the window is not new in it."""
+    rows = db.execute(
+        "SELECT dp.paper_id, min(d.dump_date) AS first_day, min(d.id * 1000000 + dp.position)"
+        " AS seq FROM dump_papers dp JOIN dumps d ON d.id = dp.dump_id"
+        " WHERE dp.paper_id IN (SELECT w.paper_id FROM dump_papers w JOIN dumps wd"
+        " ON wd.id = w.dump_id WHERE wd.dump_date BETWEEN ? AND ?)"
+        " GROUP BY dp.paper_id HAVING first_day >= ? ORDER BY first_day DESC, seq",
+        [first_day, last_day, first_day],
+    )
+    return [r[0] for r in rows.fetchall()]
+
+
+def papers_arrived_since(db: Database, since: str) -> list[int]:
+    """Papers first stored at or after ``since`` (UTC ISO-8601 or a day), newest dump first."""
+    rows = db.execute(
+        "SELECT p.id FROM papers p JOIN dumps d ON d.id = p.first_dump_id"
+        " WHERE d.ingested_at >= ? ORDER BY d.dump_date DESC, d.id DESC, p.id",
+        [since],
+    )
+    return [r[0] for r in rows.fetchall()]
+
+
+def last_visit_day(db: Database, user_id: int, before_day: str) -> str | None:
+    """The last local day before ``before_day`` on which the person was shown their feed."""
+    row = db.execute(
+        "SELECT max(shown_on) FROM impressions WHERE user_id = ? AND channel = 'feed'"
+        " AND shown_on < ?",
+        [user_id, before_day],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def trending_papers(db: Database, since_day: str, *, limit: int = 30) -> list[dict]:
+    """Papers with Hugging Face upvotes in dumps dated ``since_day`` or later, most first."""
+    rows = select(
+        db,
+        "SELECT p.id, p.title, p.abstract, p.url, p.pdf_url, p.hf_url, p.authors, p.arxiv_id,"
+        " p.published, p.upvotes, max(d.dump_date) AS dump_date FROM papers p"
+        " JOIN dump_papers dp ON dp.paper_id = p.id JOIN dumps d ON d.id = dp.dump_id"
+        " WHERE p.upvotes IS NOT NULL AND d.dump_date >= ?"
+        " GROUP BY p.id ORDER BY p.upvotes DESC, p.id LIMIT ?",
+        [since_day, limit],
+    )
+    for row in rows:
+        row["authors"] = json.loads(row["authors"] or "[]")
+    return rows
+
+
+def update_upvotes(db: Database, upvotes: dict[str, int]) -> int:
+    """Set the upvotes of papers by arXiv id (a day fetched again brings fresh counts)."""
+    with transaction(db):
+        cursor = db.conn.executemany(
+            "UPDATE papers SET upvotes = ? WHERE arxiv_id = ? AND upvotes IS NOT ?",
+            [(n, a, n) for a, n in upvotes.items()],
+        )
+    return cursor.rowcount
 
 
 def list_dumps(db: Database) -> list[dict]:
@@ -175,13 +347,15 @@ def get_paper(db: Database, paper_id: int) -> dict | None:
         return None
     paper = rows[0]
     paper["authors"] = json.loads(paper["authors"])
+    paper["links"] = paper_links(paper)
     paper["dumps"] = select(
         db,
-        "SELECT d.id, d.file_name, d.dump_date FROM dump_papers dp"
+        "SELECT d.id, d.file_name, d.dump_date, d.source FROM dump_papers dp"
         " JOIN dumps d ON d.id = dp.dump_id WHERE dp.paper_id = ?"
         " ORDER BY d.dump_date, d.id",
         [paper_id],
     )
+    paper["days"] = sorted({d["dump_date"] for d in paper["dumps"]})
     return paper
 
 
@@ -201,18 +375,25 @@ def fts_query(text: str) -> str | None:
 
 
 def search_papers(db: Database, text: str, *, limit: int = 20, offset: int = 0) -> list[dict]:
-    """Full-text search over titles and abstracts, best match first (bm25)."""
+    """Full-text search over titles, abstracts and author names, best match first (bm25).
+
+    Rows carry ``authors`` (a list) and ``links`` (:func:`paper_links`).
+    """
     query = fts_query(text)
     if query is None:
         return []
-    return select(
+    rows = select(
         db,
-        "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id,"
-        " bm25(papers_fts, 5.0, 1.0) AS rank"
+        "SELECT p.id, p.title, p.abstract, p.url, p.pdf_url, p.hf_url, p.authors,"
+        " p.arxiv_id, p.published, p.first_dump_id, bm25(papers_fts, 5.0, 1.0, 3.0) AS rank"
         " FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
         " WHERE papers_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?",
         [query, limit, offset],
     )
+    for row in rows:
+        row["authors"] = json.loads(row["authors"] or "[]")
+        row["links"] = paper_links(row)
+    return rows
 
 
 def dump_papers(db: Database, dump_id: int, *, new_only: bool = True) -> list[dict]:

@@ -271,12 +271,13 @@ def count_reset_request(db: Database, email: str, remote_addr: str, when: float,
 def ratings_for_export(db: Database, user_id: int) -> list[dict]:
     """The person's ratings with what identifies each paper elsewhere, oldest first.
 
-    Keys: ``paper_id, title, external_id, url, authors`` (list), ``published, value,
-    created_at``.
+    Keys: ``paper_id, title, external_id, arxiv_id, url, authors`` (list), ``published,
+    value, created_at``.
     """
     rows = select(
         db,
-        "SELECT p.id AS paper_id, p.title, p.external_id, p.url, p.authors, p.published,"
+        "SELECT p.id AS paper_id, p.title, p.external_id, p.arxiv_id, p.url, p.authors,"
+        " p.published,"
         " r.value, r.created_at FROM ratings r JOIN papers p ON p.id = r.paper_id"
         " WHERE r.user_id = ? ORDER BY r.created_at, p.id",
         [user_id],

@@ -21,6 +21,10 @@ FEED_ITEM_KEYS = {
     "rating",
     "dump_id",
     "dump_date",
+    "authors",
+    "arxiv_id",
+    "links",
+    "published",
 }
 
 
@@ -172,7 +176,10 @@ def test_onboarding_keywords_steer_the_first_feed(ada, db):
 def test_search_finds_papers_with_the_persons_rating(ada, db):
     body = ada.get("/search.json?q=normalizing flows").get_json()
     assert body["query"] == "normalizing flows" and body["papers"]
-    assert set(body["papers"][0]) == {"paper_id", "title", "abstract", "url", "rating"}
+    assert set(body["papers"][0]) == {
+        *("paper_id", "title", "abstract", "url", "rating"),
+        *("authors", "arxiv_id", "links", "published"),
+    }
     assert "flow" in body["papers"][0]["title"].lower()
     paper = body["papers"][0]["paper_id"]
     rate_by_fetch(ada, paper, "like")

@@ -1,0 +1,73 @@
+"""The sources' settings, from the environment (each documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..config import ConfigError
+
+SOURCES = ("hf-daily", "arxiv")
+
+
+def _number(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, not {raw!r}")
+    return value
+
+
+def _names(name: str, default: str) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    raw = default if raw is None else raw
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    hf_api_url: str
+    arxiv_api_url: str
+    arxiv_categories: tuple[str, ...]
+    arxiv_delay: float
+    arxiv_page_size: int
+    arxiv_max_results: int
+    fetch_sources: tuple[str, ...]
+    fetch_hour: int
+    fetch_days: int
+    timeout: float
+    retries: int
+    backoff: float
+    max_wait: float
+
+
+def load_source_settings() -> SourceSettings:
+    """Read and check every ``PAPERFEED_*`` setting of the sources; :class:`ConfigError` if bad."""
+    sources = _names("PAPERFEED_FETCH_SOURCES", "hf-daily")
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise ConfigError(
+            f"PAPERFEED_FETCH_SOURCES: unknown source {unknown[0]!r}; use {', '.join(SOURCES)}"
+        )
+    return SourceSettings(
+        hf_api_url=(os.environ.get("PAPERFEED_HF_API_URL") or "https://huggingface.co").rstrip("/"),
+        arxiv_api_url=(
+            os.environ.get("PAPERFEED_ARXIV_API_URL") or "http://export.arxiv.org"
+        ).rstrip("/"),
+        arxiv_categories=_names("PAPERFEED_ARXIV_CATEGORIES", "cs.LG,cs.CL,cs.AI") or ("cs.LG",),
+        arxiv_delay=_number("PAPERFEED_ARXIV_DELAY", 3.0, 0, 60),
+        arxiv_page_size=int(_number("PAPERFEED_ARXIV_PAGE_SIZE", 200, 1, 2000)),
+        arxiv_max_results=int(_number("PAPERFEED_ARXIV_MAX_RESULTS", 2000, 1, 30000)),
+        fetch_sources=sources,
+        fetch_hour=int(_number("PAPERFEED_FETCH_HOUR", 6, 0, 23)),
+        fetch_days=int(_number("PAPERFEED_FETCH_DAYS", 3, 1, 30)),
+        timeout=_number("PAPERFEED_FETCH_TIMEOUT", 30.0, 0.01, 600),
+        retries=int(_number("PAPERFEED_FETCH_RETRIES", 4, 0, 10)),
+        backoff=_number("PAPERFEED_FETCH_BACKOFF", 2.0, 0, 600),
+        max_wait=_number("PAPERFEED_FETCH_MAX_WAIT", 120.0, 0, 3600),
+    )
