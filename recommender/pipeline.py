@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 #: Below this many likes, the person's onboarding keywords join the profile.
 KEYWORDS_UNTIL_LIKES = 3
 #: Papers first seen in the dumps of this many days before the newest dump are "served":
-#: their neighbourhoods are precomputed at publish (older dumps are ranked on demand).
-SERVED_DAYS = 7
+#: their neighbourhoods are precomputed at publish, covering the feed's longest window
+#: (:data:`NEW_WINDOW_CAP_DAYS`); an older day someone opens is indexed on demand and kept.
+SERVED_DAYS = 30
 #: Rankings of single people kept per service (a like, a new dump or a refit changes the key).
 RANK_MEMO_SIZE = 512
 #: Candidate indexes built on demand for dumps older than the served window.
@@ -531,21 +532,15 @@ class FeedService:
         # only ids it does not know are looked up (one deleted by hand since is skipped
         # when the rows are read).
         distinct = {id(r.paper_ids): r.paper_ids for r in requests}
-        wanted = np.unique(
-            np.concatenate(
-                [np.zeros(0, np.int64)] + [np.asarray(o, np.int64) for o in distinct.values()]
-            )
-        )
-        modelled = (
-            bundle.rows_of_mask(wanted) if bundle is not None else np.zeros(len(wanted), bool)
-        )
-        existing = set(wanted[modelled].tolist()) | store.existing_paper_ids(
-            db, wanted[~modelled].tolist()
-        )
-        in_store = {
-            key: list(own) if existing.issuperset(own) else [p for p in own if p in existing]
-            for key, own in distinct.items()
-        }
+        in_store = {}
+        for key, own in distinct.items():
+            ids = np.asarray(own, dtype=np.int64)
+            known = bundle.rows_of_mask(ids) if bundle is not None else np.zeros(len(ids), bool)
+            if known.all():
+                in_store[key] = list(own)
+                continue
+            found = store.existing_paper_ids(db, ids[~known].tolist())
+            in_store[key] = [p for p, k in zip(own, known.tolist(), strict=True) if k or p in found]
         mutes = {uid: muted_filter(users[uid]["muted_keywords"]) for uid in users}
         muting = {id(r.paper_ids) for r in requests if mutes[r.user_id] is not None}
         if muting:
@@ -591,7 +586,7 @@ class FeedService:
         for own in batch.unrated:
             if id(own) not in rows_of:
                 rows_of[id(own)] = bundle.rows_of(own)
-        pool = np.unique(np.concatenate([np.zeros(0, np.int64), *rows_of.values()]))
+        pool = _unique(np.concatenate([np.zeros(0, np.int64), *rows_of.values()]))
         if not len(pool):
             return [[] for _ in requests]
         wants = [r.offset + r.limit for r in requests]
@@ -641,7 +636,7 @@ class FeedService:
         ones built for them now and kept (an older dump someone is browsing)."""
         if bundle.index.covers(candidates):
             return bundle.index
-        cand = np.unique(candidates)
+        cand = _unique(candidates)
         key = (bundle.name, cand.tobytes())
         index = self.indexes.get(key)
         if index is None:
@@ -843,6 +838,15 @@ def mark_shown(db: Database, user_id: int, paper_ids, *, channel: str, day: str)
 
 def user_ratings(db: Database, user_id: int) -> list[dict]:
     return store.user_ratings(db, user_id)
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """Sorted unique values (``np.unique``'s answer; sorting is ~8x faster here than its
+    hash-based path for 50,000 ids)."""
+    values = np.sort(np.asarray(values, dtype=np.int64))
+    if len(values) < 2:
+        return values
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def _newest_dump_id(db: Database) -> int | None:

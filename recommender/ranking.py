@@ -84,6 +84,7 @@ class CandidateIndex:
     # Derived from the model when the index is made (at load, never per request): the
     # candidates' text vectors and collaborative factors, transposed for the products.
     vectors_t: sp.csr_matrix | np.ndarray | None = None  # (dim, n_candidates)
+    vectors: sp.csr_matrix | np.ndarray | None = None  # (n_candidates, dim)
     factors_t: np.ndarray | None = None  # (factors, n_candidates) float64
 
     @classmethod
@@ -108,13 +109,16 @@ class CandidateIndex:
         """An index from stored neighbourhoods, with the model's arrays for its candidates."""
         cand = np.asarray(candidates, dtype=np.int64)
         vectors = rec.item_vectors[cand]
-        vectors_t = (
-            sp.csr_matrix(vectors.T) if sp.issparse(vectors) else np.ascontiguousarray(vectors.T)
-        )
+        if sp.issparse(vectors):  # TF-IDF: products go candidates x terms (see _similarity_sums)
+            vectors, vectors_t = sp.csr_matrix(vectors, dtype=np.float32), None
+        else:
+            vectors_t = np.ascontiguousarray(vectors.T)
         factors_t = None
         if rec.collab is not None:
             factors_t = np.ascontiguousarray(rec.collab.item_factors_[cand].astype(np.float64).T)
-        return cls(cand, neighbours_t.tocsr(), vectors_t, factors_t)
+        return cls(
+            cand, neighbours_t.tocsr(), vectors_t=vectors_t, vectors=vectors, factors_t=factors_t
+        )
 
     def positions(self, pidx: np.ndarray) -> np.ndarray:
         """Column of each paper in :attr:`neighbours_t` (-1: not indexed)."""
@@ -266,12 +270,24 @@ def _indicator(rows: list[np.ndarray], n_cols: int) -> sp.csr_matrix:
     return M
 
 
+#: People per dense product in :func:`_similarity_sums` (TF-IDF): bounds the dense
+#: (terms x people) block, while a sparse-times-sparse product would walk every posting
+#: of every profile term twice (counting, then multiplying).
+DENSE_PROFILES = 32
+
+
 def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context) -> np.ndarray:
     """(people x candidates) summed similarity of each person's papers (rows of ``M``) to
     every candidate: their summed vectors times the candidates' vectors."""
     summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
-    out = summed @ ctx.index.vectors_t  # (people x indexed candidates)
-    out = out.toarray() if sp.issparse(out) else np.asarray(out)
+    index = ctx.index
+    if sp.issparse(summed):
+        out = np.empty((M.shape[0], len(index.candidates)), np.float32)
+        for start in range(0, M.shape[0], DENSE_PROFILES):
+            block = summed[start : start + DENSE_PROFILES].T.toarray().astype(np.float32)
+            out[start : start + DENSE_PROFILES] = (index.vectors @ block).T
+    else:
+        out = np.asarray(summed @ index.vectors_t)
     return np.asarray(out[:, ctx.at], dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
 
 
@@ -292,10 +308,16 @@ def _block_features(
     if n_liked.any():
         near = (L @ ctx.index.neighbours_t).toarray()
         knn = np.asarray(near[:, ctx.at], dtype=np.float32)
-    # centroid: mean similarity to the liked papers, a keyword query counting as one more
-    sum_liked = (
-        _similarity_sums(rec, L, ctx) if n_liked.any() else np.zeros((B, n_cand), np.float32)
+    # centroid: mean similarity to the liked papers, a keyword query counting as one more;
+    # the liked and the disliked papers' sums come from one pass over the candidates
+    dis = n_disliked > 0
+    D = _indicator([disliked[i] for i in np.flatnonzero(dis)], rec.n_items)
+    sums = (
+        _similarity_sums(rec, sp.vstack([L, D], format="csr"), ctx)
+        if n_liked.any() or dis.any()
+        else np.zeros((B, n_cand), np.float32)
     )
+    sum_liked, sum_disliked = sums[:B], sums[B:]
     n_centroid = n_liked.copy()
     for i, p in enumerate(profiles):
         if p.query:
@@ -308,10 +330,8 @@ def _block_features(
     knn[no_likes] = centroid[no_likes]
     if n_disliked.any():
         # A dislike lowers both signals by the mean similarity to the disliked papers.
-        dis = n_disliked > 0
-        D = _indicator([disliked[i] for i in np.flatnonzero(dis)], rec.n_items)
         penalty = np.float32(rec.content.dislike_weight) * (
-            _similarity_sums(rec, D, ctx) / n_disliked[dis, None].astype(np.float32)
+            sum_disliked / n_disliked[dis, None].astype(np.float32)
         )
         scale = np.maximum(1.0, np.sqrt(n_liked[dis].astype(np.float64))).astype(np.float32)
         centroid[dis] -= penalty

