@@ -91,6 +91,9 @@ def ingest(ctx: Context, paths: tuple[Path, ...], dump_date, as_json: bool) -> N
             click.echo(f"error: {error}", err=True)
         click.echo("nothing was ingested", err=True)
         sys.exit(1)
+    for result in results:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
@@ -192,6 +195,8 @@ def inbox(ctx: Context) -> None:
         f"{len(report.ingested)} ingested ({report.new_papers} new papers), "
         f"{len(report.repeated)} already known, {len(report.failed)} failed"
     )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for reason in report.failed.values():
         click.echo(f"failed: {reason}", err=True)
 
