@@ -86,6 +86,7 @@ from sqlite_utils import Database
 
 from . import pipeline, store
 from .config import Settings
+from .dumps import strip_unrenderable
 from .mail import (
     SMTP_POLICY,
     Mailer,
@@ -306,6 +307,15 @@ def render_digest(
     unsubscribe = unsubscribe_url(settings, secret, uid, digest["recipient"])
     # 21 links, 2 tokens: signing each link cost ~40 µs, a sixth of a digest's CPU.
     token = rate_token(secret, uid, digest.get("id") or 0)
+    # Text stored before ingest stripped control characters must not reach the mail either.
+    papers = [
+        {
+            **p,
+            "title": strip_unrenderable(p["title"]),
+            "abstract": strip_unrenderable(p["abstract"]),
+        }
+        for p in papers
+    ]
     context = {
         "subject": digest["subject"] or subject_for(digest["period"], len(papers)),
         "period": digest["period"],

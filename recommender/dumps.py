@@ -34,6 +34,7 @@ __all__ = [
     "normalise_title",
     "parse_dump",
     "parse_dump_file",
+    "strip_unrenderable",
 ]
 
 # A title longer than this is not a title: it is an abstract in the wrong place.
@@ -252,6 +253,17 @@ def _clean(text: str) -> str:
     if not text.isprintable():  # fast path: almost every line is printable
         text = " ".join(_UNRENDERABLE.sub("", text).split())
     return text
+
+
+def strip_unrenderable(text: str) -> str:
+    """``text`` without the characters that XML (Atom), HTML and mail cannot carry.
+
+    Ingest strips them already; renderers call this too, for text stored before
+    that or written by hand. Costs one scan when there is nothing to strip.
+    """
+    if _UNRENDERABLE.search(text) is None:
+        return text
+    return _UNRENDERABLE.sub("", text)
 
 
 def _check_storable(paper: ParsedPaper, source: str) -> None:

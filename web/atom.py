@@ -12,6 +12,7 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, jsonify, url_for
 
 from recommender import pipeline, store
+from recommender.dumps import strip_unrenderable
 
 from .db import get_db, get_settings
 
@@ -43,9 +44,10 @@ def render_atom(user: dict, items: list[pipeline.FeedItem], token: str) -> bytes
     for item in reversed(items):  # feedgen prepends entries: add the best last
         entry = feed.add_entry()
         entry.id(f"{base}/papers/{item.paper_id}")
-        entry.title(item.title)
+        # lxml refuses NUL and control characters: stripped here whatever the database holds.
+        entry.title(strip_unrenderable(item.title))
         entry.link(href=base + url_for("papers.show", paper_id=item.paper_id))
-        entry.summary(f"{item.reason}\n\n{item.abstract}")
+        entry.summary(strip_unrenderable(f"{item.reason}\n\n{item.abstract}"))
         day = item.dump_date or datetime.now(UTC).date().isoformat()
         entry.updated(datetime.fromisoformat(day).replace(tzinfo=UTC))
     return feed.atom_str(pretty=True)
