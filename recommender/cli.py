@@ -404,11 +404,11 @@ def ratings_export(ctx: Context, email: str, fmt: str, output: Path | None) -> N
 @pass_context
 def ratings_import(ctx: Context, email: str, file: Path, fmt: str | None) -> None:
     """Add the ratings in FILE to EMAIL's; a malformed file imports nothing (exit 1)."""
-    from .ratings_io import RatingsFormatError, guess_format, read_ratings
+    from .ratings_io import RatingsFormatError, decode_ratings_file, guess_format, read_ratings
 
     person = _user_or_exit(ctx, email)
-    text = file.read_text(encoding="utf-8-sig")
     try:
+        text = decode_ratings_file(file.read_bytes(), source=str(file))
         records = read_ratings(text, fmt or guess_format(file.name, text), source=str(file))
     except RatingsFormatError as exc:
         click.echo(f"error: {exc}", err=True)
