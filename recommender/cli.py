@@ -268,21 +268,36 @@ def run(ctx: Context, host: str, port: int) -> None:
     help="Pretend it is this time, e.g. 2025-03-10T07:05+01:00 (UTC without an offset).",
 )
 @click.option("--status", is_flag=True, help="Show the ledger: counts, failures, retries.")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="With --status: list at most this many failed/pending rows (0: all).",
+)
 @pass_context
-def digest(ctx: Context, email: str | None, dry_run: bool, now: str | None, status: bool) -> None:
+def digest(
+    ctx: Context, email: str | None, dry_run: bool, now: str | None, status: bool, limit: int
+) -> None:
     """Send the email digests that are due (as the scheduler does every few minutes)."""
     from datetime import datetime
 
     from . import digest as digests
 
     if status:
-        report = store.digest_status(ctx.db)
+        report = store.digest_status(ctx.db, limit=limit or None)
         counts = ", ".join(f"{n} {state}" for state, n in sorted(report["counts"].items()))
         click.echo(counts or "no digests yet")
         for row in report["problems"]:
             click.echo(
                 f"{row['state']:8} {row['email']} {row['period']} attempts={row['attempts']} "
                 f"next={row['next_attempt_at']} {row['last_error'] or ''}".rstrip()
+            )
+        shown, total = len(report["problems"]), report["problems_total"]
+        if shown < total:
+            click.echo(
+                f"... {total - shown} more: listed {shown} of {total} failed, pending and "
+                "sending rows (by state, newest first); --limit N lists more, --limit 0 all"
             )
         return
     try:
@@ -296,7 +311,9 @@ def digest(ctx: Context, email: str | None, dry_run: bool, now: str | None, stat
         if email and preview["text"]:
             click.echo(preview["text"])
     click.echo(f"{run.due} due (dry run: nothing sent)" if dry_run else run.summary())
-    if run.locked:
+    if run.stopped:
+        click.echo(f"error: the run stopped early: {run.stopped}", err=True)
+    if run.locked or run.stopped:
         sys.exit(1)
 
 
