@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -206,15 +207,51 @@ def inbox(ctx: Context) -> None:
 def scheduler(ctx: Context) -> None:
     """Run the job scheduler in the foreground (inbox, refits, digests)."""
     import logging
+    import signal
+    import time
 
-    from .scheduler import build_scheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from .scheduler import SchedulerRunning, build_scheduler, scheduler_lock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    store.migrate(ctx.db)  # before the first job runs
-    sched = build_scheduler(ctx.settings)
-    click.echo(f"scheduler running; inbox: {ctx.settings.inbox_dir}")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        sched.start()
+    # SIGTERM (what `paperfeed run`, systemd and PaaS routers send) and Ctrl-C only set a
+    # flag: raising inside APScheduler's start-up could leave a lock held.
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stopping.append(number))
+    try:
+        with scheduler_lock(ctx.settings):
+            store.migrate(ctx.db)  # before the first job runs
+            sched = build_scheduler(ctx.settings, scheduler_class=BackgroundScheduler)
+            sched.start()
+            click.echo(f"scheduler running (pid {os.getpid()}); inbox: {ctx.settings.inbox_dir}")
+            while not stopping:
+                time.sleep(0.2)
+            click.echo(f"scheduler stopping ({signal.Signals(stopping[0]).name})", err=True)
+            sched.shutdown(wait=False)
+            _let_running_jobs_finish(STOP_GRACE_SECONDS)
+    except SchedulerRunning as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo("scheduler stopped", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # job threads still running are abandoned: every job is crash-safe
+
+
+#: How long a stopping scheduler lets a running job finish before it exits anyway.
+STOP_GRACE_SECONDS = 10
+
+
+def _let_running_jobs_finish(seconds: float) -> None:
+    import threading
+    import time
+
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @cli.command()
@@ -234,7 +271,12 @@ def serve(ctx: Context, host: str, port: int, debug: bool) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @pass_context
 def run(ctx: Context, host: str, port: int) -> None:
-    """Serve the web app and run the scheduler beside it, in its own process."""
+    """Serve the web app and run the scheduler beside it, in its own process.
+
+    SIGTERM or SIGINT (Ctrl-C) stops both; the scheduler also gets SIGTERM from the
+    kernel if this process dies without cleaning up (Linux ``PR_SET_PDEATHSIG``).
+    """
+    import signal
     import subprocess
 
     from web import create_app
@@ -248,14 +290,32 @@ def run(ctx: Context, host: str, port: int) -> None:
             "--data-dir",
             str(ctx.settings.data_dir),
             "scheduler",
-        ]
+        ],
+        preexec_fn=_die_with_parent,
     )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # runs the finally below
     click.echo(f"paperfeed on http://{host}:{port}/ (scheduler pid {child.pid})")
     try:
         app.run(host=host, port=port)
+    except KeyboardInterrupt:
+        pass
     finally:
         child.terminate()
-        child.wait(timeout=10)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        click.echo(f"stopped (scheduler pid {child.pid} exited {child.returncode})")
+
+
+def _die_with_parent() -> None:
+    """In the scheduler child before exec: SIGTERM it when its parent dies (Linux only)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 @cli.command()
