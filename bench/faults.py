@@ -17,7 +17,8 @@ system recover the way an operator would (run the command again), and counts:
 Every loop is bounded in count and time; the whole run takes about 8 minutes on two
 cores. Prints one table (Markdown), the figures of docs/benchmarks.md.
 
-Usage: python bench/faults.py [--kills 20] [--seed 0] [--only NAME ...]
+Usage: python bench/faults.py [--kills 20] [--sharp-kills 10] [--seed 0] [--only NAME ...]
+Names: ingest outbox smtp after-250 smtp-killed smtp-hung ratings refits.
 """
 
 from __future__ import annotations
@@ -294,6 +295,34 @@ def kill_during_digest(root: Path, template: Path, kills: int, rng: random.Rando
     return row
 
 
+def kill_after_a_250(root: Path, template: Path, kills: int, rng: random.Random) -> Row:
+    """The sharp case of item 11: SIGKILL 0-5 ms after the server's 250 for a message."""
+    row = Row(f"kill -9 0-5 ms after a 250 reply (SMTP), {PEOPLE} people")
+    landed = 0
+    for _ in range(kills):
+        row.tries += 1
+        data = fresh(template, root / "after-250")
+        sink = Sink(root)
+        env = {"PAPERFEED_SMTP_URL": sink.url(5)}
+        child = spawn(data, "digest", "--now", NOW.isoformat(), env=env)
+        after = rng.randrange(1, PEOPLE // 2)
+        deadline = time.monotonic() + 60
+        while len(sink.log.read_text().splitlines()) < after and time.monotonic() < deadline:
+            time.sleep(0.002)
+        Path(str(sink.log) + ".kill").write_text(f"{child.pid} {rng.uniform(0, 5):.2f}")
+        child.communicate(timeout=120)
+        landed += child.returncode == -signal.SIGKILL
+        rerun = paperfeed(data, "digest", "--now", NOW.isoformat(), env=env)
+        if rerun.returncode != 0:
+            row.crashed += 1
+        got = sink.accepted()
+        sink.stop()
+        row.lost += sum(1 for i in range(PEOPLE) if got[f"p{i:04}@example.org"] == 0)
+        row.duplicated += sum(n - 1 for n in got.values() if n > 1)
+    row.notes.append(f"{landed} kills landed mid-run")
+    return row
+
+
 def smtp_server_fault(root: Path, template: Path, tries: int, fault: str) -> Row:
     """The server is killed (or SIGSTOP-ed) once it has accepted some messages."""
     row = Row(f"SMTP server {fault} mid-run (timeout 1 s), {PEOPLE} people")
@@ -506,6 +535,7 @@ PEOPLE = 100
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--sharp-kills", type=int, default=10, help="kills right after a 250")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
@@ -517,6 +547,7 @@ def main() -> int:
         "ingest": lambda: kill_during_ingest(root, args.kills, rng),
         "outbox": lambda: kill_during_digest(root, template(), args.kills, rng, smtp=False),
         "smtp": lambda: kill_during_digest(root, template(), args.kills, rng, smtp=True),
+        "after-250": lambda: kill_after_a_250(root, template(), args.sharp_kills, rng),
         "smtp-killed": lambda: smtp_server_fault(root, template(), 3, "killed"),
         "smtp-hung": lambda: smtp_server_fault(root, template(), 3, "hung (SIGSTOP)"),
         "ratings": lambda: ratings_beside_ingest(root, 2000),
