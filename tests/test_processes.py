@@ -87,6 +87,7 @@ def test_a_scheduler_killed_9_with_its_parent_does_not_stay_behind(data_dir):
 @pytest.mark.slow
 def test_a_second_scheduler_on_the_same_data_dir_refuses_to_start(data_dir):
     first = start(data_dir, "scheduler")
+    third = None
     try:
         assert "scheduler running (pid" in first.stdout.readline()
         second = start(data_dir, "scheduler")
@@ -104,7 +105,7 @@ def test_a_second_scheduler_on_the_same_data_dir_refuses_to_start(data_dir):
         out, err = third.communicate(timeout=90)
         assert third.returncode == 0, err
     finally:
-        for process in (first,):
-            if process.poll() is None:
+        for process in (first, third):
+            if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
