@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -91,6 +92,9 @@ def ingest(ctx: Context, paths: tuple[Path, ...], dump_date, as_json: bool) -> N
             click.echo(f"error: {error}", err=True)
         click.echo("nothing was ingested", err=True)
         sys.exit(1)
+    for result in results:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
@@ -297,6 +301,8 @@ def inbox(ctx: Context) -> None:
         f"{len(report.ingested)} ingested ({report.new_papers} new papers), "
         f"{len(report.repeated)} already known, {len(report.failed)} failed"
     )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for reason in report.failed.values():
         click.echo(f"failed: {reason}", err=True)
 
@@ -306,15 +312,51 @@ def inbox(ctx: Context) -> None:
 def scheduler(ctx: Context) -> None:
     """Run the job scheduler in the foreground (inbox, refits, digests)."""
     import logging
+    import signal
+    import time
 
-    from .scheduler import build_scheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from .scheduler import SchedulerRunning, build_scheduler, scheduler_lock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    store.migrate(ctx.db)  # before the first job runs
-    sched = build_scheduler(ctx.settings)
-    click.echo(f"scheduler running; inbox: {ctx.settings.inbox_dir}")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        sched.start()
+    # SIGTERM (what `paperfeed run`, systemd and PaaS routers send) and Ctrl-C only set a
+    # flag: raising inside APScheduler's start-up could leave a lock held.
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stopping.append(number))
+    try:
+        with scheduler_lock(ctx.settings):
+            store.migrate(ctx.db)  # before the first job runs
+            sched = build_scheduler(ctx.settings, scheduler_class=BackgroundScheduler)
+            sched.start()
+            click.echo(f"scheduler running (pid {os.getpid()}); inbox: {ctx.settings.inbox_dir}")
+            while not stopping:
+                time.sleep(0.2)
+            click.echo(f"scheduler stopping ({signal.Signals(stopping[0]).name})", err=True)
+            sched.shutdown(wait=False)
+            _let_running_jobs_finish(STOP_GRACE_SECONDS)
+    except SchedulerRunning as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo("scheduler stopped", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # job threads still running are abandoned: every job is crash-safe
+
+
+#: How long a stopping scheduler lets a running job finish before it exits anyway.
+STOP_GRACE_SECONDS = 10
+
+
+def _let_running_jobs_finish(seconds: float) -> None:
+    import threading
+    import time
+
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @cli.command()
@@ -334,7 +376,12 @@ def serve(ctx: Context, host: str, port: int, debug: bool) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @pass_context
 def run(ctx: Context, host: str, port: int) -> None:
-    """Serve the web app and run the scheduler beside it, in its own process."""
+    """Serve the web app and run the scheduler beside it, in its own process.
+
+    SIGTERM or SIGINT (Ctrl-C) stops both; the scheduler also gets SIGTERM from the
+    kernel if this process dies without cleaning up (Linux ``PR_SET_PDEATHSIG``).
+    """
+    import signal
     import subprocess
 
     from web import create_app
@@ -348,14 +395,32 @@ def run(ctx: Context, host: str, port: int) -> None:
             "--data-dir",
             str(ctx.settings.data_dir),
             "scheduler",
-        ]
+        ],
+        preexec_fn=_die_with_parent,
     )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # runs the finally below
     click.echo(f"paperfeed on http://{host}:{port}/ (scheduler pid {child.pid})")
     try:
         app.run(host=host, port=port)
+    except KeyboardInterrupt:
+        pass
     finally:
         child.terminate()
-        child.wait(timeout=10)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        click.echo(f"stopped (scheduler pid {child.pid} exited {child.returncode})")
+
+
+def _die_with_parent() -> None:
+    """In the scheduler child before exec: SIGTERM it when its parent dies (Linux only)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 @cli.command()
@@ -368,21 +433,36 @@ def run(ctx: Context, host: str, port: int) -> None:
     help="Pretend it is this time, e.g. 2025-03-10T07:05+01:00 (UTC without an offset).",
 )
 @click.option("--status", is_flag=True, help="Show the ledger: counts, failures, retries.")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="With --status: list at most this many failed/pending rows (0: all).",
+)
 @pass_context
-def digest(ctx: Context, email: str | None, dry_run: bool, now: str | None, status: bool) -> None:
+def digest(
+    ctx: Context, email: str | None, dry_run: bool, now: str | None, status: bool, limit: int
+) -> None:
     """Send the email digests that are due (as the scheduler does every few minutes)."""
     from datetime import datetime
 
     from . import digest as digests
 
     if status:
-        report = store.digest_status(ctx.db)
+        report = store.digest_status(ctx.db, limit=limit or None)
         counts = ", ".join(f"{n} {state}" for state, n in sorted(report["counts"].items()))
         click.echo(counts or "no digests yet")
         for row in report["problems"]:
             click.echo(
                 f"{row['state']:8} {row['email']} {row['period']} attempts={row['attempts']} "
                 f"next={row['next_attempt_at']} {row['last_error'] or ''}".rstrip()
+            )
+        shown, total = len(report["problems"]), report["problems_total"]
+        if shown < total:
+            click.echo(
+                f"... {total - shown} more: listed {shown} of {total} failed, pending and "
+                "sending rows (by state, newest first); --limit N lists more, --limit 0 all"
             )
         return
     try:
@@ -396,7 +476,9 @@ def digest(ctx: Context, email: str | None, dry_run: bool, now: str | None, stat
         if email and preview["text"]:
             click.echo(preview["text"])
     click.echo(f"{run.due} due (dry run: nothing sent)" if dry_run else run.summary())
-    if run.locked:
+    if run.stopped:
+        click.echo(f"error: the run stopped early: {run.stopped}", err=True)
+    if run.locked or run.stopped:
         sys.exit(1)
 
 
@@ -508,11 +590,11 @@ def ratings_export(ctx: Context, email: str, fmt: str, output: Path | None) -> N
 @pass_context
 def ratings_import(ctx: Context, email: str, file: Path, fmt: str | None) -> None:
     """Add the ratings in FILE to EMAIL's; a malformed file imports nothing (exit 1)."""
-    from .ratings_io import RatingsFormatError, guess_format, read_ratings
+    from .ratings_io import RatingsFormatError, decode_ratings_file, guess_format, read_ratings
 
     person = _user_or_exit(ctx, email)
-    text = file.read_text(encoding="utf-8-sig")
     try:
+        text = decode_ratings_file(file.read_bytes(), source=str(file))
         records = read_ratings(text, fmt or guess_format(file.name, text), source=str(file))
     except RatingsFormatError as exc:
         click.echo(f"error: {exc}", err=True)

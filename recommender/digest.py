@@ -34,6 +34,11 @@ Never twice, never lost
        a transient error puts the row back to *pending* with exponential
        backoff, a permanent one (or :data:`MAX_ATTEMPTS`) to *failed*.
 
+    A mail server that stops answering (refused connections, timeouts: a hung
+    or dead server) ends the run after :data:`MAX_UNAVAILABLE_IN_A_ROW`
+    consecutive such failures; the rows not yet tried stay *pending* for the
+    next run, and the log and :attr:`DigestRun.stopped` say why.
+
     One run at a time holds an exclusive ``flock`` on ``<data dir>/digest.lock``.
     The kernel releases it when a process dies, even by ``kill -9``, so a run
     that holds the lock knows that every row still in *sending* belongs to a
@@ -45,8 +50,11 @@ Never twice, never lost
       was not, and the row goes back to *pending*.
     * **SMTP — at least once, with a window of one reply.** Whether the server
       accepted a message is only known from its ``250`` reply, and a crash
-      between that reply and our commit (microseconds; RFC 1047 describes the
-      same window inside SMTP itself) leaves us unable to tell. We resend such a
+      between that reply and our commit leaves us unable to tell (RFC 1047
+      describes the same window inside SMTP itself). The sender thread commits
+      *sent* on its own connection the moment ``sendmail`` returns, before any
+      other work (rendering the next message happens meanwhile on the main
+      thread), so the window is one reply and one commit. We resend such a
       row, with the *same* ``Message-ID``. The alternative (treat it as sent)
       would silently skip a person whenever the crash came before the server
       accepted, with nothing to show for it; a resend at worst duplicates the
@@ -64,6 +72,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import textwrap
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,10 +89,12 @@ from sqlite_utils import Database
 
 from . import pipeline, store
 from .config import Settings
+from .dumps import strip_unrenderable
 from .mail import (
     SMTP_POLICY,
     TEMPLATES,
     Mailer,
+    MailServerUnavailable,
     PermanentMailError,
     TransientMailError,
     build_message,
@@ -102,6 +113,8 @@ log = logging.getLogger(__name__)
 CATCH_UP = timedelta(hours=12)
 #: Delivery attempts before a digest is marked failed for good.
 MAX_ATTEMPTS = 6
+#: Consecutive "server unavailable" failures (no connection, timeouts) that end a run.
+MAX_UNAVAILABLE_IN_A_ROW = 3
 #: Backoff after the n-th transient failure: RETRY_BASE * 2**(n-1), at most RETRY_CAP.
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=1)
@@ -294,6 +307,15 @@ def render_digest(
     unsubscribe = unsubscribe_url(settings, secret, uid, digest["recipient"])
     # 21 links, 2 tokens: signing each link cost ~40 µs, a sixth of a digest's CPU.
     token = rate_token(secret, uid, digest.get("id") or 0)
+    # Text stored before ingest stripped control characters must not reach the mail either.
+    papers = [
+        {
+            **p,
+            "title": strip_unrenderable(p["title"]),
+            "abstract": strip_unrenderable(p["abstract"]),
+        }
+        for p in papers
+    ]
     context = {
         "subject": digest["subject"] or subject_for(digest["period"], len(papers)),
         "period": digest["period"],
@@ -354,6 +376,10 @@ class DigestRun:
     cancelled: int = 0
     recovered: int = 0
     locked: bool = False
+    #: Why the run stopped before trying every ready row (None: it did not), and how
+    #: many rows it left pending for the next run.
+    stopped: str | None = None
+    left_pending: int = 0
     previews: list[dict] = field(default_factory=list)
     #: Wall time spent choosing papers (ranking) and delivering (render + send + ledger).
     choose_seconds: float = 0.0
@@ -366,6 +392,10 @@ class DigestRun:
             f"{self.due} due, {self.claimed} claimed ({self.empty} with nothing above the bar), "
             f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed, "
             f"{self.cancelled} cancelled, {self.recovered} recovered after a crash"
+        ) + (
+            f"; stopped early ({self.stopped}): {self.left_pending} left pending for the next run"
+            if self.stopped
+            else ""
         )
 
 
@@ -454,6 +484,12 @@ def _claim_all(
                 )
 
 
+def _sender_db(db: Database) -> Database | None:
+    """A second connection to the same file, for the sender thread (None: in memory)."""
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    return store.connect(path) if path else None
+
+
 def _deliver_all(
     db: Database,
     settings: Settings,
@@ -466,30 +502,128 @@ def _deliver_all(
     """Deliver the ready rows in order, rendering each next message while the last one is
     on the wire (the SMTP server's replies are most of a message's time).
 
-    Still one message in flight, and a row moves to *sending* only after the row
-    before it has settled, so at most one row is ever in *sending*: the recovery
-    guarantees in the module docstring hold unchanged. Only the main thread
-    touches the database; the sender thread only talks to the mail server.
+    The sender thread records each outcome itself, on its own connection, right after
+    the server's reply: *sent* is committed before anything else happens, so a kill
+    after a ``250`` can lose at most that one commit. Still one message in flight, and
+    a row moves to *sending* only after the row before it has settled, so at most one
+    row is ever in *sending*: the recovery guarantees in the module docstring hold.
+    After :data:`MAX_UNAVAILABLE_IN_A_ROW` failures to reach the server the run stops.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-send") as wire:
-        flight: tuple[dict, Future] | None = None
-        for row in rows:
-            prepared = _prepare(db, settings, row, secret)
+    sender_db = _sender_db(db)
+    unavailable = 0
+    # The sender thread needs the GIL to read the 250 and commit, while the main thread
+    # renders: a short switch interval hands it over in about 0.5 ms, not 5 ms a step.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.0005))
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-send") as wire:
+            flight: tuple[dict, Future] | None = None
+            for index, row in enumerate(rows):
+                prepared = _prepare(db, settings, row, secret)
+                if flight is not None:
+                    outcome = _tally(db, sender_db, *flight, now, report)
+                    flight = None
+                    unavailable = unavailable + 1 if outcome == "unavailable" else 0
+                    if unavailable >= MAX_UNAVAILABLE_IN_A_ROW:
+                        _stop(report, len(rows) - index, unavailable)
+                        break
+                if prepared is None:
+                    if store.mark_digest_cancelled(
+                        db, row["id"], now, "unsubscribed before delivery"
+                    ):
+                        report.cancelled += 1
+                elif isinstance(prepared, Exception):
+                    if store.start_digest_sending(db, row["id"], now):
+                        store.mark_digest_failed(db, row["id"], now, f"cannot render: {prepared}")
+                        report.failed += 1
+                elif store.start_digest_sending(db, row["id"], now):  # else another run has it
+                    message, raw = prepared
+                    job = wire.submit(_send_and_record, sender_db, mailer, row, message, raw, now)
+                    flight = (row, job)
             if flight is not None:
-                _settle(db, *flight, now, report)
-                flight = None
-            if prepared is None:
-                if store.mark_digest_cancelled(db, row["id"], now, "unsubscribed before delivery"):
-                    report.cancelled += 1
-            elif isinstance(prepared, Exception):
-                if store.start_digest_sending(db, row["id"], now):
-                    store.mark_digest_failed(db, row["id"], now, f"cannot render: {prepared}")
-                    report.failed += 1
-            elif store.start_digest_sending(db, row["id"], now):  # else another run has it
-                message, raw = prepared
-                flight = (row, wire.submit(mailer.send, message, raw=raw))
-        if flight is not None:
-            _settle(db, *flight, now, report)
+                _tally(db, sender_db, *flight, now, report)
+    finally:
+        sys.setswitchinterval(interval)
+        if sender_db is not None:
+            sender_db.close()
+
+
+def _stop(report: DigestRun, left: int, failures: int) -> None:
+    report.stopped = f"the mail server did not answer {failures} times in a row"
+    report.left_pending = left
+    log.error(
+        "digest: stopping the run: %s; %d digests left pending for the next run",
+        report.stopped,
+        left,
+    )
+
+
+def _send_and_record(
+    sender_db: Database | None,
+    mailer: Mailer,
+    row: dict,
+    message: Message,
+    raw: bytes,
+    now: datetime,
+) -> tuple[str, Exception | None]:
+    """In the sender thread: send, then at once record the outcome (if it has a connection)."""
+    try:
+        mailer.send(message, raw=raw)
+    except (TransientMailError, PermanentMailError) as exc:
+        outcome: tuple[str, Exception | None] = ("error", exc)
+    else:
+        outcome = ("sent", None)
+    if sender_db is not None:
+        _record(sender_db, row, outcome, now)
+    return outcome
+
+
+def _tally(
+    db: Database,
+    sender_db: Database | None,
+    row: dict,
+    sent: Future,
+    now: datetime,
+    report: DigestRun,
+) -> str:
+    """Wait for the send of ``row``; count its outcome. Returns ``"sent"``, ``"retry"``,
+    ``"failed"`` or ``"unavailable"`` (a retry because the server did not answer)."""
+    outcome = sent.result()
+    kind = _record(db, row, outcome, now) if sender_db is None else _kind(row, outcome)
+    if kind == "sent":
+        report.sent += 1
+    elif kind == "failed":
+        report.failed += 1
+    else:
+        report.retrying += 1
+    return kind
+
+
+def _kind(row: dict, outcome: tuple[str, Exception | None]) -> str:
+    status, exc = outcome
+    if status == "sent":
+        return "sent"
+    if isinstance(exc, PermanentMailError) or row["attempts"] + 1 >= MAX_ATTEMPTS:
+        return "failed"
+    return "unavailable" if isinstance(exc, MailServerUnavailable) else "retry"
+
+
+def _record(db: Database, row: dict, outcome: tuple[str, Exception | None], now: datetime) -> str:
+    """Write how the send of ``row`` (now in *sending*) ended; returns :func:`_kind`."""
+    kind, exc = _kind(row, outcome), outcome[1]
+    attempts = row["attempts"] + 1
+    if kind == "sent":
+        store.mark_digest_sent(db, row["id"], now)  # and its papers as shown
+    elif isinstance(exc, PermanentMailError):
+        store.mark_digest_failed(db, row["id"], now, str(exc))
+        log.error("digest %s to %s refused: %s", row["id"], row["recipient"], exc)
+    elif kind == "failed":
+        store.mark_digest_failed(db, row["id"], now, f"gave up after {attempts}: {exc}")
+        log.error("digest %s to %s failed for good: %s", row["id"], row["recipient"], exc)
+    else:
+        store.mark_digest_retry(db, row["id"], now, str(exc), now + backoff(attempts))
+        log.warning("digest %s to %s: %s; will retry", row["id"], row["recipient"], exc)
+    return kind
 
 
 def _prepare(
@@ -509,30 +643,6 @@ def _prepare(
     except Exception as exc:
         log.exception("digest %s: cannot render", row["id"])
         return exc
-
-
-def _settle(db: Database, row: dict, sent: Future, now: datetime, report: DigestRun) -> None:
-    """Record how the send of ``row`` (now in *sending*) ended."""
-    attempts = row["attempts"] + 1
-    try:
-        sent.result()
-    except TransientMailError as exc:
-        if attempts >= MAX_ATTEMPTS:
-            store.mark_digest_failed(db, row["id"], now, f"gave up after {attempts}: {exc}")
-            report.failed += 1
-            log.error("digest %s to %s failed for good: %s", row["id"], row["recipient"], exc)
-        else:
-            store.mark_digest_retry(db, row["id"], now, str(exc), now + backoff(attempts))
-            report.retrying += 1
-            log.warning("digest %s to %s: %s; will retry", row["id"], row["recipient"], exc)
-        return
-    except PermanentMailError as exc:
-        store.mark_digest_failed(db, row["id"], now, str(exc))
-        report.failed += 1
-        log.error("digest %s to %s refused: %s", row["id"], row["recipient"], exc)
-        return
-    store.mark_digest_sent(db, row["id"], now)  # and its papers as shown
-    report.sent += 1
 
 
 def send_due_digests(

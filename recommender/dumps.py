@@ -34,6 +34,7 @@ __all__ = [
     "normalise_title",
     "parse_dump",
     "parse_dump_file",
+    "strip_unrenderable",
 ]
 
 # A title longer than this is not a title: it is an abstract in the wrong place.
@@ -41,6 +42,8 @@ MAX_TITLE_CHARS = 600
 # Lines before the first paper longer than this are content, not page chrome,
 # and are never skipped silently.
 MAX_BOILERPLATE_CHARS = 120
+# A source id longer than this is not an id (a 5,000-digit "id" is a broken export).
+MAX_ID_CHARS = 200
 
 # Page chrome seen on the Daily Papers page. The parser does not depend on this
 # list (unknown chrome before the first paper is recognised by its shape), but
@@ -107,6 +110,9 @@ class ParsedDump:
     papers: tuple[ParsedPaper, ...]
     duplicates_in_dump: int = 0
     skipped_lines: tuple[str, ...] = field(default=())
+    #: ``file:line: what`` for lines that were skipped but look like content (a title
+    #: with no abstract), so a person can check the dump; known page chrome is silent.
+    warnings: tuple[str, ...] = field(default=())
 
 
 _WS = re.compile(r"\s+")
@@ -163,6 +169,7 @@ def parse_dump(data: bytes, *, source: str = "<dump>", fmt: str | None = None) -
     if not data.strip():
         raise DumpError("the file is empty: a dump needs at least one paper", source=source)
     skipped: list[str] = []
+    warnings: list[str] = []
     if fmt == "atom":
         papers = _parse_atom(data, source)
     else:
@@ -170,9 +177,11 @@ def parse_dump(data: bytes, *, source: str = "<dump>", fmt: str | None = None) -
         if fmt == "jsonl":
             papers = _parse_jsonl(text, source)
         elif fmt == "text":
-            papers, skipped = _parse_text(text, source)
+            papers, skipped, warnings = _parse_text(text, source)
         else:
             raise DumpError(f"unknown dump format {fmt!r}", source=source)
+    for paper in papers:
+        _check_storable(paper, source)
     unique, duplicates = _dedupe(papers)
     return ParsedDump(
         source=source,
@@ -181,6 +190,7 @@ def parse_dump(data: bytes, *, source: str = "<dump>", fmt: str | None = None) -
         papers=tuple(unique),
         duplicates_in_dump=duplicates,
         skipped_lines=tuple(skipped),
+        warnings=tuple(warnings),
     )
 
 
@@ -230,10 +240,48 @@ def _decode(data: bytes, source: str) -> str:
     return text
 
 
+# Characters no renderer wants: C0/C1 controls other than whitespace, DEL, and the two
+# non-characters XML 1.0 forbids. Raw control bytes in a file are refused as binary
+# (:func:`_decode`); inside JSON strings (``"\u0000"``) or XML they are stripped:
+# they are invisible, carry no meaning, and break the Atom feed.
+_UNRENDERABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+# Half of a UTF-16 surrogate pair: a str can hold it, UTF-8 (and so SQLite) cannot.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _clean(text: str) -> str:
     # str.split() without arguments splits on all Unicode whitespace (NBSP
     # included) and is several times faster than a regex on long abstracts.
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    text = " ".join(unicodedata.normalize("NFC", text).split())
+    if not text.isprintable():  # fast path: almost every line is printable
+        text = " ".join(_UNRENDERABLE.sub("", text).split())
+    return text
+
+
+def strip_unrenderable(text: str) -> str:
+    """``text`` without the characters that XML (Atom), HTML and mail cannot carry.
+
+    Ingest strips them already; renderers call this too, for text stored before
+    that or written by hand. Costs one scan when there is nothing to strip.
+    """
+    if _UNRENDERABLE.search(text) is None:
+        return text
+    return _UNRENDERABLE.sub("", text)
+
+
+def _check_storable(paper: ParsedPaper, source: str) -> None:
+    """Refuse what the store could not write, so storing never fails on a parsed paper."""
+    for name in ("title", "abstract", "external_id", "url", "published", "authors"):
+        value = getattr(paper, name)
+        for text in value if isinstance(value, tuple) else (value,):
+            if text is not None and _SURROGATE.search(text):
+                char = _SURROGATE.search(text).group()
+                raise DumpError(
+                    f"{name!r} holds a lone UTF-16 surrogate ({char!r}), which is not text: "
+                    "fix the exporter's escapes",
+                    source=source,
+                    line=paper.line or None,
+                )
 
 
 # --- Daily Papers text ------------------------------------------------------
@@ -243,6 +291,24 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
 
 def _is_boilerplate(line: str) -> bool:
     return line.casefold().strip() in KNOWN_BOILERPLATE
+
+
+# Page chrome between papers that is known by its shape: a date, a vote or comment count.
+_CHROME_SHAPE = re.compile(
+    r"^(?:(?:published|submitted) on \w+ \d{1,2}(?:, \d{4})?"
+    r"|\w{3,9}\.? \d{1,2}(?:, \d{4})?|\d{4}-\d{2}-\d{2}"
+    r"|[\d.,]+[km]? ?(?:upvotes?|votes?|comments?|likes?)?)$",
+    re.IGNORECASE,
+)
+
+
+def _is_known_chrome(line: str) -> bool:
+    """Known page chrome: skipped without a word. Other skipped lines get a warning."""
+    return (
+        _is_boilerplate(line)
+        or not any(c.isalpha() for c in line)
+        or bool(_CHROME_SHAPE.match(line.strip()))
+    )
 
 
 def _looks_like_abstract(line: str) -> bool:
@@ -261,7 +327,7 @@ def _looks_like_title(line: str) -> bool:
     return sentences == 0 or len(line) < 200
 
 
-def _parse_text(text: str, source: str) -> tuple[list[ParsedPaper], list[str]]:
+def _parse_text(text: str, source: str) -> tuple[list[ParsedPaper], list[str], list[str]]:
     # (line number, cleaned line) for every non-blank line; blank lines are
     # optional separators in this format.
     lines = [(number, _clean(raw)) for number, raw in enumerate(text.splitlines(), start=1)]
@@ -282,6 +348,7 @@ def _parse_text(text: str, source: str) -> tuple[list[ParsedPaper], list[str]]:
 
     papers: list[ParsedPaper] = []
     skipped = [line for _, line in lines[:start]]
+    warnings: list[str] = []
     i = 0
     while i < len(body):
         n_title, title = body[i]
@@ -294,8 +361,14 @@ def _parse_text(text: str, source: str) -> tuple[list[ParsedPaper], list[str]]:
         ):
             # A short line, then a title and its abstract: page chrome between
             # papers (a date, a vote count). Skip it rather than shift every
-            # following title into the abstract column.
+            # following title into the abstract column. Unless it is known chrome it may
+            # be a paper whose abstract is missing: say so, naming the line.
             skipped.append(title)
+            if not _is_known_chrome(title):
+                warnings.append(
+                    f"{source}:{n_title}: skipped {title[:80]!r}: a title with no abstract "
+                    "after it (or unknown page chrome)"
+                )
             i += 1
             continue
         if not _looks_like_title(title):
@@ -325,7 +398,7 @@ def _parse_text(text: str, source: str) -> tuple[list[ParsedPaper], list[str]]:
         i += 2
     if not papers:
         raise DumpError("no papers found in the dump", source=source)
-    return papers, skipped
+    return papers, skipped, warnings
 
 
 def _find_first_paper(lines: list[tuple[int, str]], source: str) -> int:
@@ -370,10 +443,7 @@ def _parse_jsonl(text: str, source: str) -> list[ParsedPaper]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DumpError(f"invalid JSON: {exc.msg}", source=source, line=number) from None
+        obj = _load_json_line(raw, source, number)
         if not isinstance(obj, dict):
             raise DumpError("each line must be a JSON object", source=source, line=number)
         title = obj.get("title")
@@ -390,7 +460,7 @@ def _parse_jsonl(text: str, source: str) -> list[ParsedPaper]:
             )
         authors = obj.get("authors") or []
         if isinstance(authors, str):
-            authors = tuple(a.strip() for a in authors.split(",") if a.strip())
+            authors = tuple(_clean(a) for a in authors.split(","))
         elif isinstance(authors, list) and all(isinstance(a, str) for a in authors):
             authors = tuple(_clean(a) for a in authors)
         else:
@@ -398,6 +468,15 @@ def _parse_jsonl(text: str, source: str) -> list[ParsedPaper]:
                 '"authors" must be a string or a list of strings', source=source, line=number
             )
         ident = obj.get("id")
+        if ident is not None and (isinstance(ident, bool) or not isinstance(ident, str | int)):
+            raise DumpError('"id" must be a string or a number', source=source, line=number)
+        ident = _clean(str(ident)) if ident is not None else None
+        if ident and len(ident) > MAX_ID_CHARS:
+            raise DumpError(
+                f'"id" is {len(ident)} characters; at most {MAX_ID_CHARS}',
+                source=source,
+                line=number,
+            )
         for key in ("url", "published"):
             if obj.get(key) is not None and not isinstance(obj[key], str):
                 raise DumpError(f'"{key}" must be a string', source=source, line=number)
@@ -405,16 +484,29 @@ def _parse_jsonl(text: str, source: str) -> list[ParsedPaper]:
             ParsedPaper(
                 title=_clean(title),
                 abstract=_clean(abstract),
-                external_id=str(ident).strip() if ident not in (None, "") else None,
-                url=obj.get("url"),
-                authors=authors,
-                published=obj.get("published"),
+                external_id=ident or None,
+                url=_clean(obj["url"]) or None if obj.get("url") else None,
+                authors=tuple(a for a in authors if a),
+                published=_clean(obj["published"]) or None if obj.get("published") else None,
                 line=number,
             )
         )
     if not papers:
         raise DumpError("no papers found in the dump", source=source)
     return papers
+
+
+def _load_json_line(raw: str, source: str, number: int) -> object:
+    """One JSON value; every way :func:`json.loads` can fail becomes a :class:`DumpError`."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DumpError(f"invalid JSON: {exc.msg}", source=source, line=number) from None
+    except RecursionError:
+        raise DumpError("JSON nested too deeply", source=source, line=number) from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit
+        message = f"unreadable JSON number: {str(exc)[:80]}"
+        raise DumpError(message, source=source, line=number) from None
 
 
 # --- arXiv Atom --------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""Ingest dump files: parse every file, then store each dump in its own transaction.
+"""Ingest dump files: parse and validate every file, then store them all in one transaction.
 
 All files named on one call are parsed before anything is written, so a
-malformed file among several leaves the database exactly as it was.
+malformed file among several leaves the database exactly as it was; and the
+dumps of one call are stored together (one commit), so a failure while storing
+(a full disk, a kill) leaves none of them, never the first few.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +19,8 @@ from tqdm import tqdm
 
 from . import store
 from .dumps import DumpError, ParsedDump, parse_dump_file
+
+log = logging.getLogger(__name__)
 
 DUMP_SUFFIXES = {".txt", ".jsonl", ".ndjson", ".xml", ".atom"}
 # Show a progress bar when a call stores more papers than this.
@@ -35,12 +40,14 @@ class IngestResult:
     record: store.DumpRecord
     skipped_lines: int
     duplicates_in_dump: int
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {
             **self.record.as_dict(),
             "skipped_lines": self.skipped_lines,
             "duplicates_in_dump": self.duplicates_in_dump,
+            "warnings": list(self.warnings),
         }
 
 
@@ -66,16 +73,29 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
+def parse_file(file: Path) -> ParsedDump:
+    """Parse one file; every failure, expected or not, is a :class:`DumpError` naming it."""
+    try:
+        return parse_dump_file(file)
+    except DumpError:
+        raise
+    except OSError as exc:
+        raise DumpError(f"cannot read the file: {exc.strerror}", source=file.name) from None
+    except Exception as exc:  # a parser bug must not crash the command or jam the inbox
+        log.exception("cannot parse %s", file)
+        raise DumpError(
+            f"cannot parse the file ({type(exc).__name__}: {str(exc)[:200]})", source=file.name
+        ) from None
+
+
 def parse_files(files: list[Path]) -> list[ParsedDump]:
     """Parse every file; raise :class:`IngestError` listing every file that failed."""
     parsed, errors = [], []
     for file in files:
         try:
-            parsed.append(parse_dump_file(file))
+            parsed.append(parse_file(file))
         except DumpError as exc:
             errors.append(exc)
-        except OSError as exc:
-            errors.append(DumpError(f"cannot read the file: {exc.strerror}", source=file.name))
     if errors:
         raise IngestError(errors)
     return parsed
@@ -88,17 +108,28 @@ def ingest_paths(
     dump_date: date | str | None = None,
     progress: bool = False,
 ) -> list[IngestResult]:
-    """Parse then store the dumps at ``paths`` (files or folders), in file-name order."""
+    """Parse then store the dumps at ``paths`` (files or folders), in file-name order.
+
+    Raises :class:`IngestError` (nothing stored) if any file is malformed. The dumps
+    are stored in one transaction: all of them, or (on any error) none.
+    """
     dumps = parse_files(expand_paths(paths))
     total = sum(len(d.papers) for d in dumps)
     results = []
-    with tqdm(
-        total=total,
-        unit="paper",
-        desc="ingest",
-        disable=not progress or total < PROGRESS_THRESHOLD,
-    ) as bar:
+    with (
+        tqdm(
+            total=total,
+            unit="paper",
+            desc="ingest",
+            disable=not progress or total < PROGRESS_THRESHOLD,
+        ) as bar,
+        store.transaction(db),
+    ):
         for dump in dumps:
             record = store.record_dump(db, dump, dump_date=dump_date, progress=bar.update)
-            results.append(IngestResult(record, len(dump.skipped_lines), dump.duplicates_in_dump))
+            results.append(
+                IngestResult(
+                    record, len(dump.skipped_lines), dump.duplicates_in_dump, dump.warnings
+                )
+            )
     return results

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from . import store
 from .config import Settings
-from .dumps import DumpError, parse_dump_file
-from .ingest import DUMP_SUFFIXES
+from .dumps import DumpError
+from .ingest import DUMP_SUFFIXES, parse_file
 
 if TYPE_CHECKING:
     from .digest import DigestRun
@@ -30,6 +30,7 @@ class InboxReport:
     ingested: list[str] = field(default_factory=list)
     repeated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     new_papers: int = 0
 
 
@@ -44,12 +45,26 @@ def _move(path: Path, folder: Path) -> Path:
     return target
 
 
+def _reject(path: Path, inbox: Path, reason: str, report: InboxReport) -> None:
+    """Move ``path`` to ``failed/`` with ``<name>.error.txt`` beside it saying why."""
+    report.failed[path.name] = reason
+    log.warning("inbox: rejected %s: %s", path.name, reason)
+    try:
+        target = _move(path, inbox / "failed")
+        target.with_name(target.name + ".error.txt").write_text(reason + "\n", encoding="utf-8")
+    except OSError as exc:  # the file stays where it is; the other files still go on
+        log.error("inbox: cannot move %s to failed/: %s", path.name, exc)
+
+
 def ingest_inbox(settings: Settings) -> InboxReport:
     """Ingest every dump file in the inbox; move each to ``processed/`` or ``failed/``.
 
-    A file that fails to parse goes to ``failed/`` with ``<name>.error.txt``
-    beside it saying why; the others are unaffected. Files still being written
-    (modified in the last two seconds) are left for the next run.
+    Each file is parsed, validated and stored on its own (one transaction per
+    file). Any failure of one file, a malformed dump or anything else (an
+    unexpected error while parsing or storing), moves it to ``failed/`` with
+    ``<name>.error.txt`` beside it saying why, and the next file goes on: one
+    bad file never jams the inbox. Files still being written (modified in the
+    last two seconds) are left for the next run.
     """
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True)
@@ -69,14 +84,22 @@ def ingest_inbox(settings: Settings) -> InboxReport:
         store.migrate(db)
         for path in files:
             try:
-                record = store.record_dump(db, parse_dump_file(path))
+                dump = parse_file(path)
+                record = store.record_dump(db, dump)
             except DumpError as exc:
-                target = _move(path, inbox / "failed")
-                target.with_name(target.name + ".error.txt").write_text(str(exc) + "\n")
-                report.failed[path.name] = str(exc)
-                log.warning("inbox: rejected %s: %s", path.name, exc)
+                _reject(path, inbox, str(exc), report)
                 continue
-            _move(path, inbox / "processed")
+            except Exception as exc:  # the store failed on this file (it rolled back)
+                log.exception("inbox: cannot store %s", path.name)
+                _reject(path, inbox, f"{path.name}: cannot store the dump: {exc}", report)
+                continue
+            report.warnings.extend(dump.warnings)
+            for warning in dump.warnings:
+                log.warning("inbox: %s", warning)
+            try:
+                _move(path, inbox / "processed")
+            except OSError as exc:  # stored; a rerun finds the same hash and changes nothing
+                log.error("inbox: cannot move %s to processed/: %s", path.name, exc)
             if record.already_ingested:
                 report.repeated.append(path.name)
             else:

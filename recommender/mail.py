@@ -8,6 +8,14 @@ with that name exists if and only if the message was delivered, which is what
 
 Errors come in two kinds: :class:`TransientMailError` (worth retrying later:
 connection trouble, 4xx replies) and :class:`PermanentMailError` (5xx: retrying
+will not help). :class:`MailServerUnavailable` is the transient kind that says
+the next message would fail the same way (no connection, a timeout, an outbox
+that cannot be written), so a digest run stops after a few in a row instead of
+waiting out a timeout for every person.
+
+``PAPERFEED_SMTP_URL`` may end in ``?timeout=SECONDS`` (default 30): how long to
+wait for the server at each step (connect, greeting, each reply).
+
 will not help).
 
 Every message paperfeed sends, digest or account mail, is built by :func:`build_message`
@@ -52,6 +60,10 @@ class PermanentMailError(Exception):
 
 class TransientMailError(Exception):
     """A failure worth retrying later (connection refused, 4xx)."""
+
+
+class MailServerUnavailable(TransientMailError):
+    """No answer from the server (refused, reset, timed out) or an unwritable outbox."""
 
 
 #: The email templates (``email/*.txt`` and ``*.html``), shared with the web app's folder.
@@ -230,6 +242,18 @@ def sweep_partial_files(outbox: Path, *, older_than: float = 3600) -> int:
     return swept
 
 
+def _timeout(raw: str | None) -> float:
+    if raw is None:
+        return SMTP_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds <= 600:
+        raise ValueError(f"PAPERFEED_SMTP_URL: timeout must be 0-600 seconds, not {raw!r}")
+    return seconds
+
+
 def _parse_smtp_url(url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme not in {"smtp", "smtps"}:
@@ -240,6 +264,7 @@ def _parse_smtp_url(url: str) -> dict:
         "host": parts.hostname or "localhost",
         "port": parts.port or (465 if parts.scheme == "smtps" else 25),
         "starttls": options.get("starttls", "0").lower() in {"1", "true", "yes"},
+        "timeout": _timeout(options.get("timeout")),
         "username": unquote(parts.username) if parts.username else None,
         "password": unquote(parts.password or ""),
     }
@@ -287,7 +312,7 @@ class Mailer:
         cfg = self.smtp
         assert cfg is not None
         client_class = smtplib.SMTP_SSL if cfg["ssl"] else smtplib.SMTP
-        client = client_class(cfg["host"], cfg["port"], timeout=SMTP_TIMEOUT)
+        client = client_class(cfg["host"], cfg["port"], timeout=cfg["timeout"])
         try:
             if cfg["starttls"]:
                 client.starttls()
@@ -309,7 +334,7 @@ class Mailer:
             try:
                 write_eml(self.outbox, message, raw)
             except OSError as exc:  # disk full, permissions: an operator can fix it
-                raise TransientMailError(f"cannot write to {self.outbox}: {exc}") from exc
+                raise MailServerUnavailable(f"cannot write to {self.outbox}: {exc}") from exc
             return
         try:
             if self._client is None:
@@ -333,15 +358,14 @@ class Mailer:
             if 400 <= exc.smtp_code < 500:
                 raise TransientMailError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
             raise PermanentMailError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:  # timeouts are OSErrors
+            self.close()
+            where = f"{self.smtp['host']}:{self.smtp['port']}"
+            raise MailServerUnavailable(
+                f"no answer from {where}: {exc or type(exc).__name__}"
+            ) from exc
+        except smtplib.SMTPException as exc:
             self.close()
             raise TransientMailError(str(exc) or type(exc).__name__) from exc
         if refused:  # only with several recipients; a digest has one
             raise PermanentMailError(f"some recipients refused: {refused}")
-
-
-def send_smtp(url: str, message: Message) -> None:
-    """Send one message over a fresh connection to ``smtp://[user:pass@]host[:port][?starttls=1]``
-    or ``smtps://...`` (implicit TLS)."""
-    with Mailer(Path("."), url) as mailer:
-        mailer.send(message)

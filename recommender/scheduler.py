@@ -27,7 +27,11 @@ process was suspended or busy collapse into one), and a deliberate
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -42,6 +46,34 @@ INBOX_POLL_SECONDS = 60
 DIGEST_POLL_SECONDS = 5 * 60
 NIGHTLY_REFIT = {"hour": 3, "minute": 30}
 REFIT_GRACE_SECONDS = 6 * 3600
+
+
+class SchedulerRunning(RuntimeError):
+    """Another scheduler holds this data dir's scheduler lock."""
+
+
+@contextlib.contextmanager
+def scheduler_lock(settings: Settings) -> Iterator[None]:
+    """Hold ``<data dir>/scheduler.lock`` (it records our pid); :class:`SchedulerRunning`
+    if another process holds it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "scheduler.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise SchedulerRunning(
+                f"another scheduler (pid {holder}) is running on {settings.data_dir}: "
+                "not starting a second one (it would run every job twice). Stop it first, "
+                f"or use another --data-dir; the lock is {path}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def build_scheduler(

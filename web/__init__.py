@@ -7,6 +7,7 @@ from threadpoolctl import threadpool_limits
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recommender.config import ConfigError, load_settings
+from recommender.dumps import strip_unrenderable
 from recommender.pipeline import FeedService
 
 from .cards import CardCache
@@ -18,6 +19,11 @@ __all__ = ["ConfigError", "create_app", "warm_up"]
 def _is_http_url(value: object) -> bool:
     """Jinja test: only http(s) links are rendered (a dump could carry ``javascript:``)."""
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def _renderable(value: object) -> object:
+    """Jinja finalize: plain text loses NUL and control characters (markup passes as is)."""
+    return strip_unrenderable(value) if type(value) is str else value
 
 
 #: Every response's security headers. A few constant lines here rather than
@@ -88,6 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["paperfeed.feeds"] = FeedService(settings, background_reload=True)
     app.after_request(_security_headers(production))
     app.jinja_env.tests["http_url"] = _is_http_url
+    app.jinja_env.finalize = _renderable
     app.jinja_env.globals["paper_cards"] = CardCache()
     if hops := settings.proxy_hops:
         # Behind a reverse proxy the client's address (login and reset rate limits) and the

@@ -19,6 +19,7 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from recommender import pipeline, store
+from recommender.dumps import strip_unrenderable
 
 from .db import get_db, get_feeds, get_settings
 
@@ -66,17 +67,18 @@ def render_atom(user: dict, items: list[pipeline.FeedItem], token: str) -> bytes
     for item in reversed(items):  # feedgen prepends entries: add the best last
         entry = feed.add_entry()
         entry.id(f"{base}/papers/{item.paper_id}")
-        entry.title(item.title)
+        # lxml refuses NUL and control characters: stripped here whatever the database holds.
+        entry.title(strip_unrenderable(item.title))
         # The entry opens the paper (its abstract page), else its page here. One link only:
         # feedgen 1.0 drops a link's rel and type, so a PDF link would read as a second
         # alternate; the PDF's address goes in the summary instead.
         page = base + url_for("papers.show", paper_id=item.paper_id)
         entry.link(href=item.links.get("abs") or page)
         if item.authors:
-            entry.author([{"name": name} for name in item.authors])
+            entry.author([{"name": strip_unrenderable(name)} for name in item.authors])
         by = f"{', '.join(item.authors)}\n\n" if item.authors else ""
         pdf = f"\n\nPDF: {item.links['pdf']}" if item.links.get("pdf") else ""
-        entry.summary(f"{by}{item.reason}\n\n{item.abstract}{pdf}")
+        entry.summary(strip_unrenderable(f"{by}{item.reason}\n\n{item.abstract}{pdf}"))
         entry.updated(entry_updated(item))
     return feed.atom_str(pretty=True)
 

@@ -130,12 +130,9 @@ def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
     if upload is None or not upload.filename:
         return "error", "Choose a file to import."
     try:
-        text = upload.read().decode("utf-8")
-    except UnicodeDecodeError:
-        return "error", f"{upload.filename} is not UTF-8 text: export it again as UTF-8."
-    if fmt not in ratings_io.FORMATS:
-        fmt = ratings_io.guess_format(upload.filename, text)
-    try:
+        text = ratings_io.decode_ratings_file(upload.read(), source=upload.filename)
+        if fmt not in ratings_io.FORMATS:
+            fmt = ratings_io.guess_format(upload.filename, text)
         records = ratings_io.read_ratings(text, fmt, source=upload.filename)
     except ratings_io.RatingsFormatError as exc:
         return "error", f"Nothing was imported. {exc}"

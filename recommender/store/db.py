@@ -152,19 +152,32 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
+# Connections inside a transaction() block: a nested block joins the outer transaction
+# (one commit at the outer end), so a caller can make several store writes all or nothing.
+_OPEN: set[int] = set()
+
+
 @contextlib.contextmanager
 def transaction(db: Database) -> Iterator[Database]:
     """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
 
     Deferred transactions that read then write can fail with SQLITE_BUSY when
     another writer got in between; IMMEDIATE waits for the busy timeout instead.
+    Inside another ``transaction(db)`` block this one is part of the outer one.
     """
+    key = id(db.conn)
+    if key in _OPEN:
+        yield db
+        return
     _begin_immediate(db.conn)
+    _OPEN.add(key)
     try:
         yield db
     except BaseException:
+        _OPEN.discard(key)
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         raise
     else:
+        _OPEN.discard(key)
         db.conn.execute("COMMIT")

@@ -316,9 +316,14 @@ def digest_has_paper(db: Database, digest_id: int, user_id: int, paper_id: int) 
     return row is not None
 
 
-def digest_status(db: Database, *, limit: int = 50) -> dict:
-    """Counts per state, and the newest failed and still-open rows with their errors."""
+def digest_status(db: Database, *, limit: int | None = 50) -> dict:
+    """Counts per state, and the newest failed and still-open rows with their errors.
+
+    ``problems`` holds at most ``limit`` rows (None: all); ``problems_total`` says how
+    many there are, so a caller can say what it cut.
+    """
     counts = dict(db.execute("SELECT state, count(*) FROM digests GROUP BY state").fetchall())
+    total = sum(counts.get(state, 0) for state in ("failed", "pending", "sending"))
     problems = select(
         db,
         """
@@ -328,9 +333,9 @@ def digest_status(db: Database, *, limit: int = 50) -> dict:
             WHERE g.state IN ('failed', 'pending', 'sending')
             ORDER BY g.state, g.updated_at DESC LIMIT ?
             """,
-        [limit],
+        [-1 if limit is None else limit],
     )
-    return {"counts": counts, "problems": problems}
+    return {"counts": counts, "problems": problems, "problems_total": total}
 
 
 def unsubscribe_user(db: Database, user_id: int, email: str) -> bool:
