@@ -7,12 +7,12 @@ inbox/outbox folders.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .fsio import create_exclusive
 
 DEFAULT_DATA_DIR = "var"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
@@ -135,22 +135,7 @@ def _create_key_file(path: Path) -> None:
     never reads a half-written file (``O_EXCL`` on the final name would let it read an
     empty one), and never replaces a key another process published and is using.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # another process published first
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the new name survives a crash
-    finally:
-        os.close(dir_fd)
+    create_exclusive(path, secrets.token_hex(32).encode("ascii"))  # mode 0600
 
 
 def load_settings(data_dir: str | Path | None = None) -> Settings:

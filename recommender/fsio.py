@@ -28,16 +28,35 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` in one step (see the module docstring)."""
-    path = Path(path)
+def _synced_temp(path: Path, data: bytes, prefix: str | None, suffix: str) -> str:
+    """A temp file beside ``path`` holding ``data``, on disk (mode 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int | None = None,
+    tmp_prefix: str | None = None,
+    tmp_suffix: str = ".tmp",
+) -> None:
+    """Replace ``path`` with ``data`` in one step (see the module docstring). The temp
+    file's name (``tmp_prefix``/``tmp_suffix``) lets a folder's readers skip it and a
+    sweeper find what a killed writer left."""
+    path = Path(path)
+    tmp = _synced_temp(path, data, tmp_prefix, tmp_suffix)
+    try:
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -45,6 +64,24 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def create_exclusive(path: Path, data: bytes) -> bool:
+    """Write ``path`` with ``data`` unless it exists: the complete file appears under its
+    name (``os.link`` of a synced temp file, which fails if the name is taken), so a
+    process starting at the same moment never reads a part of it, and a file another
+    process published is never replaced. Returns whether this call created it."""
+    path = Path(path)
+    tmp = _synced_temp(path, data, None, ".tmp")
+    try:
+        os.link(tmp, path)
+        created = True
+    except FileExistsError:
+        created = False
+    finally:
+        os.unlink(tmp)
+    fsync_dir(path.parent)
+    return created
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:

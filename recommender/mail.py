@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import os
 import re
 import smtplib
 import tempfile
@@ -48,6 +47,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .config import Settings
+from .fsio import atomic_write_bytes
 
 SMTP_TIMEOUT = 30
 #: Line ends as SMTP wants them, for messages flattened before :meth:`Mailer.send`.
@@ -210,17 +210,10 @@ def write_eml(outbox: Path, message: Message, raw: bytes | None = None) -> Path:
         if message_id
         else outbox / f"{next(tempfile._get_candidate_names())}.eml"
     )
-    # Not "*.eml" until complete: a reader globbing the outbox never sees half a message.
-    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(message.as_bytes() if raw is None else raw)
-            handle.flush()
-            os.fsync(handle.fileno())  # the name must never point at a half-written file
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Not "*.eml" until complete: a reader globbing the outbox never sees half a message,
+    # and sweep_partial_files finds what a killed writer left (".tmp-*.part").
+    data = message.as_bytes() if raw is None else raw
+    atomic_write_bytes(target, data, tmp_prefix=".tmp-", tmp_suffix=".part")
     return target
 
 
