@@ -90,7 +90,7 @@ class _Context:
         return self.sims_t.T
 
 
-def _context(
+def context(
     rec: Recommender,
     profiles: Sequence[Profile],
     candidates: np.ndarray,
@@ -133,30 +133,6 @@ def _context(
             else None
         ),
     )
-
-
-def person_features(rec: Recommender, profile: Profile, ctx: _Context) -> dict[str, np.ndarray]:
-    """Per-person z-scored signals over the context's candidates (``FEATURES`` keys)."""
-    liked = [ctx.col_of[int(p)] for p in profile.liked]
-    disliked = [ctx.col_of[int(p)] for p in profile.disliked]
-    sim_q = rec.query_similarity(profile.query, ctx.candidates) if profile.query else None
-    parts = rec.content.score_parts(
-        ctx.sims[:, liked],
-        ctx.sims[:, disliked] if disliked else None,
-        floor=ctx.floor,
-        sim_query=sim_q,
-    )
-    feats = {"knn": zscore(parts["knn"]), "centroid": zscore(parts["centroid"])}
-    if rec.collab is not None and (len(profile.liked) or profile.uidx is not None):
-        if profile.uidx is not None and profile.uidx < len(rec.collab.user_factors_):
-            u = rec.collab.user_factors_[profile.uidx]
-        else:
-            u = rec.collab.user_factors_for(profile.liked, profile.disliked)
-        feats["collab"] = zscore(rec.collab.score(u, ctx.candidates))
-    else:
-        feats["collab"] = np.zeros(len(ctx.candidates), np.float32)
-    feats["popularity"] = ctx.popularity
-    return feats
 
 
 def _mmr(scores: np.ndarray, order: np.ndarray, sims: np.ndarray, n: int, diversity: float):
@@ -206,7 +182,7 @@ def rank_users(
     (people x candidates), so one person and 100,000 people go through the same code.
     """
     cand = np.arange(rec.n_items) if candidates is None else np.asarray(candidates, dtype=np.int64)
-    ctx = _context(rec, profiles, cand, None if universe is None else np.asarray(universe))
+    ctx = context(rec, profiles, cand, None if universe is None else np.asarray(universe))
     results: list[list[Ranked]] = [[] for _ in profiles]
     # nothing to go on yet: the caller shows recent papers instead
     active = [i for i, p in enumerate(profiles) if len(p.liked) or p.query or p.uidx is not None]
@@ -249,10 +225,13 @@ def _indicator(rows: list[np.ndarray], lookup: np.ndarray, n_cols: int) -> sp.cs
     return M
 
 
-def _block_features(
+def block_features(
     rec: Recommender, profiles: Sequence[Profile], ctx: _Context, keep: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """(people x candidates) z-scored signals: :func:`person_features` for a block at once.
+    """(people x candidates) z-scored signals (``FEATURES`` keys) for a block of people.
+
+    The one feature path: feeds are ranked with it and fit-time tuning learns the blend
+    weights through it (:mod:`recommender.tuning`).
 
     ``keep`` marks each person's own candidates (see :func:`zscore_rows`).
     """
@@ -328,10 +307,10 @@ def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: fl
     return W
 
 
-def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
-    B, n_cand = len(profiles), len(ctx.candidates)
-    # never show excluded or already rated papers
-    keep = np.ones((B, n_cand), dtype=bool)
+def rankable_mask(profiles: Sequence[Profile], ctx: _Context) -> np.ndarray:
+    """(people x candidates) True where a candidate may be shown: never an excluded paper
+    or one the person has rated."""
+    keep = np.ones((len(profiles), len(ctx.candidates)), dtype=bool)
     for i, p in enumerate(profiles):
         drop = np.concatenate(
             [
@@ -347,7 +326,13 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
         drop = drop[(drop >= 0) & (drop < len(ctx.pos_lookup))]
         pos = ctx.pos_lookup[drop]
         keep[i, pos[pos >= 0]] = False
-    feats = _block_features(rec, profiles, ctx, keep)
+    return keep
+
+
+def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
+    B, n_cand = len(profiles), len(ctx.candidates)
+    keep = rankable_mask(profiles, ctx)
+    feats = block_features(rec, profiles, ctx, keep)
     W = _block_weights(rec, profiles, ctx.warm_share)
     scores = np.zeros((B, n_cand), np.float32)
     for j, name in enumerate(FEATURES):

@@ -187,7 +187,7 @@ def _terms_by_hand(rec, liked, query, shown, n_terms=3):
 
 
 def test_shared_terms_of_a_batch_equal_the_definition(rec):
-    from recommender.ranking import _context
+    from recommender.ranking import context
     from recommender.reasons import _block_terms
 
     profiles = [
@@ -197,7 +197,7 @@ def test_shared_terms_of_a_batch_equal_the_definition(rec):
         Profile(liked=[13, 12, 3, 9, 10]),
     ]
     cands = np.arange(rec.n_items)
-    ctx = _context(rec, profiles, cands)
+    ctx = context(rec, profiles, cands)
     rng = np.random.default_rng(1)
     tops = [rng.choice(len(cands), size=5, replace=False) for _ in profiles]
     got = _block_terms(rec, profiles, ctx, tops, rec.terms_list())
