@@ -240,6 +240,7 @@ def evaluate_task(
     rankings_path: Path | None = None,
     plot_path: Path | None = None,
     baselines: bool = True,
+    tune: bool = True,
     progress: bool = True,
 ) -> dict:
     """Fit on the task's training data, rank its candidates, and score against test.csv.
@@ -254,8 +255,9 @@ def evaluate_task(
     users = sorted(task.test)
     n = max([*task.ks, 20])
     cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
+    # exactly what a refit does (self-tuning included), on train.csv alone
     rec = fit_recommender(
-        task.texts, task.user_items, text=text, cache_dir=cache_dir, progress=progress
+        task.texts, task.user_items, text=text, cache_dir=cache_dir, tune=tune, progress=progress
     )
     ranked = rank_users(
         rec,
@@ -271,6 +273,7 @@ def evaluate_task(
         "text": text,
         "users": len(users),
         "metrics": task_metrics(rankings, task.test, task.ks),
+        "tuning": rec.tuning_,
         "baselines": {},
         "references": {
             k: v for k, v in task.spec.get("reference", {}).items() if isinstance(v, dict)
@@ -449,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     """Small developer entry point; the user-facing command is ``paperfeed evaluate``."""
     parser = argparse.ArgumentParser(prog="python -m recommender.evaluate")
     parser.add_argument("task_dir", type=Path)
-    parser.add_argument("--text", default="tfidf")
+    parser.add_argument("--text", default=None, help="default: what a refit uses")
     parser.add_argument(
         "--learn-weights",
         action="store_true",
@@ -459,7 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rankings", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--no-tune", action="store_true", help="shipped weights only (no fit-time self-tuning)"
+    )
     args = parser.parse_args(argv)
+    if args.text is None:
+        from recommender.text import default_text_kind
+
+        args.text = default_text_kind()
     if args.learn_weights:
         entry = learn_blend_weights(args.task_dir, text=args.text)
         data = json.loads(WEIGHTS_PATH.read_text()) if WEIGHTS_PATH.exists() else {}
@@ -475,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         rankings_path=args.rankings,
         plot_path=args.plot,
         baselines=not args.no_baselines,
+        tune=not args.no_tune,
     )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

@@ -44,7 +44,7 @@ from .artifacts import load_recommender, save_recommender
 from .config import Settings
 from .model import Recommender, fit_recommender
 from .ranking import Profile, rank_users
-from .text import paper_text
+from .text import default_text_kind, paper_text
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class Bundle:
 
 
 def text_kind() -> str:
-    """Text representation for the content model: ``PAPERFEED_TEXT_MODEL`` (default tfidf)."""
-    return os.environ.get("PAPERFEED_TEXT_MODEL") or "tfidf"
+    """Text representation for the content model: :func:`.text.default_text_kind`."""
+    return default_text_kind()
 
 
 def refit(db: Database, settings: Settings, *, progress: bool = False) -> dict:

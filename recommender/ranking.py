@@ -351,7 +351,7 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
             tops[r] = top
     for i in np.flatnonzero(~easy):
         tops[i] = _select(rec, ctx, scores[i], int(valid[i]), n, diversity)
-    return explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list)
+    return explain(rec, profiles, ctx, feats, W, scores, tops, reasons, terms_list)
 
 
 def _select(rec, ctx, scores, valid, n, diversity) -> np.ndarray:

@@ -26,8 +26,29 @@ class Ranked:
     terms: tuple[str, ...] = ()
 
 
-def explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> list[list[Ranked]]:
-    """Turn each person's top positions into :class:`Ranked` rows with their reasons."""
+#: A liked paper is named as the reason only if the candidate's similarity to it stands out
+#: among the candidates: at least this many standard deviations above their mean.
+REASON_MIN_Z = 1.0
+#: ...and (TF-IDF) it shares at least two terms with it, none carrying more than this share
+#: of the similarity: one shared common word ("flows") is not a reason.
+REASON_MAX_TERM_SHARE = 0.67
+
+
+def explain(
+    rec, profiles, ctx, feats, weights, scores, tops, reasons, terms_list
+) -> list[list[Ranked]]:
+    """Turn each person's top positions into :class:`Ranked` rows with their reasons.
+
+    A reason names what moved the score: each signal's contribution is its blend weight
+    times its z-score (``weights``: people x ``FEATURES``). The content signals (``knn``,
+    ``centroid``) leading: the liked paper closest to the candidate, if that similarity stands
+    out (:data:`REASON_MIN_Z`, the candidate's neighbour floor, and for TF-IDF more than one
+    shared term), else the shared terms; the candidate closer to a disliked paper than to any
+    liked one: "similar to a paper you disliked"; ``collab`` leading: "liked by people with
+    similar taste"; ``popularity``: "popular with readers here".
+    """
+    from recommender.weights import FEATURES
+
     out = []
     if not reasons:
         for i, top in enumerate(tops):
@@ -36,63 +57,120 @@ def explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> lis
                 [Ranked(p, s, "recommended") for p, s in zip(pidxs, row_scores, strict=True)]
             )
         return out
-    because_of = _block_because(profiles, ctx, tops)
+    because_of, because_sim = _block_closest(profiles, ctx, tops, "liked")
+    disliked_of, disliked_sim = _block_closest(profiles, ctx, tops, "disliked")
     terms_of = (
         _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
     )
+    standout = _standout(ctx)
+    col = {f: j for j, f in enumerate(FEATURES)}
     similar: dict[int, str] = {}
     for i, top in enumerate(tops):
         pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
-        because = because_of[i]
-        row_terms = terms_of[i] if terms_of is not None else [()] * len(top)
-        if because is not None:
-            why = [
-                similar.get(b) or similar.setdefault(b, f"similar to a paper you liked (#{b})")
-                for b in because
-            ]
-            because_list = because
-        else:
-            collab_wins = (feats["collab"][i, top] > feats["centroid"][i, top]).tolist()
-            why = [
-                "matches " + ", ".join(t)
-                if t
-                else ("liked by people with similar taste" if cw else "recommended")
-                for t, cw in zip(row_terms, collab_wins, strict=True)
-            ]
-            because_list = [None] * len(top)
+        w = weights[i]
+        content = (
+            w[col["knn"]] * feats["knn"][i, top] + w[col["centroid"]] * feats["centroid"][i, top]
+        )
+        collab = w[col["collab"]] * feats["collab"][i, top]
+        popular = w[col["popularity"]] * feats["popularity"][i, top]
+        lead = np.argmax(np.stack([content, collab, popular]), axis=0)
+        moved = np.maximum(np.maximum(content, collab), popular) > 0
+        row_terms = list(terms_of[i]) if terms_of is not None else [()] * len(top)
+        because = [None] * len(top)
+        named = np.zeros(len(top), dtype=bool)
+        if because_of[i] is not None:
+            b = np.asarray(because_of[i], dtype=np.int64)
+            sim = because_sim[i]
+            z = (sim - standout[0][ctx.col_lookup[b]]) / standout[1][ctx.col_lookup[b]]
+            named = (lead == 0) & moved & (z >= REASON_MIN_Z) & (sim >= ctx.floor[top])
+            if named.any() and sp.issparse(rec.item_vectors):
+                named[named] = _several_terms(
+                    rec.item_vectors, ctx.candidates[top[named]], b[named]
+                )
+        near_dislike = np.zeros(len(top), dtype=bool)
+        if disliked_of[i] is not None:
+            best_like = because_sim[i] if because_of[i] is not None else np.full(len(top), -np.inf)
+            near_dislike = disliked_sim[i] > best_like
+        why = []
+        for j in range(len(top)):
+            if near_dislike[j]:
+                row_terms[j] = ()
+                why.append(
+                    "liked by people with similar taste, though similar to a paper you disliked"
+                    if lead[j] == 1 and moved[j]
+                    else "similar to a paper you disliked"
+                )
+            elif named[j]:
+                b = because_of[i][j]
+                because[j] = b
+                why.append(
+                    similar.get(b) or similar.setdefault(b, f"similar to a paper you liked (#{b})")
+                )
+            elif lead[j] == 0 and moved[j] and len(row_terms[j]) > 1:
+                why.append("matches " + ", ".join(row_terms[j]))
+            else:
+                row_terms[j] = ()
+                if lead[j] == 1 and moved[j]:
+                    why.append("liked by people with similar taste")
+                elif lead[j] == 2 and moved[j]:
+                    why.append("popular with readers here")
+                else:
+                    why.append("recommended")
         out.append(
             [
                 Ranked(p, s, r, b, t)
-                for p, s, r, b, t in zip(
-                    pidxs, row_scores, why, because_list, row_terms, strict=True
-                )
+                for p, s, r, b, t in zip(pidxs, row_scores, why, because, row_terms, strict=True)
             ]
         )
     return out
 
 
-def _block_because(profiles, ctx, tops) -> list[list[int] | None]:
-    """For each shown paper, the person's liked paper it is most similar to (first on ties)."""
+def _standout(ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread (never 0) of each rated paper's similarity over the candidates."""
+    if not ctx.sims_t.size:
+        return np.zeros(0, np.float32), np.ones(0, np.float32)
+    mean = ctx.sims_t.mean(axis=1)
+    std = ctx.sims_t.std(axis=1)
+    return mean, np.where(std > 1e-9, std, np.float32(1e-9))
+
+
+def _several_terms(vectors: sp.csr_matrix, cands: np.ndarray, liked: np.ndarray) -> np.ndarray:
+    """For each (candidate, liked paper) pair: do they share two or more terms, none of them
+    carrying more than :data:`REASON_MAX_TERM_SHARE` of their similarity?"""
+    prod = vectors[cands].multiply(vectors[liked]).tocsr()
+    shared = np.diff(prod.indptr)
+    total = np.asarray(prod.sum(axis=1)).ravel()
+    top = np.asarray(prod.max(axis=1).todense()).ravel() if prod.nnz else np.zeros(len(cands))
+    return (shared >= 2) & (top <= REASON_MAX_TERM_SHARE * np.maximum(total, 1e-12))
+
+
+def _block_closest(profiles, ctx, tops, which: str):
+    """For each shown paper, the person's liked (``which="liked"``) or disliked paper it is
+    most similar to (first on ties) and that similarity; ``None`` for people without any."""
     B = len(profiles)
-    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
-    lens = np.fromiter((len(x) for x in liked), np.int64, B)
+    rated = [np.asarray(getattr(p, which), dtype=np.int64).ravel() for p in profiles]
+    lens = np.fromiter((len(x) for x in rated), np.int64, B)
     widths = np.fromiter((len(t) for t in tops), np.int64, B)
     out: list[list[int] | None] = [None] * B
+    sims_out: list[np.ndarray | None] = [None] * B
     if not lens.any():
-        return out
+        return out, sims_out
     k, m = int(lens.max()), int(widths.max())
-    pad_liked = np.zeros((B, k), np.int64)
+    pad_rated = np.zeros((B, k), np.int64)
     pad_top = np.zeros((B, m), np.int64)
     for i in range(B):
-        pad_liked[i, : lens[i]] = liked[i]
+        pad_rated[i, : lens[i]] = rated[i]
         pad_top[i, : widths[i]] = tops[i]
-    cols = ctx.col_lookup[pad_liked]  # (B, k)
+    cols = ctx.col_lookup[pad_rated]  # (B, k)
     sims = ctx.sims_t[cols[:, :, None], pad_top[:, None, :]]  # (B, k, m)
     sims[np.arange(k)[None, :] >= lens[:, None]] = -np.inf  # padding never wins
-    best = np.take_along_axis(pad_liked, np.argmax(sims, axis=1), axis=1)  # (B, m)
+    arg = np.argmax(sims, axis=1)  # (B, m)
+    best = np.take_along_axis(pad_rated, arg, axis=1)
+    best_sim = np.take_along_axis(sims, arg[:, None, :], axis=1)[:, 0, :]
     for i in np.flatnonzero(lens):
         out[i] = best[i, : widths[i]].tolist()
-    return out
+        sims_out[i] = best_sim[i, : widths[i]]
+    return out, sims_out
 
 
 def _row_entries(M: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
