@@ -221,13 +221,19 @@ def tune_weights(
     strength = rec.community_strength() if rec.collab is not None else 0.0
     train = holdout.train.tocsr()
     rated = np.flatnonzero(np.asarray((abs(train) > 0).sum(axis=0)).ravel() > 0)
-    warm_items = np.asarray(sorted(set(holdout.warm_truth.values())), dtype=np.int64)
+    # Warm people are sampled first: their held-out papers join the candidates, and each
+    # candidate costs a neighbour floor (a similarity row against every paper).
+    warm_people = sorted(holdout.warm_truth)
+    if len(warm_people) > 2 * max_people:
+        warm_people = sorted(rng.choice(warm_people, size=2 * max_people, replace=False).tolist())
+    warm_truth = {u: holdout.warm_truth[u] for u in warm_people}
+    warm_items = np.asarray(sorted(set(warm_truth.values())), dtype=np.int64)
     pool = np.setdiff1d(rated, warm_items)
     if len(pool) > MAX_WARM_CANDIDATES:
         pool = rng.choice(pool, size=MAX_WARM_CANDIDATES, replace=False)
     checks = {
         "cold": (holdout.cold_items, {u: set(g.tolist()) for u, g in holdout.cold_truth.items()}),
-        "warm": (np.union1d(pool, warm_items), {u: {i} for u, i in holdout.warm_truth.items()}),
+        "warm": (np.union1d(pool, warm_items), {u: {i} for u, i in warm_truth.items()}),
     }
     weights: dict = {}
     content: dict = {}
@@ -308,7 +314,7 @@ def tune_weights(
         warm_candidates=len(checks["warm"][0]),
         prior_people=prior_people,
         min_people=min_people,
-        seconds=round(time.perf_counter() - started, 2),
+        search_seconds=round(time.perf_counter() - started, 2),
     )
     if not learned_any:
         return defaults, report
