@@ -211,6 +211,16 @@ def fit_recommender(
             floors = check._floor_values  # they depend on the text alone
         collab_model = blank.fit(user_items, vectors, extra)
     report["fit_seconds"] = round(time.perf_counter() - started, 2)
+    if collab_model is not None:
+        # Not tuned per deployment (each value would cost another ALS fit): recorded beside
+        # the weights so a bundle says everything it ranks with.
+        report["hyper_parameters"] = {
+            "knn_k": content_model.k,
+            "als_factors": collab_model.factors,
+            "als_regularization": collab_model.regularization,
+            "als_confidence": collab_model.alpha,
+            "bridge_neighbours": collab_model.bridge_neighbours,
+        }
     return Recommender(
         text=text_model,
         item_vectors=vectors,
