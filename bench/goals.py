@@ -42,7 +42,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("out"))
     parser.add_argument("--reuse-arxiv-sanity", action="store_true")
     parser.add_argument("--tasks", default=",".join(GOALS))
+    parser.add_argument(
+        "--merge",
+        nargs="*",
+        type=Path,
+        default=None,
+        help="only print the table and plot from these goals.json files (runs split in parts)",
+    )
     args = parser.parse_args()
+    if args.merge is not None:
+        results = {}
+        for path in args.merge:
+            results.update(json.loads(path.read_text()))
+        results = {name: results[name] for name in GOALS if name in results}
+        report(results, args.out)
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "goals.json"
@@ -69,6 +83,11 @@ def main() -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({**old, **results}, indent=2) + "\n")
         os.replace(tmp, path)
+    report(results, args.out)
+
+
+def report(results: dict, out: Path) -> None:
+    """Print the markdown goals table and write the plot."""
     print()
     print("| task | embeddings (default) | TF-IDF | arxiv-sanity algorithm | goal | met? |")
     print("|---|---:|---:|---:|---:|---|")
@@ -78,8 +97,9 @@ def main() -> None:
         met = "yes" if vals[0] >= goal else f"no ({vals[0] - goal:+.4f})"
         cells = " | ".join(f"{v:.4f}" for v in vals)
         print(f"| {name} {metric} | {cells} | ≥ {goal} | {met} |")
-    plot(results, args.out / "goals.png")
-    print(f"\nwrote {path} and {args.out / 'goals.png'}")
+    out.mkdir(parents=True, exist_ok=True)
+    plot(results, out / "goals.png")
+    print(f"\nwrote {out / 'goals.png'}")
 
 
 def plot(results: dict, path: Path) -> None:
