@@ -62,60 +62,69 @@ def explain(
     terms_of = (
         _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
     )
-    standout = _standout(ctx)
     col = {f: j for j, f in enumerate(FEATURES)}
     similar: dict[int, str] = {}
+    codes, terms_rows = [], []
+    pairs: list[tuple[int, np.ndarray]] = []  # (person, positions in top) to check by terms
     for i, top in enumerate(tops):
-        pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
         w = weights[i]
-        content = (
-            w[col["knn"]] * feats["knn"][i, top] + w[col["centroid"]] * feats["centroid"][i, top]
-        )
+        content = w[col["knn"]] * feats["knn"][i, top]
+        content = content + w[col["centroid"]] * feats["centroid"][i, top]
         collab = w[col["collab"]] * feats["collab"][i, top]
         popular = w[col["popularity"]] * feats["popularity"][i, top]
-        lead = np.argmax(np.stack([content, collab, popular]), axis=0)
-        moved = np.maximum(np.maximum(content, collab), popular) > 0
+        other = np.maximum(collab, popular)
+        # content "moved the score" when it is positive and at least half the largest other
+        # contribution: then the liked paper (or shared terms) is a true reason
+        by_content = (content > 0) & (content >= 0.5 * other)
         row_terms = list(terms_of[i]) if terms_of is not None else [()] * len(top)
-        because = [None] * len(top)
-        named = np.zeros(len(top), dtype=bool)
+        code = np.where(by_content, CODE_TERMS, np.where(other <= 0, CODE_NONE, CODE_COLLAB))
+        code[~by_content & (other > 0) & (popular > collab)] = CODE_POPULAR
         if because_of[i] is not None:
             b = np.asarray(because_of[i], dtype=np.int64)
-            sim = because_sim[i]
-            z = (sim - standout[0][ctx.col_lookup[b]]) / standout[1][ctx.col_lookup[b]]
-            named = (lead == 0) & moved & (z >= REASON_MIN_Z) & (sim >= ctx.floor[top])
-            if named.any() and sp.issparse(rec.item_vectors):
-                named[named] = _several_terms(
-                    rec.item_vectors, ctx.candidates[top[named]], b[named]
-                )
-        near_dislike = np.zeros(len(top), dtype=bool)
+            named = np.flatnonzero(by_content & (because_sim[i] >= ctx.floor[top]))
+            if len(named):
+                rows = ctx.col_lookup[b[named]]
+                row_set, inverse = np.unique(rows, return_inverse=True)
+                mean = ctx.sims_t[row_set].mean(axis=1)
+                std = np.maximum(ctx.sims_t[row_set].std(axis=1), 1e-9)
+                z = (because_sim[i][named] - mean[inverse]) / std[inverse]
+                named = named[z >= REASON_MIN_Z]
+                code[named] = CODE_LIKED
+                if len(named) and sp.issparse(rec.item_vectors):
+                    pairs.append((i, named))
         if disliked_of[i] is not None:
-            best_like = because_sim[i] if because_of[i] is not None else np.full(len(top), -np.inf)
-            near_dislike = disliked_sim[i] > best_like
+            best_like = because_sim[i] if because_of[i] is not None else -np.inf
+            near = disliked_sim[i] > best_like
+            code[near] = np.where(code[near] == CODE_COLLAB, CODE_DISLIKED_COLLAB, CODE_DISLIKED)
+        codes.append(code)
+        terms_rows.append(row_terms)
+    if pairs:  # TF-IDF: one shared word is not a reason to name a liked paper
+        cands = np.concatenate([ctx.candidates[tops[i][at]] for i, at in pairs])
+        liked = np.concatenate([np.asarray(because_of[i], np.int64)[at] for i, at in pairs])
+        ok = _several_terms(rec.item_vectors, cands, liked)
+        start = 0
+        for i, at in pairs:
+            fail = at[~ok[start : start + len(at)]]
+            codes[i][fail[codes[i][fail] == CODE_LIKED]] = CODE_TERMS
+            start += len(at)
+    for i, top in enumerate(tops):
+        pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
+        row_terms = terms_rows[i]
+        because = [None] * len(top)
         why = []
-        for j in range(len(top)):
-            if near_dislike[j]:
-                row_terms[j] = ()
+        for j, c in enumerate(codes[i].tolist()):
+            if c == CODE_LIKED:
+                liked = because_of[i][j]
+                because[j] = liked
                 why.append(
-                    "liked by people with similar taste, though similar to a paper you disliked"
-                    if lead[j] == 1 and moved[j]
-                    else "similar to a paper you disliked"
+                    similar.get(liked)
+                    or similar.setdefault(liked, f"similar to a paper you liked (#{liked})")
                 )
-            elif named[j]:
-                b = because_of[i][j]
-                because[j] = b
-                why.append(
-                    similar.get(b) or similar.setdefault(b, f"similar to a paper you liked (#{b})")
-                )
-            elif lead[j] == 0 and moved[j] and len(row_terms[j]) > 1:
+            elif c == CODE_TERMS and len(row_terms[j]) > 1:
                 why.append("matches " + ", ".join(row_terms[j]))
             else:
                 row_terms[j] = ()
-                if lead[j] == 1 and moved[j]:
-                    why.append("liked by people with similar taste")
-                elif lead[j] == 2 and moved[j]:
-                    why.append("popular with readers here")
-                else:
-                    why.append("recommended")
+                why.append(_FIXED[CODE_NONE if c == CODE_TERMS else c])
         out.append(
             [
                 Ranked(p, s, r, b, t)
@@ -125,22 +134,30 @@ def explain(
     return out
 
 
-def _standout(ctx) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and spread (never 0) of each rated paper's similarity over the candidates."""
-    if not ctx.sims_t.size:
-        return np.zeros(0, np.float32), np.ones(0, np.float32)
-    mean = ctx.sims_t.mean(axis=1)
-    std = ctx.sims_t.std(axis=1)
-    return mean, np.where(std > 1e-9, std, np.float32(1e-9))
+CODE_LIKED, CODE_TERMS, CODE_COLLAB, CODE_POPULAR, CODE_NONE = 0, 1, 2, 3, 4
+CODE_DISLIKED, CODE_DISLIKED_COLLAB = 5, 6
+_FIXED = {
+    CODE_COLLAB: "liked by people with similar taste",
+    CODE_POPULAR: "popular with readers here",
+    CODE_NONE: "recommended",
+    CODE_DISLIKED: "similar to a paper you disliked",
+    CODE_DISLIKED_COLLAB: "liked by people with similar taste, though similar to a paper you "
+    "disliked",
+}
 
 
 def _several_terms(vectors: sp.csr_matrix, cands: np.ndarray, liked: np.ndarray) -> np.ndarray:
     """For each (candidate, liked paper) pair: do they share two or more terms, none of them
     carrying more than :data:`REASON_MAX_TERM_SHARE` of their similarity?"""
     prod = vectors[cands].multiply(vectors[liked]).tocsr()
+    prod.eliminate_zeros()
     shared = np.diff(prod.indptr)
-    total = np.asarray(prod.sum(axis=1)).ravel()
-    top = np.asarray(prod.max(axis=1).todense()).ravel() if prod.nnz else np.zeros(len(cands))
+    if not prod.nnz:
+        return np.zeros(len(cands), dtype=bool)
+    # reduceat gives garbage for an empty row (and needs starts < nnz): such rows share no term
+    starts = np.minimum(prod.indptr[:-1], prod.nnz - 1)
+    total = np.add.reduceat(prod.data, starts)
+    top = np.maximum.reduceat(prod.data, starts)
     return (shared >= 2) & (top <= REASON_MAX_TERM_SHARE * np.maximum(total, 1e-12))
 
 
