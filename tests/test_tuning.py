@@ -61,7 +61,9 @@ def _learned(rec, regime: str) -> list[dict[str, float]]:
 
 def test_only_collaborative_signal_informative_gives_it_the_weight():
     texts, likes = collab_only_corpus()
-    rec = fit_recommender(texts, likes, weights=SHIPPED, tuning_options={"min_people": 20})
+    rec = fit_recommender(
+        texts, likes, weights=SHIPPED, tuning_options={"min_people": 20, "learn_warm": True}
+    )
     assert rec.tuning_["status"] == "tuned"
     learned = _learned(rec, "warm")
     assert learned, rec.tuning_
