@@ -227,11 +227,14 @@ def enrich(ctx: Context, limit: int | None, as_json: bool) -> None:
 @click.option(
     "--text",
     type=click.Choice(["tfidf", "embeddings"]),
-    default="tfidf",
-    show_default=True,
-    help="Text representation for the content model.",
+    default=None,
+    help="Text representation for the content model [default: what a refit uses, "
+    "PAPERFEED_TEXT_MODEL or embeddings].",
 )
 @click.option("--no-baselines", is_flag=True, help="Skip the two baselines.")
+@click.option(
+    "--no-tune", is_flag=True, help="Shipped blend weights only: no fit-time self-tuning."
+)
 @pass_context
 def evaluate(
     ctx: Context,
@@ -239,21 +242,27 @@ def evaluate(
     as_json: bool,
     rankings: Path | None,
     plot: Path | None,
-    text: str,
+    text: str | None,
     no_baselines: bool,
+    no_tune: bool,
 ) -> None:
-    """Run the production ranking on a benchmark task folder and print its metrics."""
+    """Run the production ranking on a benchmark task folder and print its metrics.
+
+    Fits exactly as a refit does (self-tuning included) on the task's train.csv alone.
+    """
     from .evaluate import evaluate_task, format_report
+    from .text import default_text_kind
 
     if plot is None:
         plot = ctx.settings.data_dir / "reports" / f"{task_dir.name}.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
     result = evaluate_task(
         task_dir,
-        text=text,
+        text=text or default_text_kind(),
         rankings_path=rankings,
         plot_path=plot,
         baselines=not no_baselines,
+        tune=not no_tune,
         progress=not as_json,
     )
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))

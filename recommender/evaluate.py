@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.model import Recommender, fit_recommender
-from recommender.ranking import Profile, _context, person_features, rank_users
+from recommender.model import fit_recommender
+from recommender.ranking import Profile, rank_users
 from recommender.text import paper_text
-from recommender.weights import BAND_EDGES, BANDS, FEATURES, WEIGHTS_PATH, BlendWeights
+from recommender.weights import BAND_EDGES, BANDS, WEIGHTS_PATH
 
 # -- metrics (README: per user, then averaged) ------------------------------------------------
 
@@ -242,6 +240,7 @@ def evaluate_task(
     rankings_path: Path | None = None,
     plot_path: Path | None = None,
     baselines: bool = True,
+    tune: bool = True,
     progress: bool = True,
 ) -> dict:
     """Fit on the task's training data, rank its candidates, and score against test.csv.
@@ -256,8 +255,9 @@ def evaluate_task(
     users = sorted(task.test)
     n = max([*task.ks, 20])
     cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
+    # exactly what a refit does (self-tuning included), on train.csv alone
     rec = fit_recommender(
-        task.texts, task.user_items, text=text, cache_dir=cache_dir, progress=progress
+        task.texts, task.user_items, text=text, cache_dir=cache_dir, tune=tune, progress=progress
     )
     ranked = rank_users(
         rec,
@@ -273,6 +273,7 @@ def evaluate_task(
         "text": text,
         "users": len(users),
         "metrics": task_metrics(rankings, task.test, task.ks),
+        "tuning": rec.tuning_,
         "baselines": {},
         "references": {
             k: v for k, v in task.spec.get("reference", {}).items() if isinstance(v, dict)
@@ -361,82 +362,6 @@ def format_report(result: dict) -> str:
 # -- learning the blend weights (cold-aldi-val only) ------------------------------------------
 
 
-def _simplex(step: float, dims: int = len(FEATURES)) -> list[tuple[float, ...]]:
-    """Every weight vector of ``dims`` multiples of ``step`` summing to 1."""
-    m = round(1 / step)
-    out = []
-    for head in itertools.product(range(m + 1), repeat=dims - 1):
-        if sum(head) <= m:
-            out.append(tuple(round(x * step, 10) for x in (*head, m - sum(head))))
-    return out
-
-
-def _best_weights(
-    feats: list[np.ndarray], truth: list[set[int]], step: float = 0.1, content_only: bool = False
-):
-    """Grid-search simplex weights maximising mean(ndcg@20) + mean(recall@100).
-
-    ``content_only``: only weights with ``collab`` = 0. A feature that is constant for every
-    person (``popularity`` when no candidate has a like) gets weight 0.
-    """
-    best, best_val = None, -1.0
-    grid = _simplex(step)
-    off = {FEATURES.index("collab")} if content_only else set()
-    for j in range(len(FEATURES)):
-        vals = [f[j][f[j] > -1e5] for f in feats]
-        if all(len(v) == 0 or np.ptp(v) < 1e-9 for v in vals):
-            off.add(j)
-    grid = [w for w in grid if all(w[j] == 0 for j in off)]
-    # Vectorised over people (same metrics as ndcg_at_k / recall_at_k): feats share a width.
-    F = np.stack(feats)  # (people, features, candidates)
-    P, _, C = F.shape
-    k = min(100, C - 1)
-    hit = np.zeros((P, C), dtype=bool)
-    for i, g in enumerate(truth):
-        hit[i, list(g)] = True
-    n_rel = np.maximum(hit.sum(axis=1), 1)
-    disc = 1.0 / np.log2(np.arange(2, 22))
-    idcg = np.array([disc[: min(20, int(x))].sum() for x in hit.sum(axis=1)])
-    idcg[idcg == 0] = 1.0
-    for w in grid:
-        s = np.einsum("f,pfc->pc", np.asarray(w, np.float32), F)
-        top = np.argpartition(-s, k, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, 1), axis=1), 1)
-        h = np.take_along_axis(hit, top, 1)
-        total = float(((h[:, :20] * disc[: h[:, :20].shape[1]]).sum(1) / idcg).sum())
-        total += float((h.sum(1) / n_rel).sum())
-        if total > best_val:
-            best, best_val = w, total
-    return dict(zip(FEATURES, best, strict=True)), best_val / max(len(feats), 1) / 2
-
-
-def _band_features(rec: Recommender, task: Task, users: list[int], band: str, rng):
-    """Features for ``users`` with their likes cut down to a size inside ``band``."""
-    lo = int(band.split("-")[0].rstrip("+"))
-    hi = int(band.split("-")[1]) if "-" in band else None
-    profiles, truth = [], []
-    for u in users:
-        liked = task.user_items[u].indices[task.user_items[u].data > 0]
-        if len(liked) < lo:
-            continue
-        size = len(liked) if hi is None else min(len(liked), int(rng.integers(lo, hi + 1)))
-        keep = rng.choice(liked, size=size, replace=False)
-        # uidx=None: factors are solved from the kept likes, as for a person who has only these.
-        profiles.append(Profile(liked=keep, exclude=task.mask.get(u, ())))
-        truth.append(u)
-    ctx = _context(rec, profiles, task.candidates)
-    pos = {int(c): i for i, c in enumerate(task.candidates)}
-    feats, gts = [], []
-    for p, u in zip(profiles, truth, strict=True):
-        f = person_features(rec, p, ctx)
-        mat = np.stack([f[name] for name in FEATURES])
-        drop = [pos[i] for i in (*p.exclude, *p.liked) if i in pos]
-        mat[:, drop] = -1e6
-        feats.append(mat)
-        gts.append({pos[i] for i in task.test[u] if i in pos})
-    return feats, gts
-
-
 def warm_split(task: Task, *, share: float = 0.2, seed: int = 0) -> Task:
     """A warm task carved from ``task``'s training data alone (no test.csv is read).
 
@@ -482,60 +407,40 @@ def learn_blend_weights(
     task_dir: Path,
     *,
     text: str = "tfidf",
-    max_users: int = 800,
+    max_people: int = 800,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Learn ``weights[regime][band]`` on a validation task; returns the weights.json entry.
+    """Learn the shipped blend weights on a validation task; returns the weights.json entry.
 
-    ``cold``: the task itself (candidates nobody has rated). ``warm``: :func:`warm_split` of the
-    task's own training data. Each band simulates people with that many likes by sampling a
-    subset of each validation person's likes.
+    The same procedure as every refit's self-tuning (:mod:`recommender.tuning`), on the task's
+    ``train.csv`` alone, with more validation people and no pull towards earlier weights.
     """
-    rng = np.random.default_rng(seed)
     task = load_task(Path(task_dir))
     cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
-    weights: dict[str, dict[str, dict[str, float]]] = {}
-    content: dict[str, dict[str, dict[str, float]]] = {}
-    scores: dict[str, dict[str, float]] = {}
-    for regime, t in (("cold", task), ("warm", warm_split(task, seed=seed))):
-        rec = fit_recommender(
-            t.texts,
-            t.user_items,
-            text=text,
-            cache_dir=cache_dir,
-            weights=BlendWeights.default(),
-            progress=progress,
-        )
-        users = sorted(t.test)
-        if len(users) > max_users:
-            users = sorted(rng.choice(users, size=max_users, replace=False).tolist())
-        weights[regime], scores[regime], content[regime] = {}, {}, {}
-        for band in BANDS:
-            feats, truth = _band_features(rec, t, users, band, rng)
-            if len(feats) < 30:  # too few people to learn from: borrow the band below
-                below = BANDS[BANDS.index(band) - 1]
-                weights[regime][band] = dict(weights[regime][below])
-                content[regime][band] = dict(content[regime][below])
-                continue
-            w, val = _best_weights(feats, truth)
-            weights[regime][band] = {k: round(v, 3) for k, v in w.items()}
-            wc, _ = _best_weights(feats, truth, content_only=True)
-            content[regime][band] = {k: round(v, 3) for k, v in wc.items() if k != "collab"}
-            if progress:
-                print(f"{regime} {band} without collab: {content[regime][band]}", file=sys.stderr)
-            scores[regime][band] = round(val, 4)
-            if progress:
-                print(
-                    f"{regime} {band}: {weights[regime][band]} objective={val:.4f} "
-                    f"({len(feats)} people)",
-                    file=sys.stderr,
-                )
+    rec = fit_recommender(
+        task.texts,
+        task.user_items,
+        text=text,
+        cache_dir=cache_dir,
+        seed=seed,
+        tuning_options={"max_people": max_people, "prior_people": 0.0},
+        progress=progress,
+    )
+    report = rec.tuning_
     return {
-        "weights": weights,
-        "content_weights": content,
-        "objective": "mean of ndcg@20 and recall@100 per band (likes subsampled into the band)",
-        "validation_objective": scores,
+        "weights": rec.weights.weights,
+        "content_weights": rec.weights.content,
+        "objective": "mean of ndcg@20 and recall@100 per band on a held-out slice of train.csv "
+        "(recommender.tuning; likes subsampled into the band)",
+        "validation_objective": {
+            regime: {band: e.get("learned_objective") for band, e in bands.items()}
+            for regime, bands in report["regimes"].items()
+        },
+        "validation_people": {
+            regime: {band: e["people"] for band, e in bands.items()}
+            for regime, bands in report["regimes"].items()
+        },
         "task": task.name,
         "bands": list(BANDS),
         "band_edges": list(BAND_EDGES),
@@ -547,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     """Small developer entry point; the user-facing command is ``paperfeed evaluate``."""
     parser = argparse.ArgumentParser(prog="python -m recommender.evaluate")
     parser.add_argument("task_dir", type=Path)
-    parser.add_argument("--text", default="tfidf")
+    parser.add_argument("--text", default=None, help="default: what a refit uses")
     parser.add_argument(
         "--learn-weights",
         action="store_true",
@@ -557,7 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rankings", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--no-tune", action="store_true", help="shipped weights only (no fit-time self-tuning)"
+    )
     args = parser.parse_args(argv)
+    if args.text is None:
+        from recommender.text import default_text_kind
+
+        args.text = default_text_kind()
     if args.learn_weights:
         entry = learn_blend_weights(args.task_dir, text=args.text)
         data = json.loads(WEIGHTS_PATH.read_text()) if WEIGHTS_PATH.exists() else {}
@@ -573,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         rankings_path=args.rankings,
         plot_path=args.plot,
         baselines=not args.no_baselines,
+        tune=not args.no_tune,
     )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

@@ -39,7 +39,7 @@ from .config import Settings
 from .model import fit_recommender
 from .muting import muted_filter
 from .ranking import CandidateIndex, Profile, rank_users
-from .text import paper_text
+from .text import default_text_kind, paper_text
 
 __all__ = [
     "FeedItem",
@@ -112,8 +112,8 @@ class RankRequest:
 
 
 def text_kind() -> str:
-    """Text representation for the content model: ``PAPERFEED_TEXT_MODEL`` (default tfidf)."""
-    return os.environ.get("PAPERFEED_TEXT_MODEL") or "tfidf"
+    """Text representation for the content model: :func:`.text.default_text_kind`."""
+    return default_text_kind()
 
 
 def refit(db: Database, settings: Settings, *, progress: bool = False, wait: bool = False) -> dict:
@@ -150,6 +150,7 @@ def refit(db: Database, settings: Settings, *, progress: bool = False, wait: boo
             "people": int(user_items.shape[0]),
             "ratings": len(ratings),
             "text_model": rec.text_kind,
+            "tuning": rec.tuning_,
         }
         name, parts = writer.publish(
             rec, paper_ids, served=np.asarray(served, np.int64), info=info, progress=progress
@@ -158,6 +159,7 @@ def refit(db: Database, settings: Settings, *, progress: bool = False, wait: boo
         "version": name,
         **{k: info[k] for k in ("papers", "people", "ratings")},
         "served_papers": len(served),
+        "tuning": rec.tuning_,
         "seconds": round(time.perf_counter() - started, 2),
         "parts": {"read": round(read, 3), "fit": round(fitted, 3), **parts},
     }

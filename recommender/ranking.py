@@ -10,6 +10,7 @@ Everything works on matrix rows (``pidx`` for papers, ``uidx`` for people), neve
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,17 @@ from recommender.reasons import Ranked, explain
 from recommender.text import TfidfText
 from recommender.weights import FEATURES
 
-__all__ = ["CandidateIndex", "Profile", "Ranked", "rank_for_user", "rank_users", "zscore_rows"]
+__all__ = [
+    "CandidateIndex",
+    "Profile",
+    "Ranked",
+    "block_features",
+    "context",
+    "rankable_mask",
+    "rank_for_user",
+    "rank_users",
+    "zscore_rows",
+]
 
 
 @dataclass
@@ -120,6 +131,17 @@ class CandidateIndex:
             cand, neighbours_t.tocsr(), vectors_t=vectors_t, vectors=vectors, factors_t=factors_t
         )
 
+    @functools.cached_property
+    def floor(self) -> np.ndarray:
+        """Each candidate's neighbour floor: the least similarity in its neighbourhood."""
+        M = self.neighbours_t.tocsc()
+        floor = np.zeros(M.shape[1], np.float32)
+        filled = np.diff(M.indptr) > 0
+        if filled.any():
+            starts = M.indptr[:-1][filled]
+            floor[filled] = np.minimum.reduceat(M.data, starts)[: int(filled.sum())]
+        return floor
+
     def positions(self, pidx: np.ndarray) -> np.ndarray:
         """Column of each paper in :attr:`neighbours_t` (-1: not indexed)."""
         pidx = np.asarray(pidx, dtype=np.int64)
@@ -144,8 +166,13 @@ class _Context:
     popularity: np.ndarray  # (n_candidates,) z-scored log(1 + likes)
     pos_lookup: np.ndarray  # pidx -> position in candidates (-1: not a candidate)
 
+    @property
+    def floor(self) -> np.ndarray:
+        """Each candidate's neighbour floor: its k-th nearest paper's similarity."""
+        return self.index.floor[self.at]
 
-def _context(
+
+def context(
     rec: Recommender,
     profiles: Sequence[Profile],
     candidates: np.ndarray,
@@ -172,12 +199,6 @@ def _context(
         popularity=zscore(np.log1p(np.asarray(likes, dtype=np.float32))),
         pos_lookup=pos_lookup,
     )
-
-
-def person_features(rec: Recommender, profile: Profile, ctx: _Context) -> dict[str, np.ndarray]:
-    """One person's z-scored signals over all of the context's candidates (``FEATURES`` keys):
-    the serving path (:func:`_block_features`) for a block of one."""
-    return {name: row[0] for name, row in _block_features(rec, [profile], ctx).items()}
 
 
 def _mmr(scores: np.ndarray, order: np.ndarray, sims: np.ndarray, n: int, diversity: float):
@@ -227,7 +248,7 @@ def rank_users(
     (people x candidates), so one person and 100,000 people go through the same code.
     """
     cand = np.arange(rec.n_items) if candidates is None else np.asarray(candidates, dtype=np.int64)
-    ctx = _context(rec, profiles, cand, index)
+    ctx = context(rec, profiles, cand, index)
     results: list[list[Ranked]] = [[] for _ in profiles]
     # nothing to go on yet: the caller shows recent papers instead
     active = [i for i, p in enumerate(profiles) if len(p.liked) or p.query or p.uidx is not None]
@@ -291,10 +312,13 @@ def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context) -> np.nd
     return np.asarray(out[:, ctx.at], dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
 
 
-def _block_features(
+def block_features(
     rec: Recommender, profiles: Sequence[Profile], ctx: _Context, keep: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """(people x candidates) z-scored signals (``FEATURES``) for a block of people.
+    """(people x candidates) z-scored signals (``FEATURES`` keys) for a block of people.
+
+    The one feature path: feeds are ranked with it and fit-time tuning learns the blend
+    weights through it (:mod:`recommender.tuning`).
 
     ``keep`` marks each person's own candidates (see :func:`zscore_rows`).
     """
@@ -378,10 +402,10 @@ def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: fl
     return W
 
 
-def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
-    B, n_cand = len(profiles), len(ctx.candidates)
-    # never show excluded or already rated papers
-    keep = np.ones((B, n_cand), dtype=bool)
+def rankable_mask(profiles: Sequence[Profile], ctx: _Context) -> np.ndarray:
+    """(people x candidates) True where a candidate may be shown: never an excluded paper
+    or one the person has rated."""
+    keep = np.ones((len(profiles), len(ctx.candidates)), dtype=bool)
     for i, p in enumerate(profiles):
         drop = np.concatenate(
             [
@@ -397,7 +421,13 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
         drop = drop[(drop >= 0) & (drop < len(ctx.pos_lookup))]
         pos = ctx.pos_lookup[drop]
         keep[i, pos[pos >= 0]] = False
-    feats = _block_features(rec, profiles, ctx, keep)
+    return keep
+
+
+def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
+    B, n_cand = len(profiles), len(ctx.candidates)
+    keep = rankable_mask(profiles, ctx)
+    feats = block_features(rec, profiles, ctx, keep)
     W = _block_weights(rec, profiles, ctx.warm_share)
     scores = np.zeros((B, n_cand), np.float32)
     for j, name in enumerate(FEATURES):
@@ -416,7 +446,7 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
             tops[r] = top
     for i in np.flatnonzero(~easy):
         tops[i] = _select(rec, ctx, scores[i], int(valid[i]), n, diversity)
-    return explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list)
+    return explain(rec, profiles, ctx, feats, W, scores, tops, reasons, terms_list)
 
 
 def _select(rec, ctx, scores, valid, n, diversity) -> np.ndarray:

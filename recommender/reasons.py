@@ -26,8 +26,29 @@ class Ranked:
     terms: tuple[str, ...] = ()
 
 
-def explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> list[list[Ranked]]:
-    """Turn each person's top positions into :class:`Ranked` rows with their reasons."""
+#: A liked paper is named as the reason only if the candidate's similarity to it stands out
+#: among the candidates: at least this many standard deviations above their mean.
+REASON_MIN_Z = 1.0
+#: ...and (TF-IDF) it shares at least two terms with it, none carrying more than this share
+#: of the similarity: one shared common word ("flows") is not a reason.
+REASON_MAX_TERM_SHARE = 0.67
+
+
+def explain(
+    rec, profiles, ctx, feats, weights, scores, tops, reasons, terms_list
+) -> list[list[Ranked]]:
+    """Turn each person's top positions into :class:`Ranked` rows with their reasons.
+
+    A reason names what moved the score: each signal's contribution is its blend weight
+    times its z-score (``weights``: people x ``FEATURES``). The content signals (``knn``,
+    ``centroid``) leading: the liked paper closest to the candidate, if that similarity stands
+    out (:data:`REASON_MIN_Z`, the candidate's neighbour floor, and for TF-IDF more than one
+    shared term), else the shared terms; the candidate closer to a disliked paper than to any
+    liked one: "similar to a paper you disliked"; ``collab`` leading: "liked by people with
+    similar taste"; ``popularity``: "popular with readers here".
+    """
+    from recommender.weights import FEATURES
+
     out = []
     if not reasons:
         for i, top in enumerate(tops):
@@ -36,70 +57,158 @@ def explain(rec, profiles, ctx, feats, scores, tops, reasons, terms_list) -> lis
                 [Ranked(p, s, "recommended") for p, s in zip(pidxs, row_scores, strict=True)]
             )
         return out
-    because_of = _block_because(rec, profiles, ctx, tops)
+    because_of, because_sim = _block_closest(rec, profiles, ctx, tops, "liked")
+    disliked_of, disliked_sim = _block_closest(rec, profiles, ctx, tops, "disliked")
     terms_of = (
         _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
     )
+    col = {f: j for j, f in enumerate(FEATURES)}
     similar: dict[int, str] = {}
+    codes, terms_rows = [], []
+    pairs: list[tuple[int, np.ndarray]] = []  # (person, positions in top) to check by terms
+    for i, top in enumerate(tops):
+        w = weights[i]
+        content = w[col["knn"]] * feats["knn"][i, top]
+        content = content + w[col["centroid"]] * feats["centroid"][i, top]
+        collab = w[col["collab"]] * feats["collab"][i, top]
+        popular = w[col["popularity"]] * feats["popularity"][i, top]
+        other = np.maximum(collab, popular)
+        # content "moved the score" when it is positive and at least half the largest other
+        # contribution: then the liked paper (or shared terms) is a true reason
+        by_content = (content > 0) & (content >= 0.5 * other)
+        row_terms = list(terms_of[i]) if terms_of is not None else [()] * len(top)
+        code = np.where(by_content, CODE_TERMS, np.where(other <= 0, CODE_NONE, CODE_COLLAB))
+        code[~by_content & (other > 0) & (popular > collab)] = CODE_POPULAR
+        if because_of[i] is not None:
+            b = np.asarray(because_of[i], dtype=np.int64)
+            named = np.flatnonzero(by_content & (because_sim[i] >= ctx.floor[top]))
+            if len(named):
+                row_set, inverse = np.unique(b[named], return_inverse=True)
+                mean, std = _spread(rec, ctx, row_set)
+                z = (because_sim[i][named] - mean[inverse]) / std[inverse]
+                named = named[z >= REASON_MIN_Z]
+                code[named] = CODE_LIKED
+                if len(named) and sp.issparse(rec.item_vectors):
+                    pairs.append((i, named))
+        if disliked_of[i] is not None:
+            best_like = because_sim[i] if because_of[i] is not None else -np.inf
+            near = disliked_sim[i] > best_like
+            code[near] = np.where(code[near] == CODE_COLLAB, CODE_DISLIKED_COLLAB, CODE_DISLIKED)
+        codes.append(code)
+        terms_rows.append(row_terms)
+    if pairs:  # TF-IDF: one shared word is not a reason to name a liked paper
+        cands = np.concatenate([ctx.candidates[tops[i][at]] for i, at in pairs])
+        liked = np.concatenate([np.asarray(because_of[i], np.int64)[at] for i, at in pairs])
+        ok = _several_terms(rec.item_vectors, cands, liked)
+        start = 0
+        for i, at in pairs:
+            fail = at[~ok[start : start + len(at)]]
+            codes[i][fail[codes[i][fail] == CODE_LIKED]] = CODE_TERMS
+            start += len(at)
     for i, top in enumerate(tops):
         pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
-        because = because_of[i]
-        row_terms = terms_of[i] if terms_of is not None else [()] * len(top)
-        if because is not None:
-            why = [
-                similar.get(b) or similar.setdefault(b, f"similar to a paper you liked (#{b})")
-                for b in because
-            ]
-            because_list = because
-        else:
-            collab_wins = (feats["collab"][i, top] > feats["centroid"][i, top]).tolist()
-            why = [
-                "matches " + ", ".join(t)
-                if t
-                else ("liked by people with similar taste" if cw else "recommended")
-                for t, cw in zip(row_terms, collab_wins, strict=True)
-            ]
-            because_list = [None] * len(top)
+        row_terms = terms_rows[i]
+        because = [None] * len(top)
+        why = []
+        for j, c in enumerate(codes[i].tolist()):
+            if c == CODE_LIKED:
+                liked = because_of[i][j]
+                because[j] = liked
+                why.append(
+                    similar.get(liked)
+                    or similar.setdefault(liked, f"similar to a paper you liked (#{liked})")
+                )
+            elif c == CODE_TERMS and len(row_terms[j]) > 1:
+                why.append("matches " + ", ".join(row_terms[j]))
+            else:
+                row_terms[j] = ()
+                why.append(_FIXED[CODE_NONE if c == CODE_TERMS else c])
         out.append(
             [
                 Ranked(p, s, r, b, t)
-                for p, s, r, b, t in zip(
-                    pidxs, row_scores, why, because_list, row_terms, strict=True
-                )
+                for p, s, r, b, t in zip(pidxs, row_scores, why, because, row_terms, strict=True)
             ]
         )
     return out
 
 
-def _block_because(rec, profiles, ctx, tops) -> list[list[int] | None]:
-    """For each shown paper, the person's liked paper it is most similar to (first on ties).
+CODE_LIKED, CODE_TERMS, CODE_COLLAB, CODE_POPULAR, CODE_NONE = 0, 1, 2, 3, 4
+CODE_DISLIKED, CODE_DISLIKED_COLLAB = 5, 6
+_FIXED = {
+    CODE_COLLAB: "liked by people with similar taste",
+    CODE_POPULAR: "popular with readers here",
+    CODE_NONE: "recommended",
+    CODE_DISLIKED: "similar to a paper you disliked",
+    CODE_DISLIKED_COLLAB: "liked by people with similar taste, though similar to a paper you "
+    "disliked",
+}
+
+
+def _several_terms(vectors: sp.csr_matrix, cands: np.ndarray, liked: np.ndarray) -> np.ndarray:
+    """For each (candidate, liked paper) pair: do they share two or more terms, none of them
+    carrying more than :data:`REASON_MAX_TERM_SHARE` of their similarity?"""
+    prod = vectors[cands].multiply(vectors[liked]).tocsr()
+    prod.eliminate_zeros()
+    shared = np.diff(prod.indptr)
+    if not prod.nnz:
+        return np.zeros(len(cands), dtype=bool)
+    # reduceat gives garbage for an empty row (and needs starts < nnz): such rows share no term
+    starts = np.minimum(prod.indptr[:-1], prod.nnz - 1)
+    total = np.add.reduceat(prod.data, starts)
+    top = np.maximum.reduceat(prod.data, starts)
+    return (shared >= 2) & (top <= REASON_MAX_TERM_SHARE * np.maximum(total, 1e-12))
+
+
+#: Candidates a liked paper's similarities are spread over (:func:`_spread`): at most this
+#: many, evenly spaced, so a reason costs the same at 250 and 50,000 candidates.
+SPREAD_SAMPLE = 1024
+
+
+def _spread(rec, ctx, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each paper's (``rows``: pidx) similarity to the
+    candidates being ranked, estimated over :data:`SPREAD_SAMPLE` of them."""
+    cands = ctx.candidates
+    if len(cands) > SPREAD_SAMPLE:
+        cands = cands[np.linspace(0, len(cands) - 1, SPREAD_SAMPLE).astype(np.int64)]
+    sims = rec.content.similarity(np.asarray(rows, dtype=np.int64), cands)
+    return sims.mean(axis=1), np.maximum(sims.std(axis=1), 1e-9)
+
+
+def _block_closest(rec, profiles, ctx, tops, which: str):
+    """For each shown paper, the person's liked (``which="liked"``) or disliked paper it is
+    most similar to (first on ties) and that similarity; ``None`` for people without any.
 
     Similarities are computed for the shown papers only (a block's few hundred), against
-    every liked paper of the block, in one product.
+    every rated paper of the block, in one product.
     """
     B = len(profiles)
-    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
-    lens = np.fromiter((len(x) for x in liked), np.int64, B)
+    rated = [np.asarray(getattr(p, which), dtype=np.int64).ravel() for p in profiles]
+    lens = np.fromiter((len(x) for x in rated), np.int64, B)
     widths = np.fromiter((len(t) for t in tops), np.int64, B)
     out: list[list[int] | None] = [None] * B
-    if not lens.any() or not widths.any():
-        return out
+    sims_out: list[np.ndarray | None] = [None] * B
+    if not lens.any():
+        return out, sims_out
     k, m = int(lens.max()), int(widths.max())
-    pad_liked = np.zeros((B, k), np.int64)
-    pad_shown = np.zeros((B, m), np.int64)
+    pad_rated = np.zeros((B, k), np.int64)
+    pad_top = np.zeros((B, m), np.int64)
     for i in range(B):
-        pad_liked[i, : lens[i]] = liked[i]
-        pad_shown[i, : widths[i]] = ctx.candidates[np.asarray(tops[i], dtype=np.int64)]
-    rows, row_of = np.unique(pad_liked, return_inverse=True)
-    cols, col_of = np.unique(pad_shown, return_inverse=True)
+        pad_rated[i, : lens[i]] = rated[i]
+        pad_top[i, : widths[i]] = tops[i]
+    shown = ctx.candidates[pad_top]  # (B, m) pidx
+    rows, row_of = np.unique(pad_rated, return_inverse=True)
+    cols, col_of = np.unique(shown, return_inverse=True)
     table = rec.content.similarity(rows, cols)
     row_of, col_of = row_of.reshape(B, k), col_of.reshape(B, m)
     sims = table[row_of[:, :, None], col_of[:, None, :]]  # (B, k, m)
     sims[np.arange(k)[None, :] >= lens[:, None]] = -np.inf  # padding never wins
-    best = np.take_along_axis(pad_liked, np.argmax(sims, axis=1), axis=1)  # (B, m)
+    arg = np.argmax(sims, axis=1)  # (B, m)
+    best = np.take_along_axis(pad_rated, arg, axis=1)
+    best_sim = np.take_along_axis(sims, arg[:, None, :], axis=1)[:, 0, :]
     for i in np.flatnonzero(lens):
         out[i] = best[i, : widths[i]].tolist()
-    return out
+        sims_out[i] = best_sim[i, : widths[i]]
+    return out, sims_out
 
 
 def _row_entries(M: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:

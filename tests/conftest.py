@@ -19,6 +19,10 @@ SAMPLE_COUNTS = {
 
 # Tests must never touch a developer's ./var.
 os.environ.pop("PAPERFEED_DATA_DIR", None)
+# The product default is sentence embeddings; tests that refit through the pipeline use
+# TF-IDF (fast, no model load). Embeddings have their own tests (test_text.py), and
+# test_text.py checks the default itself.
+os.environ.setdefault("PAPERFEED_TEXT_MODEL", "tfidf")
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ def test_neighbourhoods_are_each_candidates_k_nearest_other_papers():
 def test_knn_signal_from_neighbourhoods_equals_the_floor_definition():
     """kNN score of a candidate = sum of similarities to the liked papers at least as similar
     as its k-th nearest paper, minus the dislike penalty: computed by hand, it matches."""
-    from recommender.ranking import _block_features, _context
+    from recommender.ranking import block_features, context
 
     texts, topics = corpus()
     rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
@@ -177,8 +177,8 @@ def test_knn_signal_from_neighbourhoods_equals_the_floor_definition():
         rec.content.similarity(cands, profile.disliked),
         floor=rec.content.neighbour_floor(cands),
     )
-    ctx = _context(rec, [profile], cands)
-    got = _block_features(rec, [profile], ctx)
+    ctx = context(rec, [profile], cands)
+    got = block_features(rec, [profile], ctx)
     from recommender.content import zscore
 
     np.testing.assert_allclose(got["knn"][0], zscore(parts["knn"]), atol=1e-5)
@@ -220,7 +220,7 @@ def _terms_by_hand(rec, liked, query, shown, n_terms=3):
 
 
 def test_shared_terms_of_a_batch_equal_the_definition(rec):
-    from recommender.ranking import _context
+    from recommender.ranking import context
     from recommender.reasons import _block_terms
 
     profiles = [
@@ -230,7 +230,7 @@ def test_shared_terms_of_a_batch_equal_the_definition(rec):
         Profile(liked=[13, 12, 3, 9, 10]),
     ]
     cands = np.arange(rec.n_items)
-    ctx = _context(rec, profiles, cands)
+    ctx = context(rec, profiles, cands)
     rng = np.random.default_rng(1)
     tops = [rng.choice(len(cands), size=5, replace=False) for _ in profiles]
     got = _block_terms(rec, profiles, ctx, tops, rec.terms_list())

@@ -62,3 +62,28 @@ def test_embeddings_are_cached_by_text_hash(embedder, monkeypatch):
 
     monkeypatch.setattr(embedder.encoder_, "encode", refuse)
     np.testing.assert_allclose(embedder.transform(texts[::-1]), first[::-1])
+
+
+def test_embeddings_are_the_default_text_model_unless_opted_out(caplog):
+    from recommender.text import default_text_kind, embeddings_available
+
+    assert embeddings_available()  # the test venv installs the extra, as `make run` does
+    assert default_text_kind({}) == "embeddings"
+    assert default_text_kind({"PAPERFEED_TEXT_MODEL": "tfidf"}) == "tfidf"
+    assert default_text_kind({"PAPERFEED_TEXT_MODEL": "embeddings:/m"}) == "embeddings:/m"
+
+
+def test_without_the_extra_the_default_falls_back_to_tfidf_with_a_warning(monkeypatch, caplog):
+    import importlib.util
+
+    from recommender import text
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        text.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "sentence_transformers" else real(name, *a),
+    )
+    with caplog.at_level("WARNING", logger="recommender.text"):
+        assert text.default_text_kind({}) == "tfidf"
+    assert "embeddings extra is not installed" in caplog.text

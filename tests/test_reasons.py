@@ -1,0 +1,55 @@
+"""Reasons name what moved the score: not a liked paper that shares one common word, not a
+liked paper when the candidate is closer to a disliked one."""
+
+from __future__ import annotations
+
+from recommender.model import fit_recommender
+from recommender.ranking import Profile, rank_for_user
+
+TEXTS = [
+    # 0: the liked paper
+    "normalizing flows for density estimation with invertible neural networks",
+    # 1: shares several specific terms with 0
+    "invertible neural networks and normalizing flows for density estimation of images",
+    # 2: shares only the common word "flows"
+    "traffic flows in urban road networks during rush hour",
+    # 3: the disliked paper
+    "protein folding pathways simulated with molecular dynamics",
+    # 4: close to the disliked paper, and also a little to the liked one
+    "protein folding molecular dynamics with invertible neural networks",
+    # 5-9: unrelated filler
+    "galaxy cluster survey of dark matter haloes",
+    "a history of medieval trade routes in europe",
+    "bayesian inference for election polling",
+    "soil erosion under heavy rainfall in river basins",
+    "compiler optimisation for vector instructions",
+]
+
+
+def _reasons(profile, candidates):
+    rec = fit_recommender(TEXTS)
+    ranked = rank_for_user(rec, profile, candidates=candidates, n=len(candidates))
+    return {r.pidx: r for r in ranked}
+
+
+def test_a_liked_paper_sharing_several_terms_is_named():
+    got = _reasons(Profile(liked=[0]), [1, 2, 5, 6, 7, 8, 9])
+    assert got[1].because_pidx == 0
+    assert got[1].reason == "similar to a paper you liked (#0)"
+
+
+def test_one_shared_common_word_is_not_a_reason_to_name_the_liked_paper():
+    got = _reasons(Profile(liked=[0]), [1, 2, 5, 6, 7, 8, 9])
+    assert got[2].because_pidx is None
+    assert "liked" not in got[2].reason
+    assert got[2].terms == ()  # "matches flows" would mislead the same way
+
+
+def test_a_paper_closer_to_a_dislike_says_so_and_names_no_like():
+    got = _reasons(Profile(liked=[0], disliked=[3]), [4, 2, 5, 6, 7, 8, 9])
+    assert got[4].because_pidx is None
+    assert got[4].reason == "similar to a paper you disliked"
+    assert got[4].terms == ()
+    # without the dislike, the same paper is explained by the liked one
+    plain = _reasons(Profile(liked=[0]), [4, 2, 5, 6, 7, 8, 9])
+    assert plain[4].because_pidx == 0
