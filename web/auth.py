@@ -124,7 +124,7 @@ def _mail_failed() -> None:
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: the form; never an attempt
         return render_template("auth/signup.html", errors={}, email="")
     email = request.form.get("email", "")
     try:
@@ -142,7 +142,7 @@ def signup():
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     next_url = request.values.get("next", "")
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: the form; never an attempt
         return render_template("auth/login.html", error=None, email="", next=next_url)
     email = request.form.get("email", "").strip()
     result = accounts.log_in(
@@ -199,7 +199,7 @@ def resend_confirmation():
 
 @bp.route("/reset", methods=["GET", "POST"])
 def reset_request():
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: the form; never an attempt
         return render_template("auth/reset_request.html")
     status, problem = accounts.request_reset(
         get_db(), get_settings(), _secret(), request.form.get("email", ""), client=_client()
@@ -224,7 +224,7 @@ def reset_password(token: str):
     user, error = accounts.user_from_link(get_db(), _secret(), "reset", token)
     if user is None:
         return error_response(400, error)
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: the form; never an attempt
         return render_template("auth/reset_form.html", token=token, error=None)
     try:
         user = accounts.set_password(get_db(), user, request.form.get("password", ""))

@@ -294,3 +294,24 @@ def test_a_deleted_accounts_digest_links_never_act_on_the_next_account(
         assert post(stranger, link).status_code == 410, link
     assert db.execute("SELECT count(*) FROM ratings WHERE user_id = ?", [carol]).fetchone() == (0,)
     assert store.get_user(db, carol)["digest_enabled"] == 1
+
+
+# -- HEAD is not a POST --------------------------------------------------------------------
+
+
+def test_head_requests_to_the_account_forms_change_nothing(client, app, db):
+    """A HEAD (a link checker, a scanner) on the login, sign-up and reset forms gets the
+    form's headers: it is never taken as a login attempt (once a 401 that counted against
+    the address), a sign-up or a reset request."""
+    from ..conftest import snapshot
+
+    sign_up(client, "ada@example.org")
+    before = snapshot(db)
+    stranger = app.test_client()
+    form = {"email": "ada@example.org", "password": "wrong password"}
+    for path in ("/login", "/signup", "/reset"):
+        for _ in range(8):  # more than the login limit
+            response = stranger.open(path, method="HEAD", data=form)
+            assert response.status_code == 200, path
+    assert snapshot(db) == before
+    assert log_in(app.test_client(), "ada@example.org").status_code == 302
