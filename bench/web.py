@@ -208,8 +208,12 @@ class Client:
 
     def __init__(self, port: int):
         self.port = port
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}  # the session and the login device cookie
         self.token = ""
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
 
     def request(self, method: str, path: str, body: dict | None = None, headers=None):
         lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
@@ -240,9 +244,9 @@ class Client:
         if not head.startswith(b"HTTP/1.") or len(head) < 12:
             raise ConnectionError(f"no HTTP response to {method} {path} ({len(raw)} bytes)")
         status = int(head[9:12])
-        cookie = _SET_COOKIE.search(head)
-        if cookie:
-            self.cookie = cookie.group(1).decode()
+        for cookie in _SET_COOKIE.finditer(head):
+            name, _, value = cookie.group(1).decode().partition("=")
+            self.cookies[name] = value
         text = content.decode()
         found = _TOKEN.search(text)
         if found:
