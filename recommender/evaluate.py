@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.fsio import atomic_write_text
 from recommender.model import fit_recommender
 from recommender.ranking import Profile, rank_users
 from recommender.text import paper_text
@@ -298,13 +299,11 @@ def evaluate_task(
 
 
 def _write_rankings(path: Path, task: Task, rankings: dict[int, list[int]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for u, items in rankings.items():
-            line = {"user": task.user_ids[u], "items": [task.item_ids[i] for i in items]}
-            f.write(json.dumps(line) + "\n")
-    os.replace(tmp, path)
+    lines = (
+        json.dumps({"user": task.user_ids[u], "items": [task.item_ids[i] for i in items]})
+        for u, items in rankings.items()
+    )
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def plot_result(result: dict, path: Path, ks: list[int]) -> None:
@@ -474,9 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = learn_blend_weights(args.task_dir, text=args.text)
         data = json.loads(WEIGHTS_PATH.read_text()) if WEIGHTS_PATH.exists() else {}
         data[args.text.split(":")[0]] = entry
-        tmp = WEIGHTS_PATH.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, WEIGHTS_PATH)
+        atomic_write_text(WEIGHTS_PATH, json.dumps(data, indent=2) + "\n")
         print(json.dumps(entry["weights"], indent=2))
         return 0
     result = evaluate_task(
