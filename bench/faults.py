@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
-import itertools
 import json
 import os
 import random
@@ -112,20 +111,11 @@ def kill_at(process: subprocess.Popen, delay: float) -> bool:
         return True
 
 
-_PORTS = itertools.cycle(range(5260, 5300))  # this benchmark's share of loopback ports
-
-
 def free_port() -> int:
-    """The next port of 5260-5299 that nothing listens on."""
-    for _ in range(40):
-        port = next(_PORTS)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 5260-5299")
+    """A loopback port nothing listens on (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class Sink:

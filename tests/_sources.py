@@ -15,7 +15,6 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources"
 #: This engineer's loopback port range (tests bind the first free one).
-PORTS = range(5300, 5400)
 
 
 def fixture(name: str) -> bytes:
@@ -62,15 +61,7 @@ class FixtureServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = None
-        for port in PORTS:
-            try:
-                self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-                break
-            except OSError:
-                continue
-        if self.httpd is None:
-            raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # a port the OS picks
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,24 +20,12 @@ from recommender.config import load_settings
 from recommender.ingest import ingest_paths
 
 from .conftest import REPO, SAMPLE_DUMPS
-from .test_digest import NOW, PAPERFEED, MailServer, add_user, ledger
+from .test_digest import NOW, PAPERFEED, MailServer, add_user, free_port, ledger
 from .test_digest import mail_env as mail_env  # a fixture
 
 pytestmark = pytest.mark.usefixtures("mail_env")
 
 SINK = REPO / "bench" / "_smtp_sink.py"
-_PORTS = iter(range(5200, 5240))  # this worktree's share of loopback ports
-
-
-def free_port() -> int:
-    for port in _PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 5200-5239")
 
 
 def digest_cli(data_dir: Path, *args: str, smtp_url: str) -> subprocess.Popen:

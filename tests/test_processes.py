@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from .test_digest import free_port
+
 PAPERFEED = Path(sys.executable).with_name("paperfeed")
-PORTS = iter(range(5240, 5260))  # this worktree's range
 
 
 def start(data_dir: Path, *args: str) -> subprocess.Popen:
@@ -57,7 +58,7 @@ def answers(port: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stopping_run_stops_its_scheduler(data_dir, sig):
-    port = next(PORTS)
+    port = free_port()
     run = start(data_dir, "run", "--port", str(port))
     try:
         first = run.stdout.readline()
@@ -75,7 +76,7 @@ def test_stopping_run_stops_its_scheduler(data_dir, sig):
 
 @pytest.mark.slow
 def test_a_scheduler_killed_9_with_its_parent_does_not_stay_behind(data_dir):
-    port = next(PORTS)
+    port = free_port()
     run = start(data_dir, "run", "--port", str(port))
     pid = int(re.search(r"scheduler pid (\d+)", run.stdout.readline()).group(1))
     assert wait_until(lambda: answers(port))
