@@ -464,7 +464,7 @@ class FeedService:
         )
         items = self.feeds.get(key)
         if items is None:
-            items = self.rank_papers_for_people(db, [request], now=now)[0]
+            items = self._rank(db, [request], bundle, now, False)[0]
             self.feeds.put(key, items)
         return list(items)
 
@@ -500,9 +500,19 @@ class FeedService:
         """
         if not requests:
             return []
+        return self._rank(db, requests, self.bundle(), now, progress)
+
+    def _rank(
+        self,
+        db: Database,
+        requests: Sequence[RankRequest],
+        bundle: Bundle | None,
+        now: datetime | None,
+        progress: bool,
+    ) -> list[list[FeedItem]]:
+        """The stages, all over one bundle (a swap mid-request changes nothing)."""
         batch = self._people(db, requests)
-        bundle = self.bundle()
-        self._candidates(db, batch, now)
+        self._candidates(db, batch, bundle, now)
         if bundle is None:
             ranked_all: list[list] = [[] for _ in requests]
         else:
@@ -518,11 +528,12 @@ class FeedService:
                 raise LookupError(f"no user with id {r.user_id}")
         return _Batch(requests, users, store.rating_values_many(db, ids))
 
-    def _candidates(self, db: Database, batch: _Batch, now: datetime | None) -> None:
+    def _candidates(
+        self, db: Database, batch: _Batch, bundle: Bundle | None, now: datetime | None
+    ) -> None:
         """Each request's papers that exist, minus what its person saw before or muted
         (``visible``), minus what they rated (``unrated``)."""
         requests, users = batch.requests, batch.users
-        bundle = self.bundle()
         days = {uid: local_day(users[uid]["timezone"], now) for uid in users}
         hidden = store.shown_before_many(
             db,

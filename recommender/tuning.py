@@ -218,7 +218,13 @@ def tune_weights(
     the second validation (val2-warm, docs/benchmarks.md): until it ranks the full pool,
     warm candidates keep the shipped weights.
     """
-    from recommender.ranking import Profile, block_features, context, rankable_mask
+    from recommender.ranking import (
+        CandidateIndex,
+        Profile,
+        block_features,
+        context,
+        rankable_mask,
+    )
     from recommender.weights import BANDS, FEATURES, BlendWeights
 
     started = time.perf_counter()
@@ -228,7 +234,7 @@ def tune_weights(
     train = holdout.train.tocsr()
     rated = np.flatnonzero(np.asarray((abs(train) > 0).sum(axis=0)).ravel() > 0)
     # Warm people are sampled first: their held-out papers join the candidates, and each
-    # candidate costs a neighbour floor (a similarity row against every paper).
+    # candidate costs a neighbourhood search (a similarity row against every paper).
     warm_people = sorted(holdout.warm_truth)
     if len(warm_people) > 2 * max_people:
         warm_people = sorted(rng.choice(warm_people, size=2 * max_people, replace=False).tolist())
@@ -256,6 +262,9 @@ def tune_weights(
     for regime, (cands, truth) in checks.items():
         weights[regime], content[regime], report["regimes"][regime] = {}, {}, {}
         warm_share = 1.0 if regime == "warm" else 0.0
+        cands = np.asarray(cands, dtype=np.int64)
+        # one neighbourhood search per regime, shared by its bands (the per-corpus part)
+        index = CandidateIndex.build(rec, cands) if len(cands) > 1 and truth else None
         for band in BANDS:
             lo, hi = _band_range(band)
             default_full = defaults.for_pool(warm_share, lo, strength)
@@ -279,7 +288,7 @@ def tune_weights(
                         size = min(size, int(rng.integers(lo, hi + 1)))
                     keep_likes = rng.choice(liked, size=size, replace=False)
                     profiles.append(Profile(liked=keep_likes, disliked=disliked))
-                ctx = context(rec, profiles, np.asarray(cands, dtype=np.int64))
+                ctx = context(rec, profiles, cands, index)
                 keep = rankable_mask(profiles, ctx)
                 feats = block_features(rec, profiles, ctx, keep)
                 F = np.stack([feats[f] for f in FEATURES], axis=1)
