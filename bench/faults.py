@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from werkzeug.security import generate_password_hash  # noqa: E402
 
-from recommender import digest, store  # noqa: E402
+from recommender import pipeline, store  # noqa: E402
 from recommender.config import load_settings  # noqa: E402
 from recommender.ingest import ingest_paths  # noqa: E402
 
@@ -190,7 +190,7 @@ def digest_template(root: Path, people: int) -> Path:
         )
     os.environ["PAPERFEED_SECRET_KEY"] = ENV["PAPERFEED_SECRET_KEY"]
     settings = load_settings(data)
-    digest.choose_papers(db, settings, store.digest_subscribers(db)[0], NOW)  # fit, publish
+    pipeline.refit(db, settings)  # publish the model, as the scheduler does after an ingest
     db.close()
     return data
 

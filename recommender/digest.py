@@ -189,17 +189,11 @@ def due_people(db: Database, now: datetime, *, email: str | None = None) -> list
 CHOOSE_BATCH = 5000
 
 
-def choose_papers(
-    db: Database, settings: Settings, user: dict, now: datetime
-) -> list[pipeline.FeedItem]:
-    """The papers for this person's next digest, best first (possibly none)."""
-    return choose_papers_many(db, settings, [user], now)[0]
-
-
 def choose_papers_many(
     db: Database, settings: Settings, users: list[dict], now: datetime
 ) -> list[list[pipeline.FeedItem]]:
-    """:func:`choose_papers` for many people, ranked together in batches.
+    """The papers for each person's next digest, best first (possibly none), everyone
+    ranked together in batches.
 
     A digest run is a reader like a web worker: it ranks over the published model (its own
     :class:`~recommender.pipeline.FeedService`) and never fits one.
