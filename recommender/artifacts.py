@@ -8,6 +8,7 @@ module's: there is one versioning scheme, ``models/bundles/bNNNN`` and ``models/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from recommender.collab import CollabModel
 from recommender.content import ContentModel
 from recommender.fsio import atomic_write_npz, atomic_write_text, load_npz
 from recommender.model import Recommender
+from recommender.taste import TasteModel
 from recommender.text import text_model_from_state
-from recommender.weights import BlendWeights
+from recommender.weights import BlendWeights, SmallInstall
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def save_recommender(rec: Recommender, folder: Path) -> None:
@@ -59,9 +61,15 @@ def save_recommender(rec: Recommender, folder: Path) -> None:
             "weights": rec.weights.weights,
             "meta": rec.weights.meta,
             "content": rec.weights.content,
+            "small": dataclasses.asdict(rec.weights.small) if rec.weights.small else None,
         },
         "co_ratings": rec.co_ratings,
+        "n_people": rec.n_people,
     }
+    if rec.taste is not None:
+        params, taste_arrays = rec.taste.state()
+        manifest["taste"] = params
+        arrays.update({f"taste/{k}": v for k, v in taste_arrays.items()})
     if rec.collab is not None:
         params, collab_arrays = rec.collab.state()
         manifest["collab"] = params
@@ -98,6 +106,9 @@ def load_recommender(folder: Path) -> Recommender:
     collab = None
     if manifest["collab"] is not None:
         collab = CollabModel.from_state(manifest["collab"], group("collab"))
+    taste = None
+    if manifest.get("taste") is not None:
+        taste = TasteModel.from_state(manifest["taste"], group("taste"))
     return Recommender(
         text=text,
         item_vectors=vectors,
@@ -107,7 +118,10 @@ def load_recommender(folder: Path) -> Recommender:
             manifest["weights"]["weights"],
             manifest["weights"]["meta"],
             manifest["weights"].get("content"),
+            SmallInstall(**small) if (small := manifest["weights"].get("small")) else None,
         ),
         text_kind=manifest["text_kind"],
         co_ratings=int(manifest["co_ratings"]),
+        n_people=int(manifest.get("n_people", 0)),
+        taste=taste,
     )

@@ -104,6 +104,7 @@ from .mail import (
     render_email,
     sweep_partial_files,
 )
+from .reasons import AGAINST_DISLIKE
 from .store.digests import utc_text
 from .tokens import make_token
 
@@ -209,15 +210,23 @@ def choose_papers_many(
         candidates = store.digest_candidates(db, fallback)
         requests = [
             pipeline.RankRequest(
-                u["id"], candidates[u["id"]], limit=u["digest_size"], min_score=u["min_score"]
+                u["id"],
+                candidates[u["id"]],
+                limit=2 * u["digest_size"],  # room for the papers dropped below
+                min_score=u["min_score"],
             )
             for u in batch
         ]
         ranked = feeds.rank_papers_for_people(db, requests, now=now)
         for user, items in zip(batch, ranked, strict=True):
             bar = user["min_score"]
-            # The pipeline's cold-start order carries no score; the bar still applies.
-            kept = [i for i in items if bar is None or i.score >= bar]
+            # The pipeline's cold-start order carries no score; the bar still applies. A paper
+            # whose strongest evidence is a dislike is never mailed.
+            kept = [
+                i
+                for i in items
+                if (bar is None or i.score >= bar) and i.reason_kind not in AGAINST_DISLIKE
+            ]
             chosen.append(kept[: user["digest_size"]])
     return chosen
 

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.fsio import atomic_write_text
-from recommender.model import fit_recommender
+from recommender.model import Recommender, fit_recommender
 from recommender.ranking import Profile, rank_users
 from recommender.text import paper_text
 from recommender.weights import BAND_EDGES, BANDS, WEIGHTS_PATH
@@ -234,6 +234,48 @@ def arxiv_sanity_rankings(task: Task, users: list[int], n: int, progress: bool =
 # -- the evaluation ---------------------------------------------------------------------------
 
 
+def cache_dir() -> Path:
+    """Where benchmarks keep the embedding cache (``PAPERFEED_CACHE_DIR``)."""
+    return Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
+
+
+def fit_and_rank(
+    task: Task, *, text: str = "tfidf", tune: bool = True, progress: bool = False
+) -> tuple[Recommender, dict[int, list[int]]]:
+    """Fit exactly as a refit does (self-tuning included) on ``task``'s training ratings
+    alone, and rank its candidates for every evaluated person: ``(model, uidx -> pidx)``."""
+    users = sorted(task.test)
+    rec = fit_recommender(
+        task.texts, task.user_items, text=text, cache_dir=cache_dir(), tune=tune, progress=progress
+    )
+    ranked = rank_users(
+        rec,
+        _profiles(task, users),
+        candidates=task.candidates,
+        n=max([*task.ks, 20]),
+        reasons=False,
+        progress=progress,
+    )
+    return rec, {u: [r.pidx for r in rs] for u, rs in zip(users, ranked, strict=True)}
+
+
+def one_person(task: Task, u: int) -> Task:
+    """``task`` as if person ``u`` were alone: only their ratings, test and mask."""
+    keep = sp.csr_matrix(task.user_items.shape, dtype=np.float32).tolil()
+    keep[u] = task.user_items[u]
+    return Task(
+        f"{task.name}-alone-{task.user_ids[u]}",
+        task.spec,
+        task.item_ids,
+        task.texts,
+        task.user_ids,
+        keep.tocsr(),
+        {u: task.test[u]},
+        {u: task.mask[u]} if u in task.mask else {},
+        task.candidates,
+    )
+
+
 def evaluate_task(
     task_dir: Path,
     *,
@@ -255,20 +297,7 @@ def evaluate_task(
     task = load_task(Path(task_dir))
     users = sorted(task.test)
     n = max([*task.ks, 20])
-    cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
-    # exactly what a refit does (self-tuning included), on train.csv alone
-    rec = fit_recommender(
-        task.texts, task.user_items, text=text, cache_dir=cache_dir, tune=tune, progress=progress
-    )
-    ranked = rank_users(
-        rec,
-        _profiles(task, users),
-        candidates=task.candidates,
-        n=n,
-        reasons=False,
-        progress=progress,
-    )
-    rankings = {u: [r.pidx for r in rs] for u, rs in zip(users, ranked, strict=True)}
+    rec, rankings = fit_and_rank(task, text=text, tune=tune, progress=progress)
     result: dict = {
         "task": task.name,
         "text": text,
@@ -416,12 +445,11 @@ def learn_blend_weights(
     ``train.csv`` alone, with more validation people and no pull towards earlier weights.
     """
     task = load_task(Path(task_dir))
-    cache_dir = Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
     rec = fit_recommender(
         task.texts,
         task.user_items,
         text=text,
-        cache_dir=cache_dir,
+        cache_dir=cache_dir(),
         seed=seed,
         tuning_options={"max_people": max_people, "prior_people": 0.0},
         progress=progress,
@@ -472,7 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.learn_weights:
         entry = learn_blend_weights(args.task_dir, text=args.text)
         data = json.loads(WEIGHTS_PATH.read_text()) if WEIGHTS_PATH.exists() else {}
-        data[args.text.split(":")[0]] = entry
+        kind = args.text.split(":")[0]
+        for kept in ("small", "small_from"):  # learned on labs-val, not here
+            if kept in data.get(kind, {}):
+                entry[kept] = data[kind][kept]
+        data[kind] = entry
         atomic_write_text(WEIGHTS_PATH, json.dumps(data, indent=2) + "\n")
         print(json.dumps(entry["weights"], indent=2))
         return 0

@@ -7,6 +7,7 @@ saves and loads it. Everything works on matrix rows (``pidx``), never database i
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import scipy.sparse as sp
 from recommender import tuning
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
+from recommender.taste import TasteModel
 from recommender.text import EmbeddingText, TfidfText, make_text_model
 from recommender.weights import COMMUNITY_HALF, BlendWeights
 
@@ -36,9 +38,13 @@ class Recommender:
     weights: BlendWeights
     text_kind: str = "tfidf"
     co_ratings: int = 0
+    #: People with at least one rating in the fitted ratings.
+    n_people: int = 0
     #: What fit-time self-tuning chose and measured (:mod:`recommender.tuning`): a plain,
     #: JSON-serialisable dict; ``{"status": "off"}`` when it did not run.
     tuning_: dict = field(default_factory=lambda: {"status": "off"}, compare=False)
+    #: Each person's own linear taste model shares this whitening (:mod:`recommender.taste`).
+    taste: TasteModel | None = None
     _terms: list[str] | None = field(default=None, repr=False, compare=False)
 
     def terms_list(self) -> list[str]:
@@ -52,21 +58,59 @@ class Recommender:
         return int(self.item_vectors.shape[0])
 
     def community_strength(self) -> float:
-        """Between 0 and 1: how much to trust collaborative factors given community size.
+        """Between 0 and 1: how far this install is from a small one, by its co-ratings.
 
-        Weights tuned on this community's own ratings already say how much its factors are
-        worth (their shrinkage towards the shipped weights is built in): 1.
+        The share of the large-community weights in every blend (the rest: the small-install
+        prior, :class:`recommender.weights.SmallInstall`). Weights tuned on this community's
+        own ratings already say how much its signals are worth (their shrinkage towards the
+        prior is built in): 1.
         """
         if self.weights.meta.get("self_tuned"):
             return 1.0
         return float(self.co_ratings / (self.co_ratings + COMMUNITY_HALF))
 
-    def query_similarity(self, query: str, items: np.ndarray) -> np.ndarray:
-        """Cosine similarity of ``items`` to a keyword query."""
-        q = self.text.transform([query])
-        X = self.item_vectors[items]
-        sims = X @ q.T
-        return np.asarray(sims.toarray() if sp.issparse(sims) else sims, dtype=np.float32).ravel()
+    def blend_for(
+        self, warm_share: float, n_ratings: int, has_collab: bool, co_likes: float
+    ) -> dict[str, float]:
+        """One person's blend weights (``FEATURES`` keys).
+
+        ``has_collab``: the person has collaborative factors (a like, or stored factors);
+        ``co_likes``: how many times other people liked the papers they liked (the evidence
+        colleagues give about them). With one person in the install, or no co-likes, the
+        ranking is the content ranking alone.
+        """
+        s = self.community_strength() if self.collab is not None else 0.0
+        large = self.weights.for_pool(warm_share, n_ratings, 1.0 if has_collab else 0.0)
+        small = self.weights.small
+        if small is None:  # weights without a small-install prior: the older shrinkage
+            return self.weights.for_pool(warm_share, n_ratings, s if has_collab else 0.0)
+        mine = small.for_person(co_likes if has_collab else 0.0, self.n_people)
+        if self.n_people < 2:
+            return mine
+        return {f: s * large.get(f, 0.0) + (1 - s) * mine.get(f, 0.0) for f in mine}
+
+    def topic_vectors(self, query: str) -> np.ndarray | sp.csr_matrix:
+        """A keyword query's topics (:func:`split_topics`) as text vectors, one row each."""
+        return self.text.transform(split_topics(query) or [query])
+
+    def topic_similarity(self, topics, items: np.ndarray) -> np.ndarray:
+        """``(len(items), topics)`` cosine similarity of ``items`` to each topic vector."""
+        sims = self.item_vectors[items] @ topics.T
+        return np.asarray(sims.toarray() if sp.issparse(sims) else sims, dtype=np.float32)
+
+
+#: Most topics read from one keyword query.
+MAX_TOPICS = 20
+
+
+def split_topics(query: str) -> list[str]:
+    """The topics of a keyword query: "RL, sim-to-real; locomotion" -> three topics.
+
+    Each topic is encoded on its own and a paper matches a query as well as its best topic,
+    so that several interests are not blurred into one average.
+    """
+    parts = (p.strip() for p in re.split(r"[,;\n]+", query or ""))
+    return list(dict.fromkeys(p for p in parts if p))[:MAX_TOPICS]
 
 
 def default_collab(text: str = "tfidf") -> CollabModel:
@@ -109,6 +153,7 @@ def fit_recommender(
     text_model = make_text_model(text, cache_dir=cache_dir, progress=progress).fit(texts)
     vectors = text_model.transform(texts)
     content_model = (content or ContentModel()).fit(vectors)
+    taste_model = TasteModel().fit(vectors)
     shipped = weights or BlendWeights.load(text)
     chosen, report = shipped, {"status": "off"}
     collab_model = None
@@ -133,6 +178,8 @@ def fit_recommender(
                 weights=shipped,
                 text_kind=text.split(":")[0],
                 co_ratings=_co_ratings(holdout.train),
+                n_people=_n_people(holdout.train),
+                taste=taste_model,
             )
             chosen, report = tuning.tune_weights(
                 check, holdout, seed=seed, progress=progress, **(tuning_options or {})
@@ -161,10 +208,17 @@ def fit_recommender(
         weights=chosen,
         text_kind=text.split(":")[0],
         co_ratings=co_ratings,
+        n_people=_n_people(user_items) if user_items is not None else 0,
         tuning_=report,
+        taste=taste_model,
     )
 
 
 def _co_ratings(user_items: sp.csr_matrix) -> int:
     """Ratings beyond each person's first (what collaborative filtering learns from)."""
     return int(np.maximum(np.diff(sp.csr_matrix(user_items).indptr) - 1, 0).sum())
+
+
+def _n_people(user_items: sp.spmatrix) -> int:
+    """People with at least one rating."""
+    return int((np.diff(sp.csr_matrix(user_items).indptr) > 0).sum())

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from sqlite_utils import Database
 
-from . import store
+from . import reasons, store
 from .bundles import Bundle, WriterBusy, load_current, model_writer
 from .config import Settings
 from .model import fit_recommender
@@ -77,7 +77,7 @@ class FeedItem:
     abstract: str
     url: str | None
     score: float
-    reason: str
+    reason: str  # the words (recommender.reasons.describe) of ``reason_kind``
     because_paper_id: int | None
     terms: tuple[str, ...]
     rating: int | None
@@ -88,6 +88,13 @@ class FeedItem:
     #: {"abs", "pdf", "hf"}: each only where known (recommender.store.paper_links)
     links: dict = field(default_factory=dict)
     published: str | None = None
+    #: what the reason is (a kind of recommender.reasons); the words are in ``reason``
+    reason_kind: str = reasons.RANKED
+    #: the share of the person's own likes this paper scores at least as high as (None:
+    #: unranked, or fewer than two likes to compare with)
+    match: float | None = None
+    #: the keyword topic it matches (reason kind "topic")
+    topic: str | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -702,14 +709,14 @@ class FeedService:
                 because = (
                     int(bundle.paper_ids[x.because_pidx]) if x.because_pidx is not None else None
                 )
-                items.append(
-                    _item(papers[pid], x.score, _reason(x, because, papers), because, x.terms, None)
-                )
-            why = "new since the model was fitted" if ranked else "new in this dump"
-            items += [_item(papers[pid], 0.0, why, None, (), None) for pid in fresh]
+                if because is not None and because not in papers:
+                    because = None
+                items.append(_item(papers[pid], x, because, papers, None))
+            why = reasons.NEW_SINCE_MODEL if ranked else reasons.NEW_IN_DUMP
+            items += [_unranked(papers[pid], why, None) for pid in fresh]
             if r.include_seen:
                 items += [
-                    _item(papers[pid], 0.0, "you rated this", None, (), rated[pid])
+                    _unranked(papers[pid], reasons.RATED, rated[pid])
                     for pid in seen_ok
                     if pid in rated
                 ]
@@ -797,17 +804,27 @@ def local_day(timezone: str | None, now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).astimezone(zone).date().isoformat()
 
 
-def _reason(ranked, because: int | None, titles: dict[int, dict]) -> str:
-    if because is not None and because in titles:
-        title = titles[because]["title"]
-        short = title if len(title) <= 80 else title[:77].rstrip() + "…"
-        return f"because you liked “{short}”"
-    if ranked.terms:
-        return "matches: " + ", ".join(ranked.terms)
-    return ranked.reason
+def _item(paper: dict, ranked, because: int | None, papers: dict, rating) -> FeedItem:
+    """A ranked paper as shown: its reason in words, made here from the reason's data."""
+    kind = ranked.kind
+    if kind == reasons.LIKED and because is None:  # the liked paper is gone: say less
+        kind = reasons.RANKED
+    words = reasons.describe(
+        kind,
+        because_title=papers[because]["title"] if because is not None else None,
+        terms=ranked.terms,
+        topic=ranked.topic,
+    )
+    return _feed_item(
+        paper, ranked.score, words, kind, because, ranked.terms, rating, ranked.match, ranked.topic
+    )
 
 
-def _item(paper: dict, score: float, reason: str, because, terms, rating) -> FeedItem:
+def _unranked(paper: dict, kind: str, rating) -> FeedItem:
+    return _feed_item(paper, 0.0, reasons.describe(kind), kind, None, (), rating, None, None)
+
+
+def _feed_item(paper: dict, score, words, kind, because, terms, rating, match, topic) -> FeedItem:
     authors = paper.get("authors")
     return FeedItem(
         paper_id=paper["id"],
@@ -815,7 +832,7 @@ def _item(paper: dict, score: float, reason: str, because, terms, rating) -> Fee
         abstract=paper["abstract"],
         url=paper["url"],
         score=round(float(score), 4),
-        reason=reason,
+        reason=words,
         because_paper_id=because,
         terms=tuple(terms),
         rating=rating,
@@ -825,6 +842,9 @@ def _item(paper: dict, score: float, reason: str, because, terms, rating) -> Fee
         arxiv_id=paper.get("arxiv_id"),
         links=store.paper_links(paper),
         published=paper.get("published"),
+        reason_kind=kind,
+        match=match,
+        topic=topic,
     )
 
 

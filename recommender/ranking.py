@@ -297,10 +297,12 @@ def _indicator(rows: list[np.ndarray], n_cols: int) -> sp.csr_matrix:
 DENSE_PROFILES = 32
 
 
-def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context) -> np.ndarray:
+def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context, summed=None) -> np.ndarray:
     """(people x candidates) summed similarity of each person's papers (rows of ``M``) to
-    every candidate: their summed vectors times the candidates' vectors."""
-    summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
+    every candidate: their summed vectors (``summed``, else ``M`` times the paper vectors)
+    times the candidates' vectors."""
+    if summed is None:
+        summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
     index = ctx.index
     if sp.issparse(summed):
         out = np.empty((M.shape[0], len(index.candidates)), np.float32)
@@ -336,16 +338,20 @@ def block_features(
     # the liked and the disliked papers' sums come from one pass over the candidates
     dis = n_disliked > 0
     D = _indicator([disliked[i] for i in np.flatnonzero(dis)], rec.n_items)
-    sums = (
-        _similarity_sums(rec, sp.vstack([L, D], format="csr"), ctx)
-        if n_liked.any() or dis.any()
-        else np.zeros((B, n_cand), np.float32)
-    )
+    summed = None
+    if n_liked.any() or dis.any():
+        LD = sp.vstack([L, D], format="csr")
+        summed = LD @ rec.item_vectors  # (people + dislikers, dim)
+        sums = _similarity_sums(rec, LD, ctx, summed)
+    else:
+        sums = np.zeros((B, n_cand), np.float32)
     sum_liked, sum_disliked = sums[:B], sums[B:]
     n_centroid = n_liked.copy()
+    topics: dict[int, np.ndarray] = {}  # person -> (topics, dim) vectors of their keywords
     for i, p in enumerate(profiles):
         if p.query:
-            sum_liked[i] += rec.query_similarity(p.query, ctx.candidates)
+            topics[i] = rec.topic_vectors(p.query)
+            sum_liked[i] += rec.topic_similarity(topics[i], ctx.candidates).max(axis=1)
             n_centroid[i] += 1
     centroid = np.zeros((B, n_cand), np.float32)
     has = n_centroid > 0
@@ -360,7 +366,11 @@ def block_features(
         scale = np.maximum(1.0, np.sqrt(n_liked[dis].astype(np.float64))).astype(np.float32)
         centroid[dis] -= penalty
         knn[dis] -= penalty * scale[:, None]
-    feats = {"knn": zscore_rows(knn, keep), "centroid": zscore_rows(centroid, keep)}
+    feats = {
+        "taste": zscore_rows(_taste(rec, ctx, summed, topics, n_liked, n_disliked), keep),
+        "knn": zscore_rows(knn, keep),
+        "centroid": zscore_rows(centroid, keep),
+    }
     collab = np.zeros((B, n_cand), np.float32)
     if rec.collab is not None:
         stored = len(rec.collab.user_factors_)
@@ -385,20 +395,53 @@ def block_features(
     return feats
 
 
+def _taste(rec, ctx, summed, topics, n_liked, n_disliked) -> np.ndarray:
+    """(people x candidates) each person's own linear taste model (:mod:`recommender.taste`):
+    their likes (and keyword topics) against the corpus, dislikes as hard negatives. A
+    person with topics and no likes gets their best-matching topic's score."""
+    B, n_cand = len(n_liked), len(ctx.candidates)
+    out = np.zeros((B, n_cand), np.float32)
+    taste = rec.taste
+    if taste is None or not taste.available or (summed is None and not topics):
+        return out
+    dim = taste.mean_.shape[0]
+    liked_sum = np.zeros((B, dim), np.float32)
+    disliked_mean = np.zeros((B, dim), np.float32)
+    dis = n_disliked > 0
+    if summed is not None:
+        summed = np.asarray(summed, dtype=np.float32)
+        liked_sum[:] = summed[:B]
+        disliked_mean[dis] = summed[B:] / n_disliked[dis, None].astype(np.float32)
+    count = n_liked.astype(np.float32)
+    for i, vectors in topics.items():
+        if n_liked[i]:  # topics count as one more liked paper beside the likes
+            liked_sum[i] += vectors.mean(axis=0)
+            count[i] += 1
+    has = count > 0
+    vectors_t = ctx.index.vectors_t
+    if has.any():
+        W = taste.directions(liked_sum[has] / count[has, None], disliked_mean[has], dis[has])
+        out[has] = np.asarray(W @ vectors_t, dtype=np.float32)[:, ctx.at]
+    for i, vectors in topics.items():
+        if not n_liked[i]:  # keywords alone: the best topic's model
+            W = taste.directions(
+                vectors, disliked_mean[[i] * len(vectors)], dis[[i] * len(vectors)]
+            )
+            out[i] = np.asarray(W @ vectors_t, dtype=np.float32)[:, ctx.at].max(axis=0)
+    return out
+
+
 def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: float) -> np.ndarray:
-    """(people x FEATURES) blend weights: collaborative weight shrunk by community size, the
-    rest going to the content-only weights (all of it for people without collaborative factors).
-    """
+    """(people x FEATURES) blend weights for a block of people (:meth:`Recommender.
+    blend_for`): the person's own taste first, colleagues in proportion to the evidence."""
     W = np.zeros((len(profiles), len(FEATURES)), np.float32)
-    strength = rec.community_strength() if rec.collab is not None else 0.0
-    cache: dict[tuple[int, float], list[float]] = {}
+    likes = rec.collab.likes_ if rec.collab is not None else None
     for i, p in enumerate(profiles):
-        n_ratings = len(p.liked) + len(p.disliked)
-        s = strength if (len(p.liked) or p.uidx is not None) else 0.0
-        if (n_ratings, s) not in cache:
-            w = rec.weights.for_pool(warm_share, n_ratings, s)
-            cache[n_ratings, s] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
-        W[i] = cache[n_ratings, s]
+        liked = np.asarray(p.liked, dtype=np.int64).ravel()
+        has_collab = rec.collab is not None and (len(liked) > 0 or p.uidx is not None)
+        co_likes = float(np.maximum(likes[liked] - 1, 0).sum()) if has_collab else 0.0
+        w = rec.blend_for(warm_share, len(liked) + len(p.disliked), has_collab, co_likes)
+        W[i] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
     return W
 
 

@@ -10,20 +10,71 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+#: What a reason can be. A reason is data (its kind, the paper, the terms or topic) until
+#: :func:`describe` turns it into words at the edge; nothing downstream parses the words.
+LIKED = "liked"  # close to one of the person's liked papers (``because_pidx``)
+TERMS = "terms"  # shares key terms with the person's likes (``terms``, TF-IDF)
+TOPIC = "topic"  # matches one of the person's keyword topics (``topic``)
+COLLEAGUES = "colleagues"  # people whose likes overlap this person's liked it
+POPULAR = "popular"  # liked by more than one reader here
+DISLIKED = "disliked"  # closer to a disliked paper than to any liked one
+COLLEAGUES_DESPITE_DISLIKE = "colleagues-despite-dislike"
+RANKED = "ranked"  # ranked, nothing stands out
+#: Kinds the feed gives papers the ranker did not rank: their score means nothing.
+NEW_SINCE_MODEL = "new-since-model"
+NEW_IN_DUMP = "new-in-dump"
+RATED = "rated"
+UNRANKED = frozenset({NEW_SINCE_MODEL, NEW_IN_DUMP, RATED})
+#: Kinds whose strongest evidence is a dislike: never in a digest, never "because you liked".
+AGAINST_DISLIKE = frozenset({DISLIKED, COLLEAGUES_DESPITE_DISLIKE})
+
 
 @dataclass(frozen=True)
 class Ranked:
-    """One ranked paper: its row, blended score and a short human-readable reason.
+    """One ranked paper: its row, blended score and why it is shown.
 
-    ``because_pidx`` is the liked paper it is closest to (or ``None``); ``terms`` are key terms
-    it shares with the person's likes or query (TF-IDF only).
+    ``kind`` is one of the reason kinds above; ``because_pidx`` the liked paper it is closest
+    to (``LIKED``); ``terms`` key terms it shares with the person's likes (``TERMS``, TF-IDF);
+    ``topic`` the keyword topic it matches best (``TOPIC``). ``match`` is where the paper
+    falls among the person's own history: the share of their past likes that their taste
+    model scores at most as high as this paper (1: above every like; ``None``: fewer than
+    two likes, nothing to compare with).
     """
 
     pidx: int
     score: float
-    reason: str
+    kind: str
     because_pidx: int | None = None
     terms: tuple[str, ...] = ()
+    topic: str | None = None
+    match: float | None = None
+
+
+def describe(kind: str, *, because_title: str | None = None, terms=(), topic=None) -> str:
+    """The words for a reason: the one place a reason becomes text (feeds, email, Atom)."""
+    if kind == LIKED and because_title:
+        short = because_title if len(because_title) <= 80 else because_title[:77].rstrip() + "…"
+        return f"because you liked “{short}”"
+    if kind == TERMS and terms:
+        return "matches: " + ", ".join(terms)
+    if kind == TOPIC and topic:
+        return f"matches ‘{topic}’"
+    return _WORDS.get(kind, _WORDS[RANKED])
+
+
+_WORDS = {
+    LIKED: "close to papers you liked",
+    TERMS: "close to papers you liked",
+    TOPIC: "matches your topics",
+    COLLEAGUES: "liked by colleagues whose likes overlap yours",
+    POPULAR: "liked by several readers here",
+    DISLIKED: "similar to a paper you disliked",
+    COLLEAGUES_DESPITE_DISLIKE: "liked by colleagues, though similar to a paper you disliked",
+    RANKED: "recommended",
+    NEW_SINCE_MODEL: "new since the model was fitted",
+    NEW_IN_DUMP: "new in this dump",
+    RATED: "you rated this",
+}
 
 
 #: A liked paper is named as the reason only if the candidate's similarity to it stands out
@@ -50,11 +101,15 @@ def explain(
     from recommender.weights import FEATURES
 
     out = []
+    matches = _match_shares(rec, profiles, ctx, tops)
     if not reasons:
         for i, top in enumerate(tops):
             pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
             out.append(
-                [Ranked(p, s, "recommended") for p, s in zip(pidxs, row_scores, strict=True)]
+                [
+                    Ranked(p, s, RANKED, match=m)
+                    for p, s, m in zip(pidxs, row_scores, matches[i], strict=True)
+                ]
             )
         return out
     because_of, because_sim = _block_closest(rec, profiles, ctx, tops, "liked")
@@ -63,7 +118,6 @@ def explain(
         _block_terms(rec, profiles, ctx, tops, terms_list) if terms_list is not None else None
     )
     col = {f: j for j, f in enumerate(FEATURES)}
-    similar: dict[int, str] = {}
     codes, terms_rows = [], []
     pairs: list[tuple[int, np.ndarray]] = []  # (person, positions in top) to check by terms
     for i, top in enumerate(tops):
@@ -105,28 +159,35 @@ def explain(
             fail = at[~ok[start : start + len(at)]]
             codes[i][fail[codes[i][fail] == CODE_LIKED]] = CODE_TERMS
             start += len(at)
+    topic_of = _block_topics(rec, profiles, ctx, tops)
+    likes = rec.collab.likes_ if rec.collab is not None else None
     for i, top in enumerate(tops):
         pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
         row_terms = terms_rows[i]
-        because = [None] * len(top)
-        why = []
+        because: list[int | None] = [None] * len(top)
+        topics: list[str | None] = [None] * len(top)
+        kinds = []
         for j, c in enumerate(codes[i].tolist()):
+            kind = _KIND[c]
             if c == CODE_LIKED:
-                liked = because_of[i][j]
-                because[j] = liked
-                why.append(
-                    similar.get(liked)
-                    or similar.setdefault(liked, f"similar to a paper you liked (#{liked})")
-                )
+                because[j] = because_of[i][j]
+            elif c == CODE_TERMS and topic_of[i] is not None and not len(profiles[i].liked):
+                kind, topics[j] = TOPIC, topic_of[i][j]
             elif c == CODE_TERMS and len(row_terms[j]) > 1:
-                why.append("matches " + ", ".join(row_terms[j]))
-            else:
+                pass
+            elif c == CODE_POPULAR and likes is not None and likes[pidxs[j]] < 2:
+                kind = RANKED  # one reader's like is a hint, not popularity
+            elif c == CODE_TERMS:
+                kind = RANKED
+            if kind not in (TERMS, TOPIC):
                 row_terms[j] = ()
-                why.append(_FIXED[CODE_NONE if c == CODE_TERMS else c])
+            kinds.append(kind)
         out.append(
             [
-                Ranked(p, s, r, b, t)
-                for p, s, r, b, t in zip(pidxs, row_scores, why, because, row_terms, strict=True)
+                Ranked(p, s, k, b, t, tp, m)
+                for p, s, k, b, t, tp, m in zip(
+                    pidxs, row_scores, kinds, because, row_terms, topics, matches[i], strict=True
+                )
             ]
         )
     return out
@@ -134,14 +195,66 @@ def explain(
 
 CODE_LIKED, CODE_TERMS, CODE_COLLAB, CODE_POPULAR, CODE_NONE = 0, 1, 2, 3, 4
 CODE_DISLIKED, CODE_DISLIKED_COLLAB = 5, 6
-_FIXED = {
-    CODE_COLLAB: "liked by people with similar taste",
-    CODE_POPULAR: "popular with readers here",
-    CODE_NONE: "recommended",
-    CODE_DISLIKED: "similar to a paper you disliked",
-    CODE_DISLIKED_COLLAB: "liked by people with similar taste, though similar to a paper you "
-    "disliked",
+_KIND = {
+    CODE_LIKED: LIKED,
+    CODE_TERMS: TERMS,
+    CODE_COLLAB: COLLEAGUES,
+    CODE_POPULAR: POPULAR,
+    CODE_NONE: RANKED,
+    CODE_DISLIKED: DISLIKED,
+    CODE_DISLIKED_COLLAB: COLLEAGUES_DESPITE_DISLIKE,
 }
+
+
+def _block_topics(rec, profiles, ctx, tops) -> list[list[str] | None]:
+    """For people ranked on keyword topics alone: the topic each shown paper matches best."""
+    from recommender.model import split_topics
+
+    out: list[list[str] | None] = [None] * len(profiles)
+    for i, p in enumerate(profiles):
+        if p.query and not len(p.liked) and len(tops[i]):
+            topics = split_topics(p.query) or [p.query]
+            sims = rec.topic_similarity(rec.topic_vectors(p.query), ctx.candidates[tops[i]])
+            out[i] = [topics[j] for j in sims.argmax(axis=1).tolist()]
+    return out
+
+
+def _match_shares(rec, profiles, ctx, tops) -> list[list[float | None]]:
+    """For each shown paper, the share of the person's likes it scores at least as high as.
+
+    The person's own taste model (:mod:`recommender.taste`; the centroid of their likes
+    with TF-IDF) scores the shown paper, and each liked paper by the model of the *other*
+    likes (leave one out, so a like is not compared with itself). With fewer than two
+    likes there is nothing to compare with: ``None``.
+    """
+    out: list[list[float | None]] = []
+    X = rec.item_vectors
+    taste = rec.taste if rec.taste is not None and rec.taste.available else None
+    for i, p in enumerate(profiles):
+        liked = np.asarray(p.liked, dtype=np.int64).ravel()
+        shown = ctx.candidates[tops[i]]
+        if len(liked) < 2 or not len(shown):
+            out.append([None] * len(shown))
+            continue
+        if taste is not None:
+            XL = np.asarray(X[liked], dtype=np.float32)
+            background = taste.mean_
+            disliked = np.asarray(p.disliked, dtype=np.int64).ravel()
+            if len(disliked):
+                a = np.float32(taste.dislike_share)
+                background = (1 - a) * background + a * np.asarray(X[disliked]).mean(axis=0)
+            w_liked = taste.precision_ @ XL.mean(axis=0)
+            w_background = taste.precision_ @ np.asarray(background, np.float32)
+            own = taste.own_scores(XL, taste.quad_[liked], (w_liked, w_background))
+            new = np.asarray(X[shown], dtype=np.float32) @ (w_liked - w_background)
+        else:  # centroid similarity, leave one out (rows are unit length)
+            total = np.asarray(X[liked].sum(axis=0)).ravel()
+            own = (np.asarray(X[liked] @ total).ravel() - 1.0) / (len(liked) - 1)
+            new = np.asarray(X[shown] @ total).ravel() / len(liked)
+        own = np.sort(own)
+        share = np.searchsorted(own, new, side="right") / len(own)
+        out.append([round(float(x), 3) for x in share])
+    return out
 
 
 def _several_terms(vectors: sp.csr_matrix, cands: np.ndarray, liked: np.ndarray) -> np.ndarray:

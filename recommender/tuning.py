@@ -230,7 +230,6 @@ def tune_weights(
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     defaults = rec.weights
-    strength = rec.community_strength() if rec.collab is not None else 0.0
     train = holdout.train.tocsr()
     rated = np.flatnonzero(np.asarray((abs(train) > 0).sum(axis=0)).ravel() > 0)
     # Warm people are sampled first: their held-out papers join the candidates, and each
@@ -267,8 +266,10 @@ def tune_weights(
         index = CandidateIndex.build(rec, cands) if len(cands) > 1 and truth else None
         for band in BANDS:
             lo, hi = _band_range(band)
-            default_full = defaults.for_pool(warm_share, lo, strength)
-            default_content = defaults.for_pool(warm_share, lo, 0.0)
+            # the prior (shipped large-community weights mixed with the small-install ones
+            # by community size), for a person whose likes others share
+            default_full = rec.blend_for(warm_share, lo, True, float("inf"))
+            default_content = rec.blend_for(warm_share, lo, False, 0.0)
             people = []
             for u in sorted(truth):
                 row = slice(train.indptr[u], train.indptr[u + 1])
@@ -336,4 +337,4 @@ def tune_weights(
     if not learned_any:
         return defaults, report
     meta = {"source": "self-tuned at fit time", "self_tuned": True}
-    return BlendWeights(weights, meta, content), report
+    return BlendWeights(weights, meta, content, defaults.small), report

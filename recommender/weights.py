@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FEATURES = ("knn", "centroid", "collab", "popularity")
+FEATURES = ("taste", "knn", "centroid", "collab", "popularity")
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
 #: Lower edges of the "ratings the person has" bands used by the learned weights.
 BAND_EDGES = (1, 3, 10, 30)
@@ -43,6 +43,38 @@ def band_of(n_ratings: int) -> str:
 BANDS = tuple(band_of(e) for e in BAND_EDGES)
 
 
+@dataclass(frozen=True)
+class SmallInstall:
+    """Blend weights for the installs people run (one person, a lab), learned on labs-val.
+
+    A person's own taste leads (``content``: weights of ``taste``, ``knn``, ``centroid``).
+    Colleagues are evidence, weighed by how much of it there is *for this person*: the
+    collaborative signal gets ``collab_max * e / (e + collab_half)`` of the weight, where
+    ``e`` is the person's co-likes (for each paper they liked, how many other people liked
+    it too), and nothing at all when only one person has rated. Popularity gets none: in a
+    lab, what colleagues liked is a hint through the collaborative factors, never a verdict.
+    """
+
+    content: dict[str, float]
+    collab_max: float = 0.5
+    collab_half: float = 5.0
+
+    def collab_share(self, co_likes: float, n_people: int) -> float:
+        if n_people < 2 or co_likes <= 0:
+            return 0.0
+        if co_likes == float("inf"):
+            return self.collab_max
+        return self.collab_max * co_likes / (co_likes + self.collab_half)
+
+    def for_person(self, co_likes: float, n_people: int) -> dict[str, float]:
+        c = self.collab_share(co_likes, n_people)
+        total = sum(self.content.values()) or 1.0
+        out = {f: (1 - c) * self.content.get(f, 0.0) / total for f in FEATURES}
+        out["collab"] = c
+        out["popularity"] = 0.0
+        return out
+
+
 @dataclass
 class BlendWeights:
     """Learned blend weights: ``weights[regime][band][feature]``.
@@ -54,6 +86,8 @@ class BlendWeights:
     weights: dict[str, dict[str, dict[str, float]]]
     meta: dict = field(default_factory=dict)
     content: dict[str, dict[str, dict[str, float]]] | None = None
+    #: The prior for installs too small to learn from (see :class:`SmallInstall`).
+    small: SmallInstall | None = None
 
     def for_person(self, regime: str, n_ratings: int) -> dict[str, float]:
         return self._lookup(self.weights, regime, n_ratings)
@@ -121,5 +155,15 @@ class BlendWeights:
         entry = data.get(text.split(":")[0]) or data.get("tfidf")
         if entry is None:
             return cls.default()
-        meta = {k: v for k, v in entry.items() if k not in ("weights", "content_weights")}
-        return cls(entry["weights"], meta, entry.get("content_weights"))
+        meta = {
+            k: v
+            for k, v in entry.items()
+            if k not in ("weights", "content_weights", "small", "small_from")
+        }
+        small = entry.get("small")
+        return cls(
+            entry["weights"],
+            meta,
+            entry.get("content_weights"),
+            SmallInstall(**small) if small else None,
+        )

@@ -87,7 +87,7 @@ def test_sign_up_onboard_like_without_reload_and_the_order_changes(browser, serv
     page.wait_for_url(f"{server}/")
     before = titles(page)
     assert len(before) == 20
-    assert page.locator(".reason").first.inner_text().startswith("matches:")
+    assert page.locator(".reason").first.inner_text() == "matches ‘speech recognition’"
     shoot(page, "feed-desktop.png")
 
     # Like three papers from the middle of the list: no navigation happens (each like

@@ -102,7 +102,8 @@ def test_keywords_alone_rank_before_any_like(world, db, feeds):
     db.execute("UPDATE users SET keywords = 'diffusion audio' WHERE id = 1")
     ranked = feeds.rank_for_person(db, 1)
     assert titles(ranked)[0] == "Latent Diffusion for Audio"
-    assert ranked[0].reason.startswith("matches:")
+    assert ranked[0].reason == "matches ‘diffusion audio’"
+    assert ranked[0].reason_kind == "topic"
 
 
 def test_nobody_to_go_on_gives_the_dump_in_page_order(world, db, feeds):

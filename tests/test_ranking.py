@@ -21,7 +21,7 @@ def test_on_topic_new_paper_ranks_first_with_a_reason(rec):
     ranked = rank_for_user(rec, Profile(liked=[6, 7], uidx=None), candidates=[5, 11, 17], n=3)
     assert ranked[0].pidx == 11  # the new biology paper
     assert ranked[0].because_pidx in (6, 7)
-    assert "liked" in ranked[0].reason
+    assert ranked[0].kind == "liked"
 
 
 def test_rated_excluded_and_shown_papers_never_appear(rec):
@@ -35,7 +35,8 @@ def test_keywords_alone_rank_matching_papers_with_shared_terms(rec):
     ranked = rank_for_user(rec, Profile(query="protein enzyme"), n=3)
     texts, topics = corpus()
     assert all(topics[r.pidx] == "bio" for r in ranked)
-    assert ranked[0].terms and ranked[0].reason.startswith("matches")
+    assert ranked[0].kind == "topic" and ranked[0].topic == "protein enzyme"
+    assert ranked[0].terms  # TF-IDF: the words it shares with the topic, too
 
 
 def test_a_person_with_nothing_gets_an_empty_list(rec):
@@ -130,7 +131,7 @@ def test_popularity_keeps_its_warm_weight_in_a_mixed_pool():
     assert mixed["popularity"] == pytest.approx(0.4)
     assert mixed["centroid"] == pytest.approx(0.75 * 0.8 + 0.25 * 0.5)
     assert w.for_pool(0.0, 1, 1.0)["popularity"] == 0.0
-    assert w.for_pool(1.0, 1, 1.0) == pytest.approx(warm["1-2"])
+    assert w.for_pool(1.0, 1, 1.0) == pytest.approx({"taste": 0.0, **warm["1-2"]})
 
 
 def test_popularity_ranks_the_most_liked_candidates_first_for_a_keyword_only_person():

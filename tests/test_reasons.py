@@ -35,20 +35,20 @@ def _reasons(profile, candidates):
 def test_a_liked_paper_sharing_several_terms_is_named():
     got = _reasons(Profile(liked=[0]), [1, 2, 5, 6, 7, 8, 9])
     assert got[1].because_pidx == 0
-    assert got[1].reason == "similar to a paper you liked (#0)"
+    assert got[1].kind == "liked"
 
 
 def test_one_shared_common_word_is_not_a_reason_to_name_the_liked_paper():
     got = _reasons(Profile(liked=[0]), [1, 2, 5, 6, 7, 8, 9])
     assert got[2].because_pidx is None
-    assert "liked" not in got[2].reason
+    assert got[2].kind != "liked"
     assert got[2].terms == ()  # "matches flows" would mislead the same way
 
 
 def test_a_paper_closer_to_a_dislike_says_so_and_names_no_like():
     got = _reasons(Profile(liked=[0], disliked=[3]), [4, 2, 5, 6, 7, 8, 9])
     assert got[4].because_pidx is None
-    assert got[4].reason == "similar to a paper you disliked"
+    assert got[4].kind == "disliked"
     assert got[4].terms == ()
     # without the dislike, the same paper is explained by the liked one
     plain = _reasons(Profile(liked=[0]), [4, 2, 5, 6, 7, 8, 9])

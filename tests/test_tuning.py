@@ -12,7 +12,7 @@ from recommender.model import fit_recommender
 from recommender.tuning import holdout_split, simplex
 from recommender.weights import BANDS, FEATURES, BlendWeights
 
-EVEN = {b: dict.fromkeys(FEATURES, 0.25) for b in BANDS}
+EVEN = {b: dict.fromkeys(FEATURES, 1 / len(FEATURES)) for b in BANDS}
 SHIPPED = BlendWeights({"cold": EVEN, "warm": EVEN}, {"source": "test"})
 
 

@@ -9,10 +9,9 @@ per app in a bounded LRU keyed by exactly those values, with a random
 placeholder where the token goes; the token is joined in on every use. A
 rating, a new reason or another page is a different key, never a stale card.
 
-A ranked card shows how well it matches: the score that settings' "Minimum
-score" compares against, to one decimal (so a re-rank that moves a score in
-the fourth decimal still finds the card kept), and a word for it
-(:func:`match_label`).
+A ranked card shows how well it matches, compared with the person's own
+likes (:func:`match_label`), rounded so that a re-rank that moves it a
+little still finds the card kept.
 """
 
 from __future__ import annotations
@@ -29,33 +28,29 @@ from markupsafe import Markup
 #: Cards kept per app: a few pages each for a few hundred people (~2 KB a card).
 CACHE_SIZE = 4096
 
-_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "authors", "links", "reason", "score")
+_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "authors", "links", "reason", "match")
 _ATTRS = operator.attrgetter(*_FIELDS)
 
-#: Words for a score, from the highest band down. Scores are per-person z-scores (0: an
-#: average candidate for this person; a page's best are usually above 1).
-MATCH_LEVELS = ((1.0, "strong"), (0.5, "good"), (0.0, "fair"), (float("-inf"), "weak"))
+#: Words for a match, from the highest band down: the share of the person's own likes that
+#: their taste model scores at most as high as the paper (recommender.reasons.Ranked.match).
+#: "Strong" means as good as a typical paper they liked, so it is rare and true.
+MATCH_LEVELS = ((0.5, "strong"), (0.2, "good"), (0.05, "fair"), (float("-inf"), "weak"))
 #: The scale in words, for the settings page beside "Minimum score".
 SCORE_SCALE = "0 is average for you, 0.5 a good match, 1 or more a strong one"
-#: Reasons the pipeline gives papers it did not rank (no likes or topics yet, or rated):
-#: their score of 0 means nothing, so they show no match.
-UNRANKED_REASONS = frozenset(
-    {"new in this dump", "new since the model was fitted", "you rated this"}
-)
 
 
-def match_label(score: float | None, reason: str | None = None) -> dict | None:
-    """``{"level": "strong", "text": "strong match · 1.3"}`` for a ranked paper, else None."""
-    if score is None or reason is None or reason in UNRANKED_REASONS:
+def match_label(match: float | None) -> dict | None:
+    """``{"level": "strong", "text": "strong match", "title": ...}`` for a ranked paper
+    compared with the person's own likes, else None (unranked, or too few likes)."""
+    if match is None:
         return None
-    score = round(float(score), 1)  # the level of the number shown
-    level = next(name for bound, name in MATCH_LEVELS if score >= bound)
-    return {"level": level, "text": f"{level} match · {score:.1f}"}
-
-
-def _shown_score(score: float | None, reason: str | None) -> str | None:
-    """The score as the card shows it (part of its cache key): one decimal, None if unranked."""
-    return None if match_label(score, reason) is None else f"{score:.1f}"
+    share = round(float(match), 2)  # the key part: a tiny move keeps the card
+    level = next(name for bound, name in MATCH_LEVELS if share >= bound)
+    return {
+        "level": level,
+        "text": f"{level} match",
+        "title": f"Scores as high as {share:.0%} of the papers you liked",
+    }
 
 
 class CardCache:
@@ -81,8 +76,9 @@ class CardCache:
             else:
                 values = list(_ATTRS(paper))
             if not show_reason:
-                values[-2] = None
-            values[-1] = _shown_score(values[-1], values[-2])
+                values[-2] = values[-1] = None
+            elif values[-1] is not None:
+                values[-1] = round(float(values[-1]), 2)
             key = (root, next_url, *map(_hashable, values))
             with self._lock:
                 parts = self._cards.get(key) if keep else None
@@ -102,7 +98,7 @@ class CardCache:
     def _render(self, values: list, next_url: str) -> tuple[str, ...]:
         macro = current_app.jinja_env.get_template("_macros.html").module.paper_card
         card = dict(zip(_FIELDS, values, strict=True))
-        card["match"] = card["score"] and match_label(float(card["score"]), card["reason"])
+        card["match"] = match_label(card["match"])
         html = str(macro(card, next_url, self.slot))
         return tuple(html.split(self.slot))
 

@@ -126,8 +126,7 @@ def rerank(user: dict, page_url: str, visible: str) -> dict:
     return {
         "order": [i.paper_id for i in ranked] + [p for p in ids if p not in gone],
         "cards": {
-            str(i.paper_id): {"match": match_label(i.score, i.reason), "reason": i.reason}
-            for i in ranked
+            str(i.paper_id): {"match": match_label(i.match), "reason": i.reason} for i in ranked
         },
     }
 

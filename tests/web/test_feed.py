@@ -25,6 +25,9 @@ FEED_ITEM_KEYS = {
     "arxiv_id",
     "links",
     "published",
+    "reason_kind",
+    "match",
+    "topic",
 }
 
 
@@ -170,7 +173,8 @@ def test_onboarding_keywords_steer_the_first_feed(ada, db):
     assert ada.get("/welcome.json").get_json()["keywords"] == "speech recognition"
     top = ada.get("/feed.json").get_json()["papers"][:3]
     assert any("speech" in (p["title"] + p["abstract"]).lower() for p in top)
-    assert "matches:" in top[0]["reason"]
+    assert top[0]["reason"] == "matches ‘speech recognition’"
+    assert top[0]["reason_kind"] == "topic" and top[0]["topic"] == "speech recognition"
 
 
 def test_search_finds_papers_with_the_persons_rating(ada, db):

@@ -80,16 +80,25 @@ def test_no_page_needs_inline_script_or_style(ada, client, db):
 # -- scores on cards ----------------------------------------------------------------------------
 
 
-def test_ranked_cards_show_their_score_on_the_scale_of_minimum_score(ada):
+def test_ranked_cards_compare_each_paper_with_the_persons_own_likes(ada):
     post(ada, "/welcome/keywords", {"keywords": "speech recognition"})
+    assert 'class="match' not in ada.get("/").get_data(as_text=True)  # no likes to compare
+    for item in feed(ada)[:3]:
+        rate_on_page(ada, item["paper_id"], "like", [item["paper_id"]])
     items = feed(ada)
     page = ada.get("/").get_data(as_text=True)
     labels = re.findall(
-        r'<span class="match match-(\w+)"[^>]*>(\w+) match · (-?\d+\.\d)</span>', page
+        r'<span class="match match-(\w+)" title="Scores as high as (\d+)% of the papers you '
+        r'liked">(\w+) match</span>',
+        page,
     )
     assert len(labels) == len(items) == 20
-    for (level, word, shown), item in zip(labels, items, strict=True):
-        assert level == word and shown == f"{item['score']:.1f}"
+    for (level, percent, word), item in zip(labels, items, strict=True):
+        assert 0 <= item["match"] <= 1
+        assert level == word == match_label(item["match"])["level"]
+        assert int(percent) == round(100 * round(item["match"], 2))
+    # "strong" means as high as half of what the person liked: not every card
+    assert sum(level == "strong" for level, _, _ in labels) < len(labels)
     settings = ada.get("/settings").get_data(as_text=True)
     assert "0 is average for you, 0.5 a good match, 1 or more a strong one" in settings
 
@@ -100,20 +109,15 @@ def test_unranked_cards_show_no_score(ada):
 
 
 @pytest.mark.parametrize(
-    ("score", "reason", "label"),
-    [
-        (1.26, "matches: x", {"level": "strong", "text": "strong match · 1.3"}),
-        (0.96, "matches: x", {"level": "strong", "text": "strong match · 1.0"}),
-        (0.5, "because you liked “A”", {"level": "good", "text": "good match · 0.5"}),
-        (0.04, "recommended", {"level": "fair", "text": "fair match · 0.0"}),
-        (-0.7, "recommended", {"level": "weak", "text": "weak match · -0.7"}),
-        (0.0, "new in this dump", None),
-        (0.0, "you rated this", None),
-        (None, "matches: x", None),
-    ],
+    ("match", "level"),
+    [(1.0, "strong"), (0.5, "strong"), (0.3, "good"), (0.05, "fair"), (0.0, "weak"), (None, None)],
 )
-def test_match_labels_follow_the_number_shown(score, reason, label):
-    assert match_label(score, reason) == label
+def test_match_labels_say_where_a_paper_falls_among_the_persons_likes(match, level):
+    label = match_label(match)
+    assert (label and label["level"]) == level
+    if label:
+        assert label["text"] == f"{level} match"
+        assert label["title"] == f"Scores as high as {match:.0%} of the papers you liked"
 
 
 def test_similar_papers_say_what_their_number_means(ada):
@@ -161,7 +165,7 @@ def test_a_like_answers_the_new_order_of_the_cards_on_the_page(ada):
     for pid in body["order"]:
         if pid in now:
             card = body["cards"][str(pid)]
-            assert card["match"]["text"].endswith(f"{now[pid]['score']:.1f}")
+            assert card["match"] == match_label(now[pid]["match"])
             assert card["reason"] == now[pid]["reason"]
     # Undo: the liked paper is back in the order, and the order is the first one again.
     again = rate_on_page(ada, liked, "undo", shown)
