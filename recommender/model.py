@@ -7,6 +7,7 @@ saves and loads it. Everything works on matrix rows (``pidx``), never database i
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import time
 from collections.abc import Sequence
@@ -200,7 +201,7 @@ def fit_recommender(
             "als_confidence": collab_model.alpha,
             "bridge_neighbours": collab_model.bridge_neighbours,
         }
-    return Recommender(
+    rec = Recommender(
         text=text_model,
         item_vectors=vectors,
         content=content_model,
@@ -212,6 +213,33 @@ def fit_recommender(
         tuning_=report,
         taste=taste_model,
     )
+    report["sample"] = _sample_report(rec, user_items)
+    return rec
+
+
+def _sample_report(rec: Recommender, user_items) -> dict:
+    """What the blend rests on, for ``refit --json`` and ``/healthz``: how many people and
+    ratings, how far the install is from a small one, and the prior it leans on."""
+    ratings = int(sp.csr_matrix(user_items).nnz) if user_items is not None else 0
+    small = rec.weights.small
+    strength = rec.community_strength() if rec.collab is not None else 0.0
+    if rec.n_people < 2:
+        basis = "one person: the content ranking alone (colleagues' signals off)"
+    elif rec.tuning_.get("status") == "tuned":
+        basis = "learned on this install's own ratings, shrunk towards the shipped weights"
+    else:
+        basis = (
+            f"too few ratings to learn from: the small-install prior (labs-val) "
+            f"{1 - strength:.0%}, the large-community weights {strength:.0%}"
+        )
+    return {
+        "people": rec.n_people,
+        "ratings": ratings,
+        "co_ratings": rec.co_ratings,
+        "community_strength": round(strength, 3),
+        "basis": basis,
+        "small_install_prior": dataclasses.asdict(small) if small else None,
+    }
 
 
 def _co_ratings(user_items: sp.csr_matrix) -> int:

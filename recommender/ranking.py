@@ -467,6 +467,33 @@ def rankable_mask(profiles: Sequence[Profile], ctx: _Context) -> np.ndarray:
     return keep
 
 
+#: How far (in blended z-units) a candidate falls when a paper the person disliked is among
+#: its nearest papers and closer to it than any paper they liked: a dislike is a hard
+#: negative, so such a paper never leads the feed on the strength of its likeness to a like.
+DISLIKE_DEMOTION = 2.0
+
+
+def near_dislike(profiles: Sequence[Profile], ctx: _Context) -> np.ndarray:
+    """(people x candidates) 1 where the candidate's nearest disliked paper is closer than its
+    nearest liked one, both looked up in the candidate's neighbourhood (the published
+    ``k`` nearest papers), so the cost grows with the person's ratings, not the corpus."""
+    out = np.zeros((len(profiles), len(ctx.candidates)), np.float32)
+    M = ctx.index.neighbours_t
+    for i, p in enumerate(profiles):
+        disliked = np.asarray(p.disliked, dtype=np.int64).ravel()
+        if not len(disliked):
+            continue
+        worst = np.asarray(M[disliked].max(axis=0).todense()).ravel()
+        liked = np.asarray(p.liked, dtype=np.int64).ravel()
+        best = (
+            np.asarray(M[liked].max(axis=0).todense()).ravel()
+            if len(liked)
+            else np.zeros_like(worst)
+        )
+        out[i] = ((worst > 0) & (worst > best))[ctx.at]
+    return out
+
+
 def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[list[Ranked]]:
     B, n_cand = len(profiles), len(ctx.candidates)
     keep = rankable_mask(profiles, ctx)
@@ -476,6 +503,7 @@ def _rank_block(rec, profiles, ctx, n, diversity, reasons, terms_list) -> list[l
     for j, name in enumerate(FEATURES):
         if W[:, j].any():  # e.g. popularity: weight 0 for new papers
             scores += W[:, j : j + 1] * feats[name]
+    scores -= DISLIKE_DEMOTION * near_dislike(profiles, ctx)
     scores[~keep] = -np.inf
     tops: list[np.ndarray] = [None] * B  # type: ignore[list-item]
     valid = np.isfinite(scores).sum(axis=1)

@@ -223,9 +223,11 @@ def _match_shares(rec, profiles, ctx, tops) -> list[list[float | None]]:
     """For each shown paper, the share of the person's likes it scores at least as high as.
 
     The person's own taste model (:mod:`recommender.taste`; the centroid of their likes
-    with TF-IDF) scores the shown paper, and each liked paper by the model of the *other*
-    likes (leave one out, so a like is not compared with itself). With fewer than two
-    likes there is nothing to compare with: ``None``.
+    with TF-IDF) scores each liked paper by the model of the *other* likes (leave one out,
+    so a like is not compared with itself), and the shown paper the same way: without the
+    one like that supports it most. Otherwise a paper next to a single like would beat
+    every like and "strong" would be on every card. With fewer than two likes there is
+    nothing to compare with: ``None``.
     """
     out: list[list[float | None]] = []
     X = rec.item_vectors
@@ -246,11 +248,16 @@ def _match_shares(rec, profiles, ctx, tops) -> list[list[float | None]]:
             w_liked = taste.precision_ @ XL.mean(axis=0)
             w_background = taste.precision_ @ np.asarray(background, np.float32)
             own = taste.own_scores(XL, taste.quad_[liked], (w_liked, w_background))
-            new = np.asarray(X[shown], dtype=np.float32) @ (w_liked - w_background)
+            XS = np.asarray(X[shown], dtype=np.float32)
+            support = (XS @ taste.precision_) @ XL.T  # (shown, likes)
+            n = len(liked)
+            new = (n * (XS @ w_liked) - support.max(axis=1)) / (n - 1) - XS @ w_background
         else:  # centroid similarity, leave one out (rows are unit length)
             total = np.asarray(X[liked].sum(axis=0)).ravel()
             own = (np.asarray(X[liked] @ total).ravel() - 1.0) / (len(liked) - 1)
-            new = np.asarray(X[shown] @ total).ravel() / len(liked)
+            support = X[shown] @ X[liked].T
+            support = support.toarray() if sp.issparse(support) else np.asarray(support)
+            new = (np.asarray(X[shown] @ total).ravel() - support.max(axis=1)) / (len(liked) - 1)
         own = np.sort(own)
         share = np.searchsorted(own, new, side="right") / len(own)
         out.append([round(float(x), 3) for x in share])

@@ -556,3 +556,23 @@ def test_kill_9_while_the_smtp_server_holds_a_message(papers, settings, smtp, da
     rows = ledger(db)
     assert {r["state"] for r in rows} == {"sent"}
     assert [r["attempts"] for r in rows] == [1, 1, 2, 1, 1, 1]
+
+
+def test_a_paper_closest_to_a_dislike_never_reaches_the_digest(papers, settings, smtp):
+    db = papers
+    uid = add_user(db, "ada@example.org", digest_size=50, keywords="")
+    ids = [r[0] for r in db.execute("SELECT id FROM papers ORDER BY id").fetchall()]
+    for pid in ids[:6]:
+        pipeline.record_feedback(db, uid, pid, 1)
+    for pid in ids[6:12]:
+        pipeline.record_feedback(db, uid, pid, -1)
+    pipeline.refit(db, settings)
+    feed = pipeline.FeedService(settings).rank_for_person(db, uid, limit=300)
+    against = {
+        i.paper_id for i in feed if i.reason_kind in ("disliked", "colleagues-despite-dislike")
+    }
+    assert against  # the feed has such papers (after the others: a dislike is a hard negative)
+    assert min(n for n, i in enumerate(feed) if i.paper_id in against) > 0
+    digest.send_due_digests(db, settings, now=MONDAY_0705_BERLIN)
+    sent = {r[0] for r in db.execute("SELECT paper_id FROM digest_items").fetchall()}
+    assert sent and not sent & against
