@@ -22,7 +22,7 @@ from recommender.collab import CollabModel
 from recommender.content import ContentModel
 from recommender.taste import TasteModel
 from recommender.text import EmbeddingText, TfidfText, make_text_model
-from recommender.weights import COMMUNITY_HALF, BlendWeights
+from recommender.weights import COMMUNITY_HALF, PEOPLE_HALF, BlendWeights
 
 
 @dataclass
@@ -59,13 +59,20 @@ class Recommender:
         return int(self.item_vectors.shape[0])
 
     def community_strength(self) -> float:
-        """Between 0 and 1: how far this install is from a small one, by its co-ratings.
+        """Between 0 and 1: how far this install is from a small one, by how many people rated.
 
         The share of the large-community weights in every blend (the rest: the small-install
-        prior, :class:`recommender.weights.SmallInstall`). Weights tuned on this community's
-        own ratings already say how much its signals are worth (their shrinkage towards the
-        prior is built in): 1.
+        prior, :class:`recommender.weights.SmallInstall`), ``people / (people +
+        PEOPLE_HALF)``. Weights tuned on this community's own ratings already say how much
+        its signals are worth (their shrinkage towards the prior is built in): 1.
         """
+        if self.weights.meta.get("self_tuned"):
+            return 1.0
+        return float(self.n_people / (self.n_people + PEOPLE_HALF))
+
+    def collab_strength(self) -> float:
+        """Between 0 and 1: how much the large-community weights trust collaborative factors,
+        by co-ratings (ratings beyond each person's first); 1 once self-tuned."""
         if self.weights.meta.get("self_tuned"):
             return 1.0
         return float(self.co_ratings / (self.co_ratings + COMMUNITY_HALF))
@@ -77,17 +84,19 @@ class Recommender:
 
         ``has_collab``: the person has collaborative factors (a like, or stored factors);
         ``co_likes``: how many times other people liked the papers they liked (the evidence
-        colleagues give about them). With one person in the install, or no co-likes, the
-        ranking is the content ranking alone.
+        colleagues give about them). With one person in the install, or no co-likes in a
+        small one, the ranking is the content ranking alone.
         """
-        s = self.community_strength() if self.collab is not None else 0.0
-        large = self.weights.for_pool(warm_share, n_ratings, 1.0 if has_collab else 0.0)
+        large = self.weights.for_pool(
+            warm_share, n_ratings, self.collab_strength() if has_collab else 0.0
+        )
         small = self.weights.small
-        if small is None:  # weights without a small-install prior: the older shrinkage
-            return self.weights.for_pool(warm_share, n_ratings, s if has_collab else 0.0)
+        if small is None:  # weights without a small-install prior: the large ones alone
+            return large
         mine = small.for_person(co_likes if has_collab else 0.0, self.n_people)
         if self.n_people < 2:
             return mine
+        s = self.community_strength()
         return {f: s * large.get(f, 0.0) + (1 - s) * mine.get(f, 0.0) for f in mine}
 
     def topic_vectors(self, query: str) -> np.ndarray | sp.csr_matrix:
@@ -222,7 +231,7 @@ def _sample_report(rec: Recommender, user_items) -> dict:
     ratings, how far the install is from a small one, and the prior it leans on."""
     ratings = int(sp.csr_matrix(user_items).nnz) if user_items is not None else 0
     small = rec.weights.small
-    strength = rec.community_strength() if rec.collab is not None else 0.0
+    strength = rec.community_strength() if rec.n_people >= 2 else 0.0
     if rec.n_people < 2:
         basis = "one person: the content ranking alone (colleagues' signals off)"
     elif rec.tuning_.get("status") == "tuned":

@@ -83,8 +83,8 @@ def test_colleagues_never_outrank_a_persons_own_taste(lab, db):
         after = top(settings, db, uid, days["day2.txt"])
         own_before = sum(on_topic(i, pattern) for i in before[email])
         own_after = sum(on_topic(i, pattern) for i in after)
-        # ~1 in 10 of a day's papers is on each topic: 3 in the top 10 is well above chance
-        assert own_after >= own_before >= 3, (email, own_before, own_after)
+        # 26, 26 and 9 of day two's 219 papers are on these topics: chance gives 0.4-1.2
+        assert own_after >= own_before >= 2, (email, own_before, own_after)
         # the same day's papers: what colleagues liked never takes the top
         theirs = {pid for other, ids in liked.items() if other != email for pid in ids}
         same_day = top(settings, db, uid, days["day1.txt"], n=10)
