@@ -89,23 +89,6 @@ class ContentModel:
             out[start : start + self.block_size] = block.toarray() if sp.issparse(block) else block
         return out
 
-    def neighbour_floor(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """For each paper in ``rows``, the similarity of its ``k``-th nearest other paper.
-
-        Liked papers at least this similar count as the candidate's neighbours in the kNN signal.
-        """
-        rows = np.arange(self.n_items_) if rows is None else _as_index(rows)
-        k = min(self.k, self.n_items_ - 1)
-        floor = np.zeros(len(rows), dtype=np.float32)
-        if k <= 0:
-            return floor
-        for start in range(0, len(rows), self.block_size):
-            idx = rows[start : start + self.block_size]
-            sims = self.similarity(idx, None)
-            sims[np.arange(len(idx)), idx] = -np.inf  # a paper is not its own neighbour
-            floor[start : start + len(idx)] = np.partition(sims, -k, axis=1)[:, -k]
-        return floor
-
     def neighbours(
         self, rows: np.ndarray | None = None, *, block_rows: int = 512, progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -142,56 +125,6 @@ class ContentModel:
         if bar is not None:
             bar.close()
         return index, sims
-
-    # -- scores -------------------------------------------------------------------------------
-
-    def score_parts(
-        self,
-        sim_liked: np.ndarray,
-        sim_disliked: np.ndarray | None = None,
-        *,
-        floor: np.ndarray | None = None,
-        sim_query: np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Combine precomputed similarities into the ``centroid`` and ``knn`` signals.
-
-        Parameters
-        ----------
-        sim_liked : ndarray, shape (n_candidates, n_liked)
-            Similarities of candidates to the person's liked papers.
-        sim_disliked : ndarray, shape (n_candidates, n_disliked), optional
-        floor : ndarray, shape (n_candidates,), optional
-            :meth:`neighbour_floor` of the candidates; without it every liked paper counts.
-        sim_query : ndarray, shape (n_candidates,), optional
-            Similarity to a keyword query; joins the centroid as one more "liked paper".
-
-        Returns
-        -------
-        dict with ``"centroid"`` and ``"knn"`` arrays of shape (n_candidates,), float32.
-        """
-        n = sim_liked.shape[0]
-        cols = [sim_liked] if sim_liked.shape[1] else []
-        if sim_query is not None:
-            cols.append(np.asarray(sim_query, dtype=np.float32).reshape(n, 1))
-        if cols:
-            both = cols[0] if len(cols) == 1 else np.hstack(cols)
-            centroid = both.mean(axis=1, dtype=np.float32)
-        else:
-            centroid = np.zeros(n, dtype=np.float32)
-        if sim_liked.shape[1]:
-            if floor is None:
-                knn = sim_liked.sum(axis=1, dtype=np.float32)
-            else:
-                near = sim_liked >= floor[:, None]
-                knn = np.where(near, sim_liked, 0.0).sum(axis=1, dtype=np.float32)
-        else:
-            knn = centroid.copy()
-        if sim_disliked is not None and sim_disliked.shape[1]:
-            # A dislike lowers both signals by the mean similarity to the disliked papers.
-            penalty = self.dislike_weight * sim_disliked.mean(axis=1, dtype=np.float32)
-            centroid = centroid - penalty
-            knn = knn - penalty * max(1.0, float(sim_liked.shape[1]) ** 0.5)
-        return {"centroid": centroid.astype(np.float32), "knn": knn.astype(np.float32)}
 
 
 def zscore(scores: np.ndarray) -> np.ndarray:

@@ -5,19 +5,30 @@ or its batch form :func:`rank_users`; both share the same code, so they cannot d
 The signals and their blend weights are described in :mod:`recommender.weights`; the fitted
 model is :class:`recommender.model.Recommender`; reasons come from :mod:`recommender.reasons`.
 
+The signals themselves are computed in :mod:`recommender.features` (shared with fit-time
+tuning); this module blends them, demotes what is closer to a dislike than to a like, and
+selects and explains each person's top.
+
 Everything works on matrix rows (``pidx`` for papers, ``uidx`` for people), never database ids.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from recommender.content import zscore
+from recommender.features import (
+    CandidateIndex,
+    Profile,
+    _Context,
+    block_features,
+    context,
+    rankable_mask,
+    zscore_rows,
+)
 from recommender.model import Recommender
 from recommender.reasons import Ranked, explain
 from recommender.text import TfidfText
@@ -36,169 +47,7 @@ __all__ = [
 ]
 
 
-@dataclass
-class Profile:
-    """What the ranker knows about one person (all indices are ``pidx``).
-
-    ``exclude`` holds papers never to show again: rated, already shown, muted.
-    ``uidx`` selects stored collaborative factors; without it they are solved from ``liked``.
-    ``query`` is a keyword query (onboarding) used alongside or instead of likes.
-    """
-
-    liked: Sequence[int] | np.ndarray = ()
-    disliked: Sequence[int] | np.ndarray = ()
-    exclude: Iterable[int] = ()
-    uidx: int | None = None
-    query: str | None = None
-
-
-def zscore_rows(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
-    """Z-score each row (one person) of ``scores``; constant rows become zeros.
-
-    Row by row the same as :func:`recommender.content.zscore`. With ``keep``
-    (a boolean mask of the same shape), each row's mean and spread come from its
-    kept entries only, so a person ranked in a batch over a shared candidate pool
-    gets the same scores as when ranked alone over their own candidates.
-    """
-    scores = np.asarray(scores, dtype=np.float32)
-    # One formula whether or not anything is masked, so that a row's result never
-    # depends on the other rows of its block (bit-for-bit, not just approximately).
-    if keep is None:
-        keep = np.ones(scores.shape, dtype=bool)
-    count = np.maximum(keep.sum(axis=1, keepdims=True), 1).astype(np.float32)
-    mean = np.where(keep, scores, 0).sum(axis=1, keepdims=True) / count
-    centred = np.where(keep, scores - mean, 0)
-    std = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / count)
-    ok = np.isfinite(std) & (std >= 1e-12)
-    out = (scores - mean) / np.where(ok, std, np.float32(1))
-    out[~ok[:, 0]] = 0
-    return out.astype(np.float32, copy=False)
-
-
 # -- the ranking path -------------------------------------------------------------------------
-
-
-@dataclass
-class CandidateIndex:
-    """What everyone ranked against one candidate set shares: each candidate's neighbourhood.
-
-    ``neighbours_t`` is ``(n_items, n_candidates)``: entry ``(j, c)`` is the similarity of
-    paper ``j`` to candidate ``c`` when ``j`` is among ``c``'s ``k`` nearest other papers
-    (the kNN signal's neighbourhood), else absent. Stored by paper row, so a person's kNN
-    signal is the sum of their liked papers' rows: the cost grows with their likes, not
-    with the corpus. Built once per published bundle for the papers people are shown
-    (:mod:`recommender.bundles`, by the scheduler), or on the fly for any other set.
-    """
-
-    candidates: np.ndarray  # sorted, unique pidx
-    neighbours_t: sp.csr_matrix
-    # Derived from the model when the index is made (at load, never per request): the
-    # candidates' text vectors and collaborative factors, transposed for the products.
-    vectors_t: sp.csr_matrix | np.ndarray | None = None  # (dim, n_candidates)
-    vectors: sp.csr_matrix | np.ndarray | None = None  # (n_candidates, dim)
-    factors_t: np.ndarray | None = None  # (factors, n_candidates) float64
-
-    @classmethod
-    def build(
-        cls, rec: Recommender, candidates: Sequence[int] | np.ndarray, *, progress: bool = False
-    ) -> CandidateIndex:
-        """Search each candidate's neighbourhood (the per-corpus work done at publish)."""
-        cand = np.unique(np.asarray(candidates, dtype=np.int64))
-        index, sims = rec.content.neighbours(cand, progress=progress)
-        k = index.shape[1] if index.ndim == 2 else 0
-        cols = np.repeat(np.arange(len(cand), dtype=np.int64), k)
-        M = sp.csr_matrix(
-            (sims.ravel().astype(np.float32), (index.ravel().astype(np.int64), cols)),
-            shape=(rec.n_items, len(cand)),
-        )
-        return cls.for_model(rec, cand, M)
-
-    @classmethod
-    def for_model(
-        cls, rec: Recommender, candidates: np.ndarray, neighbours_t: sp.csr_matrix
-    ) -> CandidateIndex:
-        """An index from stored neighbourhoods, with the model's arrays for its candidates."""
-        cand = np.asarray(candidates, dtype=np.int64)
-        vectors = rec.item_vectors[cand]
-        if sp.issparse(vectors):  # TF-IDF: products go candidates x terms (see _similarity_sums)
-            vectors, vectors_t = sp.csr_matrix(vectors, dtype=np.float32), None
-        else:
-            vectors_t = np.ascontiguousarray(vectors.T)
-        factors_t = None
-        if rec.collab is not None:
-            factors_t = np.ascontiguousarray(rec.collab.item_factors_[cand].astype(np.float64).T)
-        return cls(
-            cand, neighbours_t.tocsr(), vectors_t=vectors_t, vectors=vectors, factors_t=factors_t
-        )
-
-    @functools.cached_property
-    def floor(self) -> np.ndarray:
-        """Each candidate's neighbour floor: the least similarity in its neighbourhood."""
-        M = self.neighbours_t.tocsc()
-        floor = np.zeros(M.shape[1], np.float32)
-        filled = np.diff(M.indptr) > 0
-        if filled.any():
-            starts = M.indptr[:-1][filled]
-            floor[filled] = np.minimum.reduceat(M.data, starts)[: int(filled.sum())]
-        return floor
-
-    def positions(self, pidx: np.ndarray) -> np.ndarray:
-        """Column of each paper in :attr:`neighbours_t` (-1: not indexed)."""
-        pidx = np.asarray(pidx, dtype=np.int64)
-        if not len(self.candidates):
-            return np.full(len(pidx), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self.candidates, pidx), len(self.candidates) - 1)
-        return np.where(self.candidates[at] == pidx, at, -1)
-
-    def covers(self, pidx: np.ndarray) -> bool:
-        return bool((self.positions(pidx) >= 0).all())
-
-
-@dataclass
-class _Context:
-    """Per-call precomputation shared by every person ranked against the same candidates."""
-
-    candidates: np.ndarray
-    at: np.ndarray | slice  # column of each candidate in the index's arrays
-    index: CandidateIndex
-    regime: str
-    warm_share: float  # share of candidates with a rating: mixes the cold and warm weights
-    popularity: np.ndarray  # (n_candidates,) z-scored log(1 + likes)
-    pos_lookup: np.ndarray  # pidx -> position in candidates (-1: not a candidate)
-
-    @property
-    def floor(self) -> np.ndarray:
-        """Each candidate's neighbour floor: its k-th nearest paper's similarity."""
-        return self.index.floor[self.at]
-
-
-def context(
-    rec: Recommender,
-    profiles: Sequence[Profile],
-    candidates: np.ndarray,
-    index: CandidateIndex | None = None,
-) -> _Context:
-    """The shared part of a ranking call; ``index`` (precomputed at publish) if it covers
-    ``candidates``, else one built for them now."""
-    candidates = np.asarray(candidates, dtype=np.int64)
-    if index is None or not index.covers(candidates):
-        index = CandidateIndex.build(rec, candidates)
-    rated = float(rec.collab.rated_[candidates].mean()) if rec.collab is not None else 0.0
-    likes = rec.collab.likes_[candidates] if rec.collab is not None else np.zeros(len(candidates))
-    pos_lookup = np.full(rec.n_items, -1, dtype=np.int64)
-    pos_lookup[candidates] = np.arange(len(candidates))
-    at = index.positions(candidates)
-    if len(at) == len(index.candidates) and np.array_equal(at, np.arange(len(at))):
-        at = slice(None)  # the whole index, in order: no copies
-    return _Context(
-        candidates=candidates,
-        at=at,
-        index=index,
-        regime="warm" if rated > 0.5 else "cold",
-        warm_share=rated,
-        popularity=zscore(np.log1p(np.asarray(likes, dtype=np.float32))),
-        pos_lookup=pos_lookup,
-    )
 
 
 def _mmr(scores: np.ndarray, order: np.ndarray, sims: np.ndarray, n: int, diversity: float):
@@ -279,158 +128,6 @@ def rank_users(
     return results
 
 
-def _indicator(rows: list[np.ndarray], n_cols: int) -> sp.csr_matrix:
-    """(len(rows), n_cols) float32 counts of ``rows[i]`` (duplicates count twice)."""
-    lens = np.fromiter((len(r) for r in rows), np.int64, len(rows))
-    flat = np.concatenate([np.zeros(0, np.int64), *rows]) if len(rows) else np.zeros(0, np.int64)
-    M = sp.csr_matrix(
-        (np.ones(len(flat), np.float32), (np.repeat(np.arange(len(rows)), lens), flat)),
-        shape=(len(rows), n_cols),
-    )
-    M.sum_duplicates()
-    return M
-
-
-#: People per dense product in :func:`_similarity_sums` (TF-IDF): bounds the dense
-#: (terms x people) block, while a sparse-times-sparse product would walk every posting
-#: of every profile term twice (counting, then multiplying).
-DENSE_PROFILES = 32
-
-
-def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context, summed=None) -> np.ndarray:
-    """(people x candidates) summed similarity of each person's papers (rows of ``M``) to
-    every candidate: their summed vectors (``summed``, else ``M`` times the paper vectors)
-    times the candidates' vectors."""
-    if summed is None:
-        summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
-    index = ctx.index
-    if sp.issparse(summed):
-        out = np.empty((M.shape[0], len(index.candidates)), np.float32)
-        for start in range(0, M.shape[0], DENSE_PROFILES):
-            block = summed[start : start + DENSE_PROFILES].T.toarray().astype(np.float32)
-            out[start : start + DENSE_PROFILES] = (index.vectors @ block).T
-    else:
-        out = np.asarray(summed @ index.vectors_t)
-    return np.asarray(out[:, ctx.at], dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
-
-
-def block_features(
-    rec: Recommender, profiles: Sequence[Profile], ctx: _Context, keep: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """(people x candidates) z-scored signals (``FEATURES`` keys) for a block of people.
-
-    The one feature path: feeds are ranked with it and fit-time tuning learns the blend
-    weights through it (:mod:`recommender.tuning`).
-
-    ``keep`` marks each person's own candidates (see :func:`zscore_rows`).
-    """
-    B, n_cand = len(profiles), len(ctx.candidates)
-    liked = [np.asarray(p.liked, dtype=np.int64).ravel() for p in profiles]
-    disliked = [np.asarray(p.disliked, dtype=np.int64).ravel() for p in profiles]
-    n_liked = np.fromiter((len(x) for x in liked), np.int64, B)
-    n_disliked = np.fromiter((len(x) for x in disliked), np.int64, B)
-    L = _indicator(liked, rec.n_items)
-    knn = np.zeros((B, n_cand), np.float32)
-    if n_liked.any():
-        near = (L @ ctx.index.neighbours_t).toarray()
-        knn = np.asarray(near[:, ctx.at], dtype=np.float32)
-    # centroid: mean similarity to the liked papers, a keyword query counting as one more;
-    # the liked and the disliked papers' sums come from one pass over the candidates
-    dis = n_disliked > 0
-    D = _indicator([disliked[i] for i in np.flatnonzero(dis)], rec.n_items)
-    summed = None
-    if n_liked.any() or dis.any():
-        LD = sp.vstack([L, D], format="csr")
-        summed = LD @ rec.item_vectors  # (people + dislikers, dim)
-        sums = _similarity_sums(rec, LD, ctx, summed)
-    else:
-        sums = np.zeros((B, n_cand), np.float32)
-    sum_liked, sum_disliked = sums[:B], sums[B:]
-    n_centroid = n_liked.copy()
-    topics: dict[int, np.ndarray] = {}  # person -> (topics, dim) vectors of their keywords
-    for i, p in enumerate(profiles):
-        if p.query:
-            topics[i] = rec.topic_vectors(p.query)
-            sum_liked[i] += rec.topic_similarity(topics[i], ctx.candidates).max(axis=1)
-            n_centroid[i] += 1
-    centroid = np.zeros((B, n_cand), np.float32)
-    has = n_centroid > 0
-    centroid[has] = sum_liked[has] / n_centroid[has, None].astype(np.float32)
-    no_likes = n_liked == 0
-    knn[no_likes] = centroid[no_likes]
-    if n_disliked.any():
-        # A dislike lowers both signals by the mean similarity to the disliked papers.
-        penalty = np.float32(rec.content.dislike_weight) * (
-            sum_disliked / n_disliked[dis, None].astype(np.float32)
-        )
-        scale = np.maximum(1.0, np.sqrt(n_liked[dis].astype(np.float64))).astype(np.float32)
-        centroid[dis] -= penalty
-        knn[dis] -= penalty * scale[:, None]
-    feats = {
-        "taste": zscore_rows(_taste(rec, ctx, summed, topics, n_liked, n_disliked), keep),
-        "knn": zscore_rows(knn, keep),
-        "centroid": zscore_rows(centroid, keep),
-    }
-    collab = np.zeros((B, n_cand), np.float32)
-    if rec.collab is not None:
-        stored = len(rec.collab.user_factors_)
-        U = np.zeros((B, rec.collab.factors), np.float32)
-        solve = [
-            i
-            for i, p in enumerate(profiles)
-            if (p.uidx is None or p.uidx >= stored) and (len(liked[i]) or p.uidx is not None)
-        ]
-        if solve:
-            U[solve] = rec.collab.user_factors_batch(
-                [liked[i] for i in solve], [disliked[i] for i in solve]
-            )
-        known = [i for i, p in enumerate(profiles) if p.uidx is not None and p.uidx < stored]
-        if known:
-            U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
-        scores = (U.astype(np.float64) @ ctx.index.factors_t)[:, ctx.at]
-        collab = zscore_rows(scores.astype(np.float32), keep)
-    feats["collab"] = collab
-    # standardised over each person's own pool, like the other signals
-    feats["popularity"] = zscore_rows(np.broadcast_to(ctx.popularity, (B, n_cand)), keep)
-    return feats
-
-
-def _taste(rec, ctx, summed, topics, n_liked, n_disliked) -> np.ndarray:
-    """(people x candidates) each person's own linear taste model (:mod:`recommender.taste`):
-    their likes (and keyword topics) against the corpus, dislikes as hard negatives. A
-    person with topics and no likes gets their best-matching topic's score."""
-    B, n_cand = len(n_liked), len(ctx.candidates)
-    out = np.zeros((B, n_cand), np.float32)
-    taste = rec.taste
-    if taste is None or not taste.available or (summed is None and not topics):
-        return out
-    dim = taste.mean_.shape[0]
-    liked_sum = np.zeros((B, dim), np.float32)
-    disliked_mean = np.zeros((B, dim), np.float32)
-    dis = n_disliked > 0
-    if summed is not None:
-        summed = np.asarray(summed, dtype=np.float32)
-        liked_sum[:] = summed[:B]
-        disliked_mean[dis] = summed[B:] / n_disliked[dis, None].astype(np.float32)
-    count = n_liked.astype(np.float32)
-    for i, vectors in topics.items():
-        if n_liked[i]:  # topics count as one more liked paper beside the likes
-            liked_sum[i] += vectors.mean(axis=0)
-            count[i] += 1
-    has = count > 0
-    vectors_t = ctx.index.vectors_t
-    if has.any():
-        W = taste.directions(liked_sum[has] / count[has, None], disliked_mean[has], dis[has])
-        out[has] = np.asarray(W @ vectors_t, dtype=np.float32)[:, ctx.at]
-    for i, vectors in topics.items():
-        if not n_liked[i]:  # keywords alone: the best topic's model
-            W = taste.directions(
-                vectors, disliked_mean[[i] * len(vectors)], dis[[i] * len(vectors)]
-            )
-            out[i] = np.asarray(W @ vectors_t, dtype=np.float32)[:, ctx.at].max(axis=0)
-    return out
-
-
 def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: float) -> np.ndarray:
     """(people x FEATURES) blend weights for a block of people (:meth:`Recommender.
     blend_for`): the person's own taste first, colleagues in proportion to the evidence."""
@@ -443,28 +140,6 @@ def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: fl
         w = rec.blend_for(warm_share, len(liked) + len(p.disliked), has_collab, co_likes)
         W[i] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
     return W
-
-
-def rankable_mask(profiles: Sequence[Profile], ctx: _Context) -> np.ndarray:
-    """(people x candidates) True where a candidate may be shown: never an excluded paper
-    or one the person has rated."""
-    keep = np.ones((len(profiles), len(ctx.candidates)), dtype=bool)
-    for i, p in enumerate(profiles):
-        drop = np.concatenate(
-            [
-                (
-                    np.asarray(p.exclude, dtype=np.int64).ravel()
-                    if isinstance(p.exclude, np.ndarray)
-                    else np.fromiter((int(x) for x in p.exclude), np.int64)
-                ),
-                np.asarray(p.liked, dtype=np.int64).ravel(),
-                np.asarray(p.disliked, dtype=np.int64).ravel(),
-            ]
-        )
-        drop = drop[(drop >= 0) & (drop < len(ctx.pos_lookup))]
-        pos = ctx.pos_lookup[drop]
-        keep[i, pos[pos >= 0]] = False
-    return keep
 
 
 #: How far (in blended z-units) a candidate falls when a paper the person disliked is among

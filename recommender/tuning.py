@@ -10,8 +10,9 @@ Every refit (and ``paperfeed evaluate``, which does exactly what a refit does) c
 2. **Fit** the collaborative model on what is left (text vectors and the content model are
    shared with the final fit: they do not depend on ratings).
 3. **Score through the serving path**: each validation person, with their likes subsampled
-   into each band of :data:`recommender.ranking.BANDS`, goes through the very
-   ``context``/``block_features`` code that ranks feeds, over the held-out candidates.
+   into each band of :data:`recommender.weights.BANDS`, goes through the very
+   ``context``/``block_features`` code that ranks feeds (:mod:`recommender.features`), over
+   the held-out candidates.
 4. **Search** the weight simplex (step 0.1) for the best mean of ndcg@20 and recall@100, with
    and without the collaborative signal (the content-only weights).
 5. **Shrink towards the shipped defaults**: a band learned from ``n`` validation people gets
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+from recommender.features import CandidateIndex, Profile, block_features, context, rankable_mask
 
 #: Share of the liked papers whose ratings are all held out for the cold check.
 COLD_SHARE = 0.15
@@ -218,13 +221,6 @@ def tune_weights(
     the second validation (val2-warm, docs/benchmarks.md): until it ranks the full pool,
     warm candidates keep the shipped weights.
     """
-    from recommender.ranking import (
-        CandidateIndex,
-        Profile,
-        block_features,
-        context,
-        rankable_mask,
-    )
     from recommender.weights import BANDS, FEATURES, BlendWeights
 
     started = time.perf_counter()

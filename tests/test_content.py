@@ -6,6 +6,7 @@ import pytest
 from recommender.content import ContentModel, zscore
 from recommender.text import TfidfText
 from tests._corpus import corpus
+from tests._reference import neighbour_floor, score_parts
 
 
 @pytest.fixture
@@ -17,10 +18,11 @@ def fitted():
 
 def blended(model, liked, candidates, disliked=(), sim_query=None):
     """Both content signals for ``candidates``, z-scored and summed (what the ranking blends)."""
-    parts = model.score_parts(
+    parts = score_parts(
+        model,
         model.similarity(candidates, liked),
         model.similarity(candidates, list(disliked)) if len(disliked) else None,
-        floor=model.neighbour_floor(candidates) if len(liked) else None,
+        floor=neighbour_floor(model, candidates) if len(liked) else None,
         sim_query=sim_query,
     )
     return zscore(parts["knn"]) + zscore(parts["centroid"])
@@ -57,9 +59,9 @@ def test_a_dislike_pushes_similar_papers_down(fitted):
     without = blended(model, liked, candidates)
     with_dislike = blended(model, liked, candidates, disliked=[1])
     assert with_dislike[0] - with_dislike.mean() < without[0] - without.mean()
-    parts_before = model.score_parts(model.similarity(candidates, liked))
-    parts_after = model.score_parts(
-        model.similarity(candidates, liked), model.similarity(candidates, [1])
+    parts_before = score_parts(model, model.similarity(candidates, liked))
+    parts_after = score_parts(
+        model, model.similarity(candidates, liked), model.similarity(candidates, [1])
     )
     assert parts_after["centroid"][0] < parts_before["centroid"][0]
 
@@ -68,7 +70,7 @@ def test_neighbour_floor_is_the_kth_best_other_similarity(fitted):
     model, texts, _ = fitted
     sims = model.similarity([0], None)[0]
     sims[0] = -np.inf
-    assert model.neighbour_floor([0])[0] == pytest.approx(np.sort(sims)[-5])
+    assert neighbour_floor(model, [0])[0] == pytest.approx(np.sort(sims)[-5])
 
 
 def test_zscore_of_constant_scores_is_zero():

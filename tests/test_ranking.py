@@ -148,6 +148,7 @@ def test_neighbourhoods_are_each_candidates_k_nearest_other_papers():
     """The top-k search equals the definition: the k largest similarities in the paper's
     full row, itself excluded (the kNN signal counts a liked paper only among these)."""
     from recommender.content import ContentModel
+    from tests._reference import neighbour_floor
 
     texts, topics = corpus()
     rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
@@ -161,22 +162,24 @@ def test_neighbourhoods_are_each_candidates_k_nearest_other_papers():
         np.testing.assert_allclose(np.sort(sims[i]), want, rtol=1e-6)
         np.testing.assert_allclose(full[i, index[i]], sims[i], rtol=1e-6)
         assert row not in index[i]
-        assert model.neighbour_floor([row])[0] == pytest.approx(want[0])
+        assert neighbour_floor(model, [row])[0] == pytest.approx(want[0])
 
 
 def test_knn_signal_from_neighbourhoods_equals_the_floor_definition():
     """kNN score of a candidate = sum of similarities to the liked papers at least as similar
     as its k-th nearest paper, minus the dislike penalty: computed by hand, it matches."""
-    from recommender.ranking import block_features, context
+    from recommender.features import block_features, context
+    from tests._reference import neighbour_floor, score_parts
 
     texts, topics = corpus()
     rec = fit_recommender(texts, topical_likes(topics, new={5, 11, 17}))
     cands = np.array([5, 11, 17, 3, 9])
     profile = Profile(liked=[6, 7, 2, 0], disliked=[13])
-    parts = rec.content.score_parts(
+    parts = score_parts(
+        rec.content,
         rec.content.similarity(cands, profile.liked),
         rec.content.similarity(cands, profile.disliked),
-        floor=rec.content.neighbour_floor(cands),
+        floor=neighbour_floor(rec.content, cands),
     )
     ctx = context(rec, [profile], cands)
     got = block_features(rec, [profile], ctx)
