@@ -71,8 +71,8 @@ def feed_page(
     shown = items[:PAGE_SIZE]
     # Recording impressions on a GET is bookkeeping, not a change the person asked
     # for: it only keeps tomorrow's feed from repeating today's papers.
-    day = pipeline.local_day(user["timezone"])
-    pipeline.mark_shown(db, user["id"], [i.paper_id for i in shown], channel="feed", day=day)
+    today = pipeline.local_day(user["timezone"])
+    pipeline.mark_shown(db, user["id"], [i.paper_id for i in shown], channel="feed", day=today)
     likes, ratings = store.rating_counts(db, user["id"])
     return {
         "window": chosen,
