@@ -171,7 +171,8 @@ def record_dump(
         )
         db.execute(
             "INSERT INTO papers_fts (rowid, title, abstract, authors)"
-            " SELECT id, title, abstract, authors FROM papers WHERE first_dump_id = ?",
+            " SELECT id, title, abstract, authors FROM papers_search WHERE id IN"
+            " (SELECT id FROM papers WHERE first_dump_id = ?)",
             [dump_id],
         )
         _fill_metadata(db, fills)
@@ -359,40 +360,75 @@ def get_paper(db: Database, paper_id: int) -> dict | None:
     return paper
 
 
-_FTS_TOKEN = re.compile(r"\w+", re.UNICODE)
+_FTS_WORD = re.compile(r"\w+", re.UNICODE)
+#: At most this many search terms reach FTS5 (a pasted abstract is not a query).
+MAX_TERMS = 32
 
 
-def fts_query(text: str) -> str | None:
-    """Turn what a person typed into a safe FTS5 query: every word, as a prefix.
+def _fts_terms(text: str) -> list[tuple[str, ...]]:
+    """The words of each whitespace-separated chunk of ``text``: ``sim-to-real`` is one
+    term of three words (a phrase, as the tokenizer splits it), ``graph`` a term of one."""
+    terms = [tuple(_FTS_WORD.findall(chunk)) for chunk in text.split()]
+    return [t for t in terms if t][:MAX_TERMS]
 
-    FTS5 has its own syntax (quotes, NEAR, column filters); passing raw input
-    would make ``"`` or ``-`` a syntax error. Words are quoted and AND-ed.
+
+def _fts_term(words: tuple[str, ...]) -> str:
+    # A single word is a prefix ("kernel" finds "kernels"); a phrase is matched as typed.
+    return f'"{words[0]}"*' if len(words) == 1 else '"' + " ".join(words) + '"'
+
+
+def fts_query(text: str, *, any_term: bool = False) -> str | None:
+    """Turn what a person typed into a safe FTS5 query, or None if it has no words.
+
+    FTS5 has its own syntax (quotes, NEAR, column filters); passing raw input would make
+    ``"`` or ``-`` a syntax error, so only words reach it, quoted. Each word is a prefix;
+    words joined by hyphens or other punctuation (``sim-to-real``) are one phrase. Terms
+    are AND-ed, or OR-ed with ``any_term``.
     """
-    words = _FTS_TOKEN.findall(text)
-    if not words:
-        return None
-    return " ".join(f'"{word}"*' for word in words[:32])
+    terms = [_fts_term(t) for t in _fts_terms(text)]
+    return (" OR " if any_term else " AND ").join(terms) or None
+
+
+def author_query(text: str) -> str | None:
+    """An FTS5 query for papers with every typed word as a whole word of an author name."""
+    words = [w for t in _fts_terms(text) for w in t]
+    return "authors : (" + " AND ".join(f'"{w}"' for w in words) + ")" if words else None
+
+
+_SEARCH = (
+    "SELECT p.id, p.title, p.abstract, p.url, p.pdf_url, p.hf_url, p.authors,"
+    " p.arxiv_id, p.published, p.first_dump_id, bm25(papers_fts, 5.0, 1.0, 3.0) AS rank,"
+    " p.id IN (SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?) AS author_hit"
+    " FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
+    " WHERE papers_fts MATCH ? ORDER BY author_hit DESC, rank, p.id LIMIT ? OFFSET ?"
+)
 
 
 def search_papers(db: Database, text: str, *, limit: int = 20, offset: int = 0) -> list[dict]:
-    """Full-text search over titles, abstracts and author names, best match first (bm25).
+    """Full-text search over titles, abstracts and author names (accents folded:
+    "Muller" finds "Müller"), best first.
 
+    Papers with every word of the query (:func:`fts_query`) when there are any, else
+    those with any of them (``matched``: ``"all"`` or ``"any"``). Papers whose authors
+    have every typed word as a name come first (``author_hit``: "Shi" finds Shi before
+    "Shift"), then by bm25 (``rank``, lower is better; titles weigh most, then authors).
     Rows carry ``authors`` (a list) and ``links`` (:func:`paper_links`).
     """
-    query = fts_query(text)
-    if query is None:
+    every = fts_query(text)
+    if every is None:
         return []
-    rows = select(
-        db,
-        "SELECT p.id, p.title, p.abstract, p.url, p.pdf_url, p.hf_url, p.authors,"
-        " p.arxiv_id, p.published, p.first_dump_id, bm25(papers_fts, 5.0, 1.0, 3.0) AS rank"
-        " FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
-        " WHERE papers_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?",
-        [query, limit, offset],
-    )
+    authors = author_query(text)
+    matched = "all"
+    if not db.execute(
+        "SELECT 1 FROM papers_fts WHERE papers_fts MATCH ? LIMIT 1", [every]
+    ).fetchone():
+        every, matched = fts_query(text, any_term=True), "any"
+    rows = select(db, _SEARCH, [authors, every, limit, offset])
     for row in rows:
         row["authors"] = json.loads(row["authors"] or "[]")
         row["links"] = paper_links(row)
+        row["author_hit"] = bool(row["author_hit"])
+        row["matched"] = matched
     return rows
 
 

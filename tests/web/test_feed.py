@@ -182,8 +182,9 @@ def test_search_finds_papers_with_the_persons_rating(ada, db):
     assert body["query"] == "normalizing flows" and body["papers"]
     assert set(body["papers"][0]) == {
         *("paper_id", "title", "abstract", "url", "rating"),
-        *("authors", "arxiv_id", "links", "published"),
+        *("authors", "arxiv_id", "links", "published", "muted"),
     }
+    assert body["matched"] == "all"
     assert "flow" in body["papers"][0]["title"].lower()
     paper = body["papers"][0]["paper_id"]
     rate_by_fetch(ada, paper, "like")
