@@ -31,7 +31,9 @@ import logging
 import re
 import secrets
 import time
+import zoneinfo
 from dataclasses import dataclass
+from functools import cache
 
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -192,6 +194,23 @@ def device_nonce(secret_key: str, token: str | None, user: dict | None) -> str:
 # -- sign up, log in, passwords --------------------------------------------------------------
 
 
+@cache
+def timezones() -> tuple[str, ...]:
+    """Every IANA time zone name zoneinfo knows, sorted."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def valid_timezone(name: str) -> bool:
+    """An IANA name zoneinfo knows (``Europe/Berlin``), not a path or an abbreviation."""
+    if name not in timezones() and name != "UTC":
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def create_account(
     db: Database,
     settings: Settings,
@@ -200,9 +219,14 @@ def create_account(
     password: str,
     *,
     confirmed: bool = False,
+    timezone: str | None = None,
 ) -> tuple[dict, bool]:
     """A new account and whether its confirmation email went out (never sent when
-    ``confirmed``); :class:`AccountError` naming each field that is wrong."""
+    ``confirmed``); :class:`AccountError` naming each field that is wrong.
+
+    ``timezone``: the zone the sign-up form's browser reported; kept if it is a zone
+    zoneinfo knows (the digest's hour is local), else the account starts on UTC.
+    """
     email = email.strip()
     problems = {}
     if problem := email_problem(email):
@@ -217,6 +241,8 @@ def create_account(
         raise AccountError(
             {"email": "An account with this address exists already. Log in, or reset the password."}
         ) from None
+    if timezone and valid_timezone(timezone):
+        store.update_settings(db, user_id, {"timezone": timezone})
     if confirmed:
         store.confirm_email(db, user_id, email)
     user = store.get_user(db, user_id)

@@ -182,9 +182,12 @@ def test_settings_follow_the_browser_time_zone_and_the_cadence(browser, site):  
     base, data = site
     page = new_page(browser, timezone_id="Asia/Tokyo")
     sign_up(page, base, "tz@example.org", keywords="")
+    # Sign-up stored the browser's zone: no form to save first.
+    db = store.open_db(data / "paperfeed.db")
+    assert store.get_user_by_email(db, "tz@example.org")["timezone"] == "Asia/Tokyo"
+    db.close()
     page.goto(f"{base}/settings")
     assert page.input_value("#timezone") == "Asia/Tokyo"
-    assert "from your browser" in page.inner_text("#timezone-hint")
     weekday = page.locator("#digest_weekday")
     page.select_option("#digest_cadence", "weekly")
     assert weekday.is_enabled()
@@ -203,6 +206,15 @@ def test_settings_follow_the_browser_time_zone_and_the_cadence(browser, site):  
     page.goto(f"{base}/settings")
     assert page.input_value("#timezone") == "Asia/Tokyo"
     assert weekday.is_disabled()
+    page.context.close()
+
+
+def test_sign_up_stores_the_browsers_time_zone(browser, site):  # noqa: F811
+    base, _ = site
+    page = new_page(browser, timezone_id="America/New_York")
+    sign_up(page, base, "newyork@example.org", keywords="")
+    settings = page.evaluate("fetch('/settings.json').then(r => r.json())")
+    assert settings["timezone"] == "America/New_York"
     page.context.close()
 
 

@@ -129,7 +129,12 @@ def signup():
     email = request.form.get("email", "")
     try:
         user, sent = accounts.create_account(
-            get_db(), get_settings(), _secret(), email, request.form.get("password", "")
+            get_db(),
+            get_settings(),
+            _secret(),
+            email,
+            request.form.get("password", ""),
+            timezone=request.form.get("timezone", "").strip(),
         )
     except accounts.AccountError as exc:
         return render_template("auth/signup.html", errors=exc.problems, email=email), 400

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import zoneinfo
-from functools import cache
 
 from flask import (
     Blueprint,
@@ -19,6 +17,7 @@ from flask import (
 )
 
 from recommender import ratings_io, store
+from recommender.accounts import timezones, valid_timezone
 
 from .auth import login_required
 from .cards import SCORE_SCALE
@@ -28,22 +27,6 @@ bp = Blueprint("settings", __name__)
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_MUTED = 100
-
-
-@cache
-def timezones() -> tuple[str, ...]:
-    return tuple(sorted(zoneinfo.available_timezones()))
-
-
-def valid_timezone(name: str) -> bool:
-    """An IANA name zoneinfo knows (``Europe/Berlin``), not a path or an abbreviation."""
-    if name not in timezones() and name != "UTC":
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _int_in(form, name: str, low: int, high: int, errors: dict, label: str) -> int | None:

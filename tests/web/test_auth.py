@@ -34,6 +34,24 @@ def test_sign_up_stores_a_scrypt_hash_logs_in_and_emails_a_confirmation_link(cli
 
 
 @pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("America/New_York", "America/New_York"),
+        ("Mars/Olympus", "UTC"),
+        ("../../etc/passwd", "UTC"),
+        ("", "UTC"),  # no JavaScript: the account starts on UTC
+    ],
+)
+def test_sign_up_keeps_the_time_zone_the_browser_sent_if_it_is_one(client, db, sent, stored):
+    response = post(
+        client, "/signup", {"email": "ada@example.org", "password": PASSWORD, "timezone": sent}
+    )
+    assert response.status_code == 302
+    assert store.get_user_by_email(db, "ada@example.org")["timezone"] == stored
+    assert client.get("/settings.json").get_json()["timezone"] == stored
+
+
+@pytest.mark.parametrize(
     ("address", "password", "problem"),
     [
         ("not-an-address", PASSWORD, "Enter an email address"),

@@ -304,6 +304,10 @@
     var zone = document.querySelector("#timezone[data-browser-default]");
     var browser = "";
     try { browser = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { browser = ""; }
+    // Sign-up sends the browser's zone along, so the first digest comes at a local hour.
+    document.querySelectorAll("input[data-browser-zone]").forEach(function (input) {
+      input.value = browser;
+    });
     var known = zone && document.querySelector('#timezones option[value="' + browser.replace(/"/g, "") + '"]');
     if (zone && known && browser !== "UTC" && zone.value === "UTC") {
       zone.value = browser;
