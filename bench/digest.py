@@ -68,7 +68,7 @@ def free_port() -> int:
 def two_hundred_fifty_paper_dump(folder: Path) -> Path:
     """A JSON Lines dump of 250 papers not in the first sample dump."""
     papers = []
-    for name in ("002_928061713d22a60e.txt", "003_b22038616ce28914.txt"):
+    for name in ("2026-11-18_002_928061713d22a60e.txt", "2026-11-19_003_b22038616ce28914.txt"):
         papers += parse_dump_file(SAMPLES / name).papers
     seen, rows = set(), []
     for paper in papers:
@@ -85,7 +85,7 @@ def build(settings, people: int) -> None:
     from recommender.ingest import ingest_paths
 
     db = store.open_db(settings.db_path)
-    ingest_paths(db, [SAMPLES / "000_7b2f11b90d39ad34.txt"], dump_date="2025-03-09")
+    ingest_paths(db, [SAMPLES / "2026-11-16_000_7b2f11b90d39ad34.txt"], dump_date="2025-03-09")
     history = [r[0] for r in db.execute("SELECT id FROM papers").fetchall()]
     rng = random.Random(0)
     stamp = "2025-01-01T00:00:00+00:00"

@@ -56,7 +56,7 @@ from recommender.ingest import ingest_paths  # noqa: E402
 BIN = Path(sys.executable).parent
 PAPERFEED = str(BIN / "paperfeed")
 SINK = REPO / "bench" / "_smtp_sink.py"
-SAMPLE = REPO / "samples" / "dumps" / "000_7b2f11b90d39ad34.txt"
+SAMPLE = REPO / "samples" / "dumps" / "2026-11-16_000_7b2f11b90d39ad34.txt"
 NOW = datetime(2025, 3, 10, 6, 5, tzinfo=UTC)  # 07:05 in Berlin: everyone is due
 ENV = {
     **os.environ,

@@ -18,7 +18,7 @@ from recommender.ingest import ingest_paths
 from .conftest import SAMPLE_DUMPS
 
 PASSWORD = "correct horse battery"
-OLD_DUMP, NEW_DUMP = "000_7b2f11b90d39ad34.txt", "004_993749e1571ba9fe.txt"
+OLD_DUMP, NEW_DUMP = "2026-11-16_000_7b2f11b90d39ad34.txt", "2026-11-20_004_993749e1571ba9fe.txt"
 OLD_DAY, NEW_DAY = "2026-11-19", "2026-11-20"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 

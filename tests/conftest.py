@@ -11,10 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DUMPS = REPO / "samples" / "dumps"
 # Distinct papers per sample dump, counted by hand from the files' alternation.
 SAMPLE_COUNTS = {
-    "000_7b2f11b90d39ad34.txt": 225,
-    "002_928061713d22a60e.txt": 233,
-    "003_b22038616ce28914.txt": 219,
-    "004_993749e1571ba9fe.txt": 145,
+    "2026-11-16_000_7b2f11b90d39ad34.txt": 225,
+    "2026-11-18_002_928061713d22a60e.txt": 233,
+    "2026-11-19_003_b22038616ce28914.txt": 219,
+    "2026-11-20_004_993749e1571ba9fe.txt": 145,
 }
 
 # Tests must never touch a developer's ./var.

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recommender import store
+from recommender import pipeline, store
 
 from .conftest import SAMPLE_COUNTS, SAMPLE_DUMPS, snapshot
 
@@ -26,12 +26,34 @@ def run(data_dir: Path, *args: str, env: dict | None = None) -> subprocess.Compl
     )
 
 
+def test_the_shipped_samples_make_the_windows_differ_on_a_first_run(data_dir):
+    # What `make run` ingests: four dumps dated by their file names, so "today", "3 days"
+    # and "week" show a newcomer different papers (they end at the newest dump date).
+    assert run(data_dir, "ingest", str(SAMPLE_DUMPS)).returncode == 0
+    db = store.open_db(data_dir / "paperfeed.db")
+    assert [d["day"] for d in store.list_days(db)] == [
+        "2026-11-20",
+        "2026-11-19",
+        "2026-11-18",
+        "2026-11-16",
+    ]
+    sizes = [
+        len(pipeline.window_papers(db, pipeline.window_bounds(db, 0, window)))
+        for window in ("today", "3d", "week")
+    ]
+    assert sizes[0] == store.list_days(db)[0]["new_papers"] == 119  # 26 came on earlier days
+    assert sizes[0] < sizes[1] < sizes[2]
+    db.close()
+
+
 def test_ingest_then_reingest_reports_nothing_new(data_dir):
     first = run(data_dir, "ingest", str(SAMPLE_DUMPS))
     assert first.returncode == 0, first.stderr
     lines = first.stdout.strip().splitlines()
     assert len(lines) == 4
-    assert lines[0].startswith("000_7b2f11b90d39ad34.txt: 225 papers, 225 new, 0 repeats")
+    assert lines[0].startswith(
+        "2026-11-16_000_7b2f11b90d39ad34.txt: 225 papers, 225 new, 0 repeats"
+    )
     second = run(data_dir, "ingest", str(SAMPLE_DUMPS))
     assert second.returncode == 0
     assert all(
@@ -47,10 +69,12 @@ def test_ingest_then_reingest_reports_nothing_new(data_dir):
 
 
 def test_ingest_json_output(data_dir):
-    result = run(data_dir, "ingest", "--json", str(SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"))
+    result = run(
+        data_dir, "ingest", "--json", str(SAMPLE_DUMPS / "2026-11-20_004_993749e1571ba9fe.txt")
+    )
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    assert row["papers"] == SAMPLE_COUNTS["004_993749e1571ba9fe.txt"] == row["new"]
+    assert row["papers"] == SAMPLE_COUNTS["2026-11-20_004_993749e1571ba9fe.txt"] == row["new"]
     assert row["already_ingested"] is False
 
 
@@ -67,11 +91,16 @@ def test_data_dir_from_the_environment(tmp_path):
 
 
 def test_malformed_file_is_rejected_with_its_name_and_line_and_no_change(data_dir, tmp_path):
-    assert run(data_dir, "ingest", str(SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt")).returncode == 0
+    assert (
+        run(
+            data_dir, "ingest", str(SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt")
+        ).returncode
+        == 0
+    )
     with store.connect(data_dir / "paperfeed.db") as db:
         before = snapshot(db)
     truncated = tmp_path / "truncated.txt"
-    lines = (SAMPLE_DUMPS / "002_928061713d22a60e.txt").read_text().splitlines()
+    lines = (SAMPLE_DUMPS / "2026-11-18_002_928061713d22a60e.txt").read_text().splitlines()
     truncated.write_text("\n".join(lines[:-1]))  # the last abstract is missing
     result = run(data_dir, "ingest", str(truncated))
     assert result.returncode == 1
@@ -93,7 +122,7 @@ def test_missing_path_is_a_usage_error(data_dir):
 def test_inbox_moves_good_files_to_processed_and_bad_ones_to_failed(data_dir):
     inbox = data_dir / "inbox"
     inbox.mkdir()
-    shutil.copy(SAMPLE_DUMPS / "004_993749e1571ba9fe.txt", inbox / "today.txt")
+    shutil.copy(SAMPLE_DUMPS / "2026-11-20_004_993749e1571ba9fe.txt", inbox / "today.txt")
     (inbox / "broken.txt").write_bytes(b"\xff\xfe garbage")
     old = 1_600_000_000
     for path in inbox.iterdir():

@@ -49,7 +49,7 @@ def test_user_add_prompts_twice_and_refuses_duplicates_and_short_passwords(run, 
 
 
 def test_ratings_export_then_import_into_another_account(run, db, tmp_path):
-    ingest_paths(db, [SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-20_004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
     for address in ("ada@example.org", "bob@example.org"):
         run("user", "add", address, "--password-stdin", input="a long password\n")
     ada = store.get_user_by_email(db, "ada@example.org")["id"]

@@ -118,7 +118,7 @@ def settings(data_dir, mail_env):
 @pytest.fixture
 def papers(db):
     """The first sample dump (225 papers)."""
-    ingest_paths(db, [SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"])
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt"])
     return db
 
 

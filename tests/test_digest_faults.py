@@ -54,7 +54,7 @@ class KillAfterAccepting(MailServer):
 
 @pytest.mark.slow
 def test_a_kill_just_after_the_servers_250_sends_nobody_a_second_digest(db, data_dir):
-    ingest_paths(db, [SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"])
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt"])
     add_user(db, "first@example.org", digest_size=3)
     add_user(db, "second@example.org", digest_size=100)
     settings = load_settings(data_dir)
@@ -107,7 +107,7 @@ def accepted(log: Path) -> Counter:
 
 
 def people(db, n: int) -> list[str]:
-    ingest_paths(db, [SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"])
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt"])
     addresses = [f"p{i:03}@example.org" for i in range(n)]
     for address in addresses:
         add_user(db, address, digest_size=3)

@@ -19,7 +19,7 @@ from recommender.jobs import ingest_inbox
 from .conftest import SAMPLE_DUMPS, snapshot
 from .test_cli import run
 
-GOOD = SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"
+GOOD = SAMPLE_DUMPS / "2026-11-20_004_993749e1571ba9fe.txt"
 ABSTRACT = "We study a thing carefully. Our method improves on every earlier method we tried."
 
 # Each of these crashed the command with a traceback (RecursionError, ValueError,

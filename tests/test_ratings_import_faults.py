@@ -60,7 +60,7 @@ BAD_FILES = {
 def person(data_dir):
     """An account on a database holding the first sample dump."""
     with store.open_db(data_dir / "paperfeed.db") as db:
-        ingest_paths(db, [SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"])
+        ingest_paths(db, [SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt"])
         store.create_user(db, "ada@example.org", "not-a-real-hash")
     return "ada@example.org"
 

@@ -110,11 +110,11 @@ def test_the_inbox_job_ingests_and_publishes_a_model_that_knows_the_new_dump(pap
         {"user_id": uid, "paper_id": liked, "value": 1, "created_at": "", "updated_at": ""}
     )
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
-    dropped = shutil.copy(SAMPLE_DUMPS / "002_928061713d22a60e.txt", settings.inbox_dir)
+    dropped = shutil.copy(SAMPLE_DUMPS / "2026-11-18_002_928061713d22a60e.txt", settings.inbox_dir)
     old = time.time() - 60  # the job leaves files younger than two seconds alone
     os.utime(dropped, (old, old))
     report = jobs.ingest_and_refit(settings)
-    assert report.ingested == ["002_928061713d22a60e.txt"]
+    assert report.ingested == ["2026-11-18_002_928061713d22a60e.txt"]
     feeds = pipeline.FeedService(settings)
     published = feeds.bundle()
     assert published.max_paper_id == store.max_paper_id(db)

@@ -123,7 +123,7 @@ def test_a_day_fetched_again_refreshes_upvotes_and_adds_only_newcomers(server, d
 def test_a_text_dump_paper_met_in_a_fetched_day_is_one_paper_with_its_metadata(server, db):
     store.record_dump(
         db,
-        parse_dump_file(SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"),
+        parse_dump_file(SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt"),
         dump_date="2026-11-19",
     )
     count = store.count_papers(db)
@@ -287,7 +287,7 @@ def test_an_empty_arxiv_day(server, db):
 
 def test_enrich_resolves_text_dump_titles_through_arxiv_once(server, data_dir):
     dump = data_dir / "dump.txt"
-    shutil.copy(SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt", dump)
+    shutil.copy(SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt", dump)
     assert run(data_dir, "ingest", str(dump), "--date", "2026-11-19").exit_code == 0
     server.script("/api/query", [Reply(body=fixture("arxiv_titles.xml"))])
     first = run(data_dir, "enrich", "--limit", "45")
@@ -315,7 +315,10 @@ def test_enrich_resolves_text_dump_titles_through_arxiv_once(server, data_dir):
 
 
 def test_enrich_without_network_says_so_and_changes_nothing(server, data_dir):
-    assert run(data_dir, "ingest", str(SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt")).exit_code == 0
+    assert (
+        run(data_dir, "ingest", str(SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt")).exit_code
+        == 0
+    )
     server.close()  # nothing listens there any more
     db = store.connect(data_dir / "paperfeed.db")
     before = snapshot(db)
@@ -337,7 +340,7 @@ def test_a_date_in_a_dump_file_name_dates_the_dump(db, tmp_path):
     from recommender.ingest import ingest_paths
 
     named = tmp_path / "daily-papers-2026-11-25.txt"
-    shutil.copy(SAMPLE_DUMPS / "002_928061713d22a60e.txt", named)
+    shutil.copy(SAMPLE_DUMPS / "2026-11-18_002_928061713d22a60e.txt", named)
     (result,) = ingest_paths(db, [named])
     assert result.record.dump_date == "2026-11-25"
     assert store.day_in_name("2026-13-45.txt") is None

@@ -123,7 +123,7 @@ def test_a_source_id_identifies_a_paper_even_when_the_title_changes(db):
 
 
 def test_a_failure_part_way_through_a_dump_leaves_the_database_unchanged(db):
-    ingest_paths(db, [SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"])
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt"])
     before = snapshot(db)
     # A real SQLite failure after 100 link rows have been written.
     db.execute(
@@ -132,11 +132,11 @@ def test_a_failure_part_way_through_a_dump_leaves_the_database_unchanged(db):
         "BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END"
     )
     with pytest.raises(sqlite3.IntegrityError, match="simulated"):
-        ingest_paths(db, [SAMPLE_DUMPS / "002_928061713d22a60e.txt"])
+        ingest_paths(db, [SAMPLE_DUMPS / "2026-11-18_002_928061713d22a60e.txt"])
     assert snapshot(db) == before
     db.execute("DROP TRIGGER fail_midway")
-    (result,) = ingest_paths(db, [SAMPLE_DUMPS / "002_928061713d22a60e.txt"])
-    assert result.record.papers == SAMPLE_COUNTS["002_928061713d22a60e.txt"]
+    (result,) = ingest_paths(db, [SAMPLE_DUMPS / "2026-11-18_002_928061713d22a60e.txt"])
+    assert result.record.papers == SAMPLE_COUNTS["2026-11-18_002_928061713d22a60e.txt"]
 
 
 def test_one_malformed_file_among_several_ingests_none(db, tmp_path):

@@ -11,7 +11,7 @@ from .conftest import SAMPLE_DUMPS
 
 
 def test_healthz_reports_papers_and_dumps(app, db):
-    ingest_paths(db, [SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-20_004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
     response = app.test_client().get("/healthz")
     assert response.status_code == 200
     body = response.get_json()
@@ -41,11 +41,11 @@ def test_healthz_reports_the_model_version_once_fitted(app, db):
 
     client = app.test_client()
     assert client.get("/healthz").get_json()["model_version"] is None
-    ingest_paths(db, [SAMPLE_DUMPS / "004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-20_004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
     version = pipeline.refit(db, load_settings(app.config["DATA_DIR"]))["version"]
     assert client.get("/healthz").get_json()["model_version"] == version
     # a newer dump the model does not know yet: healthz says how far behind it is
-    ingest_paths(db, [SAMPLE_DUMPS / "000_7b2f11b90d39ad34.txt"], dump_date="2026-11-21")
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-16_000_7b2f11b90d39ad34.txt"], dump_date="2026-11-21")
     body = client.get("/healthz").get_json()
     assert body["model_version"] == version and body["papers_behind"] > 0
     assert body["papers_behind"] == body["papers"] - body["papers_in_model"]

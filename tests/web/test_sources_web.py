@@ -112,7 +112,7 @@ def test_the_feed_shows_what_arrived_since_the_last_visit(ada, db):
 
 
 def test_two_dumps_of_one_day_are_one_day_in_the_picker(ada, fetched, tmp_path):
-    text = parse_dump_file(SAMPLE_DUMPS / "003_b22038616ce28914.txt")
+    text = parse_dump_file(SAMPLE_DUMPS / "2026-11-19_003_b22038616ce28914.txt")
     record = store.record_dump(fetched, text, dump_date=HF_DAY)
     days = [d["day"] for d in ada.get("/feed.json").get_json()["days"]]
     assert days == [HF_DAY, NEW_DAY, OLD_DAY]
