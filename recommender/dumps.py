@@ -20,7 +20,9 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
@@ -28,6 +30,7 @@ from defusedxml import DefusedXmlException
 
 __all__ = [
     "DumpError",
+    "NearTitles",
     "ParsedDump",
     "ParsedPaper",
     "detect_format",
@@ -129,6 +132,84 @@ def normalise_title(title: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
 
 
+#: "TRP: Trained Rank Pruning ...": a short name before a colon, with two capitals or more.
+_ABBREVIATION = re.compile(r"^\s*([^\s:]{2,24})\s*:\s*(\S.*)$", re.DOTALL)
+#: Normalised titles at least this similar (difflib ratio) are one paper: a typo, a
+#: plural, a dropped article. Lower, and "Part 1"/"Part 2"-like pairs start to merge.
+SIMILAR_TITLES = 0.95
+_NUMBER = re.compile(r"\d+")
+_BLOCK = 16
+
+
+def split_abbreviation(title: str) -> tuple[str, str] | None:
+    """``(name, rest)`` of a title with a leading abbreviation, both normalised ("TRP:
+    Trained Rank Pruning for Efficient Deep Neural Networks" -> ("trp", "trained rank
+    pruning for efficient deep neural networks")), or None if it has none. The rest must
+    have four words or more, so "BERT: A Survey" does not become "a survey"."""
+    match = _ABBREVIATION.match(title)
+    if not match or sum(c.isupper() for c in match.group(1)) < 2:
+        return None
+    rest = normalise_title(match.group(2))
+    return (normalise_title(match.group(1)), rest) if len(rest.split()) >= 4 else None
+
+
+def similar_titles(a: str, b: str) -> bool:
+    """Two normalised titles that are one paper's: at least :data:`SIMILAR_TITLES` alike
+    and with the same numbers ("Llama 2" and "Llama 3" reports stay apart)."""
+    if abs(len(a) - len(b)) > (1 - SIMILAR_TITLES) * max(len(a), len(b)) * 2:
+        return False
+    if _NUMBER.findall(a) != _NUMBER.findall(b):
+        return False
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.quick_ratio() >= SIMILAR_TITLES and matcher.ratio() >= SIMILAR_TITLES
+
+
+class NearTitles:
+    """Titles seen so far, to find a new title's near-duplicate among them.
+
+    Two titles are one paper when one is the other with an abbreviation in front
+    (:func:`split_abbreviation`), or when they are :func:`similar_titles` and do not
+    name two different abbreviations ("FooNet: X" and "BarNet: X" are two methods); and
+    never when both have arXiv ids and the ids differ. Similar titles are looked for
+    among those sharing their first or last 16 characters (a few characters' edit keeps
+    one end), so a dump of 50,000 papers compares each with a handful, not all.
+    """
+
+    def __init__(self) -> None:
+        self._by_norm: dict[str, tuple[str | None, object]] = {}
+        self._by_rest: dict[str, tuple[str | None, object]] = {}  # titles with a name
+        self._blocks: defaultdict[str, list[tuple]] = defaultdict(list)
+
+    def add(self, title: str, norm: str, arxiv_id: str | None, value: object) -> None:
+        self._by_norm.setdefault(norm, (arxiv_id, value))
+        split = split_abbreviation(title)
+        if split is not None:
+            self._by_rest.setdefault(split[1], (arxiv_id, value))
+        name = split and split[0]
+        for block in {norm[:_BLOCK], norm[-_BLOCK:]}:
+            self._blocks[block].append((norm, arxiv_id, name, value))
+
+    def find(self, title: str, norm: str, arxiv_id: str | None) -> object | None:
+        """The value added with a near-duplicate of this title, or None."""
+        split = split_abbreviation(title)
+        # With an abbreviation, the title without it; without one, a title that has one.
+        entry = self._by_norm.get(split[1]) if split else self._by_rest.get(norm)
+        if entry is not None and _same_or_no_id(arxiv_id, entry[0]):
+            return entry[1]
+        name = split and split[0]
+        for block in {norm[:_BLOCK], norm[-_BLOCK:]}:
+            for other, other_id, other_name, value in self._blocks.get(block, ()):
+                if name and other_name and name != other_name:
+                    continue
+                if _same_or_no_id(arxiv_id, other_id) and similar_titles(norm, other):
+                    return value
+        return None
+
+
+def _same_or_no_id(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or a == b
+
+
 def detect_format(path: str | Path, data: bytes) -> str:
     """``"jsonl"``, ``"atom"`` or ``"text"``, from the extension, else the content."""
     suffix = Path(path).suffix.lower()
@@ -195,14 +276,20 @@ def parse_dump(data: bytes, *, source: str = "<dump>", fmt: str | None = None) -
 
 
 def _dedupe(papers: list[ParsedPaper]) -> tuple[list[ParsedPaper], int]:
+    """The papers in page order without repeats: the same id, the same normalised title,
+    or a near-duplicate title (:class:`NearTitles`) of a paper kept before."""
     seen: set[str] = set()
+    near = NearTitles()
     unique = []
     for paper in papers:
         key = f"id:{paper.external_id}" if paper.external_id else f"t:{paper.norm_title}"
         if key in seen or (paper.external_id and f"t:{paper.norm_title}" in seen):
             continue
+        if near.find(paper.title, paper.norm_title, paper.external_id) is not None:
+            continue
         seen.add(key)
         seen.add(f"t:{paper.norm_title}")
+        near.add(paper.title, paper.norm_title, paper.external_id, True)
         unique.append(paper)
     return unique, len(papers) - len(unique)
 

@@ -12,7 +12,8 @@ SAMPLE_DUMPS = REPO / "samples" / "dumps"
 # Distinct papers per sample dump, counted by hand from the files' alternation.
 SAMPLE_COUNTS = {
     "2026-11-16_000_7b2f11b90d39ad34.txt": 225,
-    "2026-11-18_002_928061713d22a60e.txt": 233,
+    # 233 title/abstract pairs, one of them "TRP: Trained Rank Pruning ...", a near-duplicate
+    "2026-11-18_002_928061713d22a60e.txt": 232,
     "2026-11-19_003_b22038616ce28914.txt": 219,
     "2026-11-20_004_993749e1571ba9fe.txt": 145,
 }

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 from sqlite_utils import Database
 
-from ..dumps import ParsedDump, ParsedPaper
+from ..dumps import NearTitles, ParsedDump, ParsedPaper
 from .db import select, transaction
 
 # SQLite's default limit on host parameters is 32766; stay well below.
@@ -145,21 +145,27 @@ def record_dump(
             db, "external_id", [p.external_id for p in dump.papers if p.external_id]
         )
         by_title = _existing_ids(db, "norm_title", [p.norm_title for p in dump.papers])
+        near = _near_duplicates(db, dump.papers, arxiv_ids, by_arxiv, by_id, by_title)
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM papers").fetchone()[0]
         new_rows, links, fills = [], [], []
+        linked: set[int] = set()
         created = _now()
         for position, (paper, arxiv_id) in enumerate(zip(dump.papers, arxiv_ids, strict=True)):
             paper_id = (
                 (arxiv_id and by_arxiv.get(arxiv_id))
                 or (paper.external_id and by_id.get(paper.external_id))
                 or by_title.get(paper.norm_title)
+                or near.get(position)
             )
             if paper_id is None:
                 paper_id = next_id
                 next_id += 1
                 new_rows.append(_paper_row(paper, arxiv_id, paper_id, dump_id, created))
+            elif paper_id in linked:  # two near-duplicates of one stored paper
+                continue
             elif arxiv_id or paper.authors or paper.url or paper.published:
                 fills.append(_fill_row(paper, arxiv_id, paper_id))
+            linked.add(paper_id)
             links.append((dump_id, paper_id, position))
             if progress and position % 1000 == 999:
                 progress(1000)
@@ -187,6 +193,39 @@ def record_dump(
         if progress:
             progress(len(dump.papers) % 1000)
     return DumpRecord(dump_id, dump.source, day, len(links), new, repeats)
+
+
+def _near_duplicates(
+    db: Database,
+    papers: Sequence[ParsedPaper],
+    arxiv_ids: list[str | None],
+    *matched: dict[str, int],
+) -> dict[int, int]:
+    """``{position: paper_id}`` for the dump's papers that no id or exact title matched
+    but that are a stored paper's near-duplicate (:class:`recommender.dumps.NearTitles`:
+    an abbreviation in front, or a title 95 % alike; never two different arXiv ids).
+
+    Only what could match is read: every stored title when a paper without an arXiv id
+    is to be matched, else only the stored papers without one.
+    """
+    by_arxiv, by_id, by_title = matched
+    todo = [
+        i
+        for i, (p, a) in enumerate(zip(papers, arxiv_ids, strict=True))
+        if not ((a and a in by_arxiv) or (p.external_id in by_id) or p.norm_title in by_title)
+    ]
+    if not todo:
+        return {}
+    every = any(arxiv_ids[i] is None for i in todo)
+    stored = db.execute(
+        "SELECT id, title, norm_title, arxiv_id FROM papers"
+        + ("" if every else " WHERE arxiv_id IS NULL")
+    )
+    near = NearTitles()
+    for paper_id, title, norm, arxiv_id in stored:
+        near.add(title, norm, arxiv_id, paper_id)
+    found = {i: near.find(papers[i].title, papers[i].norm_title, arxiv_ids[i]) for i in todo}
+    return {i: paper_id for i, paper_id in found.items() if paper_id is not None}
 
 
 def _paper_row(
