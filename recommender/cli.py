@@ -33,6 +33,11 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``1 paper``, ``2 papers``, ``0 papers``."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
@@ -114,8 +119,8 @@ def ingest(ctx: Context, paths: tuple[Path, ...], dump_date, as_json: bool) -> N
                 else ""
             )
             click.echo(
-                f"{rec.file_name}: {rec.papers} papers, {rec.new_papers} new, "
-                f"{rec.repeats} repeats{extra}"
+                f"{rec.file_name}: {counted(rec.papers, 'paper')}, {rec.new_papers} new, "
+                f"{counted(rec.repeats, 'repeat')}{extra}"
             )
 
 
@@ -172,9 +177,13 @@ def fetch(ctx: Context, source: str, day, as_json: bool) -> None:
         )
     else:
         click.echo(
-            f"{source} {result.day}: {result.papers} papers, {result.new_papers} new, "
+            f"{source} {result.day}: {counted(result.papers, 'paper')}, {result.new_papers} new, "
             f"{result.papers - result.new_papers} already known (dump {result.dump_id})"
-            + (f", {result.skipped} items without a title skipped" if result.skipped else "")
+            + (
+                f", {counted(result.skipped, 'item')} without a title skipped"
+                if result.skipped
+                else ""
+            )
         )
 
 
@@ -201,8 +210,9 @@ def enrich(ctx: Context, limit: int | None, as_json: bool) -> None:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         click.echo(
-            f"{report.looked_up} titles looked up, {report.found} found on arXiv, "
-            f"{report.updated} papers updated, {report.left} left"
+            f"{counted(report.looked_up, 'title')} looked up, {report.found} found on arXiv, "
+            f"{counted(report.updated, 'paper')} updated; without an arXiv id: "
+            f"{report.left} not looked up yet, {report.not_found} not found by exact title"
         )
     if report.error:
         click.echo(f"error: arXiv could not be reached: {report.error}", err=True)
@@ -294,8 +304,10 @@ def refit(ctx: Context, as_json: bool, wait: bool) -> None:
     else:
         parts = ", ".join(f"{k} {v} s" for k, v in report["parts"].items())
         click.echo(
-            f"model {report['version']}: {report['papers']} papers, {report['people']} people, "
-            f"{report['ratings']} ratings, fitted and published in {report['seconds']} s ({parts})"
+            f"model {report['version']}: {counted(report['papers'], 'paper')}, "
+            f"{counted(report['people'], 'person', 'people')}, "
+            f"{counted(report['ratings'], 'rating')}, "
+            f"fitted and published in {report['seconds']} s ({parts})"
         )
 
 

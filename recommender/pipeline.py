@@ -775,6 +775,16 @@ class FeedService:
             if pid in papers
         ]
 
+    def days(self, db: Database) -> tuple[dict, ...]:
+        """:func:`store.list_days`, read once per set of dumps (keyed like the windows:
+        the database file and its newest dump; papers only arrive with dumps)."""
+        key = ("days", *self._window_key(db, FeedWindow("days", ()))[:2])
+        days = self.windows.get(key)
+        if days is None:
+            days = tuple(store.list_days(db))
+            self.windows.put(key, days)
+        return days
+
     def dump_paper_ids(self, db: Database, dump_id: int) -> tuple[int, ...]:
         """:func:`store.dump_new_paper_ids`, read once per dump.
 

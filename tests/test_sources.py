@@ -59,6 +59,13 @@ def papers(db) -> list[dict]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
+def test_a_day_of_one_paper_says_one_paper(server, data_dir):
+    one = json.loads(fixture("hf_daily_2026-11-30.json"))[:1]
+    server.script(HF_PATH, [Reply(body=json.dumps(one).encode())])
+    result = run(data_dir, "fetch", "hf-daily", "--date", DAY)
+    assert f"hf-daily {DAY}: 1 paper, 1 new, 0 already known" in result.output
+
+
 def stored(db) -> dict:
     """The rows a fetch may add (the ledger aside)."""
     return {k: v for k, v in snapshot(db).items() if k != "fetches"}
@@ -71,7 +78,7 @@ def test_fetching_an_hf_day_stores_its_papers_with_ids_authors_and_links_dated_t
     first = run(data_dir, "fetch", "hf-daily", "--date", DAY)
     assert first.exit_code == 0, first.output
     assert "5 papers, 5 new, 0 already known" in first.output
-    assert "1 items without a title skipped" in first.output
+    assert "1 item without a title skipped" in first.output
     db = store.connect(data_dir / "paperfeed.db")
     rows = papers(db)
     assert rows[0] == {
@@ -292,7 +299,11 @@ def test_enrich_resolves_text_dump_titles_through_arxiv_once(server, data_dir):
     server.script("/api/query", [Reply(body=fixture("arxiv_titles.xml"))])
     first = run(data_dir, "enrich", "--limit", "45")
     assert first.exit_code == 0, first.output
-    assert "45 titles looked up, 1 found on arXiv, 1 papers updated" in first.output
+    # Every paper of the dump is still counted: 180 not asked about yet, 44 not on arXiv.
+    assert (
+        "45 titles looked up, 1 found on arXiv, 1 paper updated; without an arXiv id:"
+        " 180 not looked up yet, 44 not found by exact title"
+    ) in first.output
     assert len(server.requests) == 3  # 20 titles a request
     assert "ti%3A%22gradient+matching+for+domain+generalization%22" in server.requests[0][0]
     db = store.connect(data_dir / "paperfeed.db")
@@ -310,6 +321,7 @@ def test_enrich_resolves_text_dump_titles_through_arxiv_once(server, data_dir):
     again = run(data_dir, "enrich", "--limit", "45")
     # The 45 titles are cached: the next run asks about the next ones.
     assert "45 titles looked up, 0 found" in again.output
+    assert "135 not looked up yet, 89 not found by exact title" in again.output
     asked = " ".join(path for path, _ in server.requests)
     assert "gradient+matching" not in asked
 

@@ -74,13 +74,16 @@ def feed_page(
     today = pipeline.local_day(user["timezone"])
     pipeline.mark_shown(db, user["id"], [i.paper_id for i in shown], channel="feed", day=today)
     likes, ratings = store.rating_counts(db, user["id"])
+    days = get_feeds().days(db)
     return {
         "window": chosen,
         "window_value": day or kind,
         "windows": WINDOWS,
         "dump": dump,
         "dumps": dumps,
-        "days": store.list_days(db),
+        "days": days,
+        # A day no dump is dated: say so, not "all caught up".
+        "day_without_dump": kind == "day" and all(d["day"] != day for d in days),
         "items": shown,
         "page": page,
         "has_next": len(items) > PAGE_SIZE,

@@ -241,10 +241,14 @@ def fetch_due(
 
 @dataclass
 class EnrichReport:
+    """What an enrich run did; ``left`` and ``not_found`` count every paper still without an
+    arXiv id after it: never looked up (a later run asks), or not found by exact title."""
+
     looked_up: int = 0
     found: int = 0
     updated: int = 0
     left: int = 0
+    not_found: int = 0
     error: str | None = None
 
     def as_dict(self) -> dict:
@@ -272,7 +276,7 @@ def enrich(
     cfg = cfg or load_source_settings()
     client = client or client_for("arxiv", cfg)
     pending = store.papers_without_arxiv_id(db, limit=limit)
-    report = EnrichReport(left=len(pending))
+    report = EnrichReport()
     with tqdm(total=len(pending), unit="title", desc="enrich", disable=not progress) as bar:
         for start in range(0, len(pending), ENRICH_BATCH):
             batch = pending[start : start + ENRICH_BATCH]
@@ -290,6 +294,6 @@ def enrich(
             )
             report.looked_up += len(batch)
             report.found += len(matches)
-            report.left -= len(batch)
             bar.update(len(batch))
+    report.left, report.not_found = store.enrich_counts(db)
     return report

@@ -26,6 +26,7 @@ from .digests import (
     unsubscribe_user,
 )
 from .fetches import (
+    enrich_counts,
     get_fetch,
     list_fetches,
     papers_without_arxiv_id,
@@ -148,6 +149,7 @@ __all__ = [
     "get_fetch",
     "list_fetches",
     "papers_without_arxiv_id",
+    "enrich_counts",
     "record_arxiv_lookups",
     "record_fetch_done",
     "record_fetch_failed",

@@ -75,6 +75,17 @@ def papers_without_arxiv_id(db: Database, *, limit: int | None = None) -> list[d
     return select(db, sql, params)
 
 
+def enrich_counts(db: Database) -> tuple[int, int]:
+    """``(left, not_found)``: papers without an arXiv id whose title was never looked up,
+    and those whose title was looked up and not found."""
+    left, not_found = db.execute(
+        "SELECT count(*) FILTER (WHERE l.norm_title IS NULL),"
+        " count(*) FILTER (WHERE l.norm_title IS NOT NULL) FROM papers p"
+        " LEFT JOIN arxiv_lookups l ON l.norm_title = p.norm_title WHERE p.arxiv_id IS NULL"
+    ).fetchone()
+    return left, not_found
+
+
 def record_arxiv_lookups(
     db: Database, looked_up: Sequence[str], found: Iterable[tuple[int, str, dict]]
 ) -> int:

@@ -301,12 +301,19 @@ def list_days(db: Database) -> list[dict]:
     """Every day that has a dump, newest first: ``{"day", "dumps", "new_papers"}``.
 
     Two dumps dated the same day (a text dump and the fetched day, or a day fetched
-    twice) are one day here.
+    twice) are one day here. ``new_papers`` counts the papers whose earliest dump is
+    dated that day, exactly the papers that day's feed ranks
+    (:func:`papers_first_dated_between`): a day fetched after a later day brought its
+    papers is where they are new, not "0 new".
     """
     return select(
         db,
-        "SELECT dump_date AS day, count(*) AS dumps, sum(new_papers) AS new_papers"
-        " FROM dumps GROUP BY dump_date ORDER BY dump_date DESC",
+        "WITH first AS (SELECT min(d.dump_date) AS day FROM dump_papers dp"
+        " JOIN dumps d ON d.id = dp.dump_id GROUP BY dp.paper_id)"
+        " SELECT days.day, days.dumps, coalesce(f.n, 0) AS new_papers"
+        " FROM (SELECT dump_date AS day, count(*) AS dumps FROM dumps GROUP BY dump_date) days"
+        " LEFT JOIN (SELECT day, count(*) AS n FROM first GROUP BY day) f ON f.day = days.day"
+        " ORDER BY days.day DESC",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from recommender import pipeline, store
+from recommender.dumps import parse_dump
 from recommender.ingest import ingest_paths
 
 from .._web import NEW_DAY, OLD_DAY, post, rate_by_fetch, sign_up, user_id
@@ -74,6 +75,27 @@ def test_an_earlier_dump_can_be_chosen_and_an_unknown_one_is_404(ada, db):
     body = ada.get(f"/feed.json?dump={old['id']}").get_json()
     assert body["dump"]["date"] == OLD_DAY and {p["dump_date"] for p in body["papers"]} == {OLD_DAY}
     assert ada.get("/?dump=999").status_code == 404
+
+
+def test_the_picker_counts_what_each_day_shows_even_for_a_day_fetched_late(ada, db):
+    # The newest day's papers arrive again in a dump dated the day before, ingested last
+    # (a day fetched late): that earlier day is where they are new.
+    newest = [d for d in store.list_dumps(db) if d["dump_date"] == NEW_DAY][0]
+    rows = store.dump_papers(db, newest["id"])[:7]
+    late = "\n".join(json.dumps({"title": r["title"], "abstract": r["abstract"]}) for r in rows)
+    store.record_dump(db, parse_dump(late.encode(), fmt="jsonl"), dump_date="2026-11-18")
+    assert store.list_dumps(db)[-1]["new_papers"] == 0  # the dump's own count: nothing new
+    page = ada.get("/").get_data(as_text=True)
+    for day in store.list_days(db):
+        shown = ada.get(f"/feed.json?window={day['day']}").get_json()["window"]["candidates"]
+        assert day["new_papers"] == shown, day
+        assert f"{day['day']} · {shown} new<" in page
+    assert "2026-11-18 · 7 new<" in page
+
+
+def test_a_day_without_a_dump_says_so_not_all_caught_up(ada):
+    page = ada.get("/?window=2026-11-01").get_data(as_text=True)
+    assert "No papers dated 2026-11-01" in page and "all caught up" not in page
 
 
 def test_a_like_by_fetch_answers_json_and_the_paper_leaves_the_feed(ada, db):
