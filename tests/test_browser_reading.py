@@ -306,3 +306,23 @@ def test_screenshots_of_every_page(browser, site, size):  # noqa: F811
     primary.click()
     assert "You liked" in page.inner_text("main")
     page.context.close()
+
+
+def test_the_import_result_is_in_view_after_the_redirect(browser, site):  # noqa: F811
+    base, _ = site
+    page = new_page(browser, PHONE)
+    sign_up(page, base, "import@example.org", keywords="")
+    title = titles(page)[0]
+    page.goto(f"{base}/settings")
+    csv = f'title,rating\n"{title}",like\n'.encode()
+    page.set_input_files(
+        "#import input[type=file]",
+        files=[{"name": "mine.csv", "mimeType": "text/csv", "buffer": csv}],
+    )
+    page.click("#import button[type=submit]")
+    page.wait_for_url(f"{base}/settings#import")
+    message = page.locator("#import .flash")
+    assert "Imported 1 rating" in message.inner_text()
+    box = message.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+    page.context.close()

@@ -94,6 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["paperfeed.feeds"] = FeedService(settings, background_reload=True)
     app.after_request(_security_headers(production))
     app.jinja_env.tests["http_url"] = _is_http_url
+    app.jinja_env.tests["flash_of"] = _flash_of
     app.jinja_env.finalize = _renderable
     app.jinja_env.globals["paper_cards"] = CardCache()
     if hops := settings.proxy_hops:
@@ -145,3 +146,9 @@ def warm_up(app: Flask) -> str | None:
     return its version, None before the first fit."""
     bundle = app.extensions["paperfeed.feeds"].bundle()
     return bundle.name if bundle is not None else None
+
+
+def _flash_of(message: tuple[str, str], section: str = "") -> bool:
+    """Whether a flashed ``(category, text)`` belongs to ``section`` (its category ends
+    in ``@section``: shown inside the section a redirect scrolls to), or to the page."""
+    return message[0].partition("@")[2] == section

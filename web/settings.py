@@ -149,7 +149,7 @@ def save_digest():
         flash("Nothing was saved: fix the fields marked below.", "error")
         return render_template("settings.html", **settings_page(g.user, errors)), 400
     store.update_settings(get_db(), g.user["id"], values)
-    flash("Digest settings saved.", "success")
+    flash("Digest settings saved.", "success@digest")
     return redirect(url_for("settings.show") + "#digest")
 
 
@@ -158,7 +158,7 @@ def save_digest():
 def save_muted():
     words = re.split(r"[\n,]", request.form.get("muted", ""))[:MAX_MUTED]
     muted = store.set_muted_keywords(get_db(), g.user["id"], words)
-    flash(muted_message(len(muted)), "success")
+    flash(muted_message(len(muted)), "success@muted")
     return redirect(url_for("settings.show") + "#muted")
 
 
@@ -166,7 +166,7 @@ def save_muted():
 @login_required
 def reset():
     if request.form.get("confirm") != "yes":
-        flash("Tick the box to confirm: nothing was reset.", "error")
+        flash("Tick the box to confirm: nothing was reset.", "error@reset")
         return redirect(url_for("settings.show") + "#reset")
     removed = store.delete_all_ratings(get_db(), g.user["id"])
     flash(f"Personalisation reset: {count(removed, 'rating')} forgotten.", "success")
@@ -193,9 +193,11 @@ def export():
 def import_ratings():
     upload, fmt = request.files.get("file"), request.form.get("format", "")
     category, message = import_upload(g.user, upload, fmt)
-    flash(message, category)
     if category == "error":
+        flash(message, category)
         return render_template("settings.html", **settings_page(g.user)), 400
+    # Shown in the section the redirect scrolls to, not above it at the top of the page.
+    flash(message, f"{category}@import")
     return redirect(url_for("settings.show") + "#import")
 
 
@@ -204,8 +206,8 @@ def import_ratings():
 def atom_token():
     if request.form.get("action") == "revoke":
         store.revoke_feed_token(get_db(), g.user["id"])
-        flash("Your Atom feed is off; the old address no longer works.", "success")
+        flash("Your Atom feed is off; the old address no longer works.", "success@atom")
     else:
         store.rotate_feed_token(get_db(), g.user["id"])
-        flash("New Atom feed address created; any old address no longer works.", "success")
+        flash("New Atom feed address created; any old address no longer works.", "success@atom")
     return redirect(url_for("settings.show") + "#atom")
