@@ -18,6 +18,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,11 @@ def test_a_digest_arrives_with_its_headers_and_both_parts(papers, settings, smtp
     assert text.count("Like:") == text.count("Dislike:") == 10
     assert html.count("/r/") == 20 and "Unsubscribe" in html and unsubscribe in html
     assert unsubscribe in text
+    # The buttons need no emoji font (mail clients without one drew boxes): every
+    # character, entities decoded, is in WGL4, the set every desktop font covers.
+    shown = unescape(html)
+    assert "▲ Like" in shown and "▼ Dislike" in shown
+    assert not re.search("[\u2600-\u27bf\U0001f000-\U0001ffff\ufe0f]", shown)
     # Everything in it was shown on the person's local day, through the digest channel.
     shown = db.execute("SELECT channel, shown_on, count(*) FROM impressions").fetchall()
     assert shown == [("digest", "2025-03-10", 10)]

@@ -18,13 +18,19 @@ SIMILAR = 8
 
 
 def paper_page(user: dict, paper_id: int) -> dict:
-    """``{"paper", "rating", "similar"}``; 404 if there is no such paper."""
+    """``{"paper", "rating", "similar", "text_model"}``; 404 if there is no such paper.
+
+    ``text_model``: what the similarity compares (``embeddings``: meaning; ``tfidf``:
+    words), from the published model; None before the first.
+    """
     db = get_db()
     paper = store.get_paper(db, paper_id) or abort(404)
+    bundle = get_feeds().bundle()
     return {
         "paper": paper,
         "rating": store.rating_values(db, user["id"]).get(paper_id),
         "similar": get_feeds().similar_papers(db, paper_id, k=SIMILAR),
+        "text_model": bundle.info.get("text_model") if bundle is not None else None,
     }
 
 
@@ -52,7 +58,12 @@ def show_json(paper_id: int):
     keys = ("id", "title", "abstract", "url", "authors", "published", "external_id", "arxiv_id")
     keys += ("links", "upvotes", "days", "dumps")
     return jsonify(
-        {**{k: paper[k] for k in keys}, "rating": page["rating"], "similar": page["similar"]}
+        {
+            **{k: paper[k] for k in keys},
+            "rating": page["rating"],
+            "similar": page["similar"],
+            "similarity": page["text_model"],
+        }
     )
 
 

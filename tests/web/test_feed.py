@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from recommender import pipeline, store
+from recommender.config import load_settings
 from recommender.dumps import parse_dump
 from recommender.ingest import ingest_paths
 
@@ -234,6 +237,8 @@ def test_the_paper_page_shows_dumps_similar_papers_and_the_rating(ada, db):
     assert paper not in [s["id"] for s in body["similar"]]
     html = ada.get(f"/papers/{paper}").get_data(as_text=True)
     assert "Similar papers" in html and body["similar"][0]["title"] in html
+    # The test corpus is fitted with TF-IDF: similarity is words in common.
+    assert body["similarity"] == "tfidf" and "no words in common" in html
     assert ada.get("/papers/99999").status_code == 404
     assert ada.get("/papers/99999.json").get_json()["status"] == 404
 
@@ -257,3 +262,31 @@ def test_nobody_sees_or_changes_another_persons_ratings_or_feed(app, db):
     assert store.rating_values(db, user_id(db, "ada@example.org")) == {liked: 1}
     assert ada.get("/settings/export?format=json").get_json()["ratings"][0]["rating"] == "like"
     assert len(ada.get("/settings/export?format=json").get_json()["ratings"]) == 1
+
+
+def test_with_sentence_embeddings_the_similar_papers_caption_speaks_of_meaning(
+    tmp_path, monkeypatch
+):
+    pytest.importorskip("sentence_transformers")
+    from web import create_app
+
+    monkeypatch.setenv("PAPERFEED_TEXT_MODEL", "embeddings")
+    monkeypatch.setenv("PAPERFEED_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    db = store.open_db(data / "paperfeed.db")
+    rows = [
+        {"title": "Speech recognition with transformers", "abstract": "Spoken words to text."},
+        {"title": "Automatic transcription of talks", "abstract": "Audio of lectures to text."},
+        {"title": "Protein folding with graphs", "abstract": "Residues and contacts."},
+    ]
+    dump = "\n".join(json.dumps(r) for r in rows).encode()
+    store.record_dump(db, parse_dump(dump, fmt="jsonl"), dump_date=NEW_DAY)
+    pipeline.refit(db, load_settings(data))
+    db.close()
+    client = create_app({"DATA_DIR": str(data), "SECRET_KEY": "s"}).test_client()
+    sign_up(client, "ada@example.org")
+    body = client.get("/papers/1.json").get_json()
+    assert body["similarity"] == "embeddings"
+    assert body["similar"][0]["title"] == "Automatic transcription of talks"  # closest in meaning
+    html = client.get("/papers/1").get_data(as_text=True)
+    assert "Closest in meaning first" in html and "words in common" not in html
