@@ -419,12 +419,13 @@ def run(ctx: Context, host: str, port: int) -> None:
         ],
         preexec_fn=_die_with_parent,
     )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # runs the finally below
+    # Both run the finally below. SIGINT explicitly: a process started with SIGINT
+    # ignored (a background job of a shell, `make test &`) would otherwise never see it.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: sys.exit(0))
     click.echo(f"paperfeed on http://{host}:{port}/ (scheduler pid {child.pid})")
     try:
         app.run(host=host, port=port)
-    except KeyboardInterrupt:
-        pass
     finally:
         child.terminate()
         try:

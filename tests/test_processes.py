@@ -19,12 +19,15 @@ from .test_digest import free_port
 PAPERFEED = Path(sys.executable).with_name("paperfeed")
 
 
-def start(data_dir: Path, *args: str) -> subprocess.Popen:
+def start(data_dir: Path, *args: str, sigint: object = signal.SIG_DFL) -> subprocess.Popen:
+    """The command as a process, with SIGINT's disposition ``sigint`` (SIG_IGN: as a shell
+    starts a background job, or ``make test &`` starts the tests and their children)."""
     return subprocess.Popen(
         [str(PAPERFEED), "--data-dir", str(data_dir), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
     )
 
 
@@ -56,17 +59,25 @@ def answers(port: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stopping_run_stops_its_scheduler(data_dir, sig):
+@pytest.mark.parametrize(
+    ("sig", "sigint"),
+    [
+        (signal.SIGTERM, signal.SIG_DFL),
+        (signal.SIGINT, signal.SIG_DFL),
+        (signal.SIGINT, signal.SIG_IGN),
+    ],
+    ids=["SIGTERM", "SIGINT", "SIGINT-when-started-ignoring-it"],
+)
+def test_stopping_run_stops_its_scheduler(data_dir, sig, sigint):
     port = free_port()
-    run = start(data_dir, "run", "--port", str(port))
+    run = start(data_dir, "run", "--port", str(port), sigint=sigint)
     try:
         first = run.stdout.readline()
         pid = int(re.search(r"scheduler pid (\d+)", first).group(1))
         assert wait_until(lambda: answers(port)), "the web app never answered"
         assert alive(pid)
         run.send_signal(sig)
-        run.communicate(timeout=90)
+        run.communicate(timeout=60)
         assert wait_until(lambda: not alive(pid), 15), "the scheduler outlived `paperfeed run`"
     finally:
         if run.poll() is None:
