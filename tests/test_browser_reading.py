@@ -326,3 +326,56 @@ def test_the_import_result_is_in_view_after_the_redirect(browser, site):  # noqa
     box = message.bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
     page.context.close()
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_compact_list_shows_a_line_a_paper_and_triages_by_keyboard(browser, site, size):  # noqa: F811
+    base, _ = site
+    tag = "desktop" if size["width"] > 600 else "phone"
+    page = new_page(browser, size)
+    sign_up(page, base, f"compact-{tag}@example.org")
+    cards_visible = page.evaluate(VISIBLE_PAPERS)
+    # Two likes: enough for the cards to say how well each paper matches.
+    for n, card in enumerate((0, 1), start=1):
+        page.locator(".paper").nth(card).locator("button.btn-like").click()
+        page.wait_for_function(
+            f"document.querySelector('[data-rerank]').dataset.reranked === '{n}'"
+        )
+    page.goto(f"{base}/settings")
+    page.select_option("#feed_layout", "compact")
+    page.click("#reading button[type=submit]")
+    page.wait_for_url(f"{base}/settings#reading")
+    assert "compact list" in page.inner_text("#reading .flash")
+    page.goto(f"{base}/")
+    rows = page.locator(".papers.is-compact .paper")
+    assert rows.count() == 20
+    line = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('.paper-title')).lineHeight)"
+    )
+    heights = [rows.nth(i).bounding_box()["height"] for i in range(rows.count())]
+    assert max(heights) < line + 24, (line, heights)  # one line of title, with its padding
+    # A row with a match shows it first, before the title; the abstract and authors wait.
+    first = rows.first
+    badges = page.locator(".is-compact .paper .match")
+    assert badges.count() > 0
+    badge = badges.first
+    title = badge.locator("xpath=ancestor::article").locator(".paper-title")
+    assert badge.is_visible() and badge.bounding_box()["x"] < title.bounding_box()["x"]
+    assert not first.locator(".abstract").is_visible()
+    assert page.evaluate(VISIBLE_PAPERS) >= 3 * cards_visible
+    shoot(page, f"compact-{tag}.png")
+    # Keyboard triage: j selects the first row and opens its abstract, l likes it.
+    page.keyboard.press("j")
+    assert first.locator(".abstract").is_visible()
+    liked = current_title(page)
+    page.keyboard.press("l")
+    page.locator(".paper.is-liked").first.wait_for()
+    assert page.locator(".paper.is-liked .paper-title a").first.inner_text() == liked
+    shoot(page, f"compact-current-{tag}.png")
+    page.context.close()
+
+
+#: Papers whose top is inside the viewport.
+VISIBLE_PAPERS = """() => [...document.querySelectorAll('.paper')]
+  .filter(p => { const r = p.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; })
+  .length"""

@@ -101,7 +101,16 @@ def test_every_page_passes_wcag_aa_contrast_in_both_themes(browser, site, scheme
             page.goto(base + path)
         pages[name] = page.url
         failures[name] = low_contrast(page)
-    shoot(page, f"theme-{scheme}-paper.png")
+    # The compact list, with its current row open.
+    page.goto(f"{base}/settings")
+    page.select_option("#feed_layout", "compact")
+    page.click("#reading button[type=submit]")
+    page.wait_for_url("**/settings#reading")
+    failures["settings-saved"] = low_contrast(page)
+    page.goto(f"{base}/")
+    page.keyboard.press("j")
+    failures["compact"] = low_contrast(page)
+    shoot(page, f"theme-{scheme}-compact.png")
     bodies = {name: body for name, (body, _) in failures.items()}
     if scheme == "dark":
         assert all(b < 0.02 for b in bodies.values()), bodies  # the page is dark

@@ -27,6 +27,7 @@ bp = Blueprint("settings", __name__)
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_MUTED = 100
+LAYOUT_NAMES = {"cards": "Cards", "compact": "A compact list"}
 
 
 def _int_in(form, name: str, low: int, high: int, errors: dict, label: str) -> int | None:
@@ -105,6 +106,7 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "weekdays": WEEKDAYS,
         "formats": ratings_io.FORMATS,
         "score_scale": SCORE_SCALE,
+        "layouts": LAYOUT_NAMES,
     }
 
 
@@ -151,6 +153,18 @@ def save_digest():
     store.update_settings(get_db(), g.user["id"], values)
     flash("Digest settings saved.", "success@digest")
     return redirect(url_for("settings.show") + "#digest")
+
+
+@bp.post("/settings/reading")
+@login_required
+def save_reading():
+    layout = request.form.get("feed_layout", "")
+    if layout not in store.FEED_LAYOUTS:
+        flash(f"“{layout}” is not a layout: choose cards or compact.", "error")
+        return render_template("settings.html", **settings_page(g.user)), 400
+    store.update_settings(get_db(), g.user["id"], {"feed_layout": layout})
+    flash(f"Your feed now lists papers as {LAYOUT_NAMES[layout].lower()}.", "success@reading")
+    return redirect(url_for("settings.show") + "#reading")
 
 
 @bp.post("/settings/muted")

@@ -81,6 +81,7 @@ from .ratings import (
     user_ratings,
 )
 from .users import (
+    FEED_LAYOUTS,
     SETTING_COLUMNS,
     UserExists,
     clear_login_failures,
@@ -178,6 +179,7 @@ __all__ = [
     "record_dump",
     "search_papers",
     "transaction",
+    "FEED_LAYOUTS",
     "SETTING_COLUMNS",
     "UserExists",
     "clear_login_failures",

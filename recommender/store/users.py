@@ -28,7 +28,10 @@ SETTING_COLUMNS = {
     "timezone": str,
     "digest_size": int,
     "min_score": float,
+    "feed_layout": str,
 }
+#: How the feed lists papers (``users.feed_layout``): cards, or one line a paper.
+FEED_LAYOUTS = ("cards", "compact")
 
 
 class UserExists(StoreError):

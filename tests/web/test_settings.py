@@ -9,7 +9,7 @@ import pytest
 
 from recommender import store
 
-from .._web import post, rate_by_fetch, sign_up, user_id
+from .._web import log_in, post, rate_by_fetch, sign_up, user_id
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DIGEST = {
@@ -196,3 +196,22 @@ def test_script_in_a_title_is_escaped_in_atom(ada, db, tmp_path):
     assert b"<script>" not in response.data
     [entry] = ET.fromstring(response.data).findall(f"{ATOM}entry")
     assert entry.find(f"{ATOM}title").text == "<script>alert(1)</script> & co"
+
+
+def test_the_compact_list_is_chosen_in_settings_and_remembered(app, ada, db):
+    assert ada.get("/settings.json").get_json()["feed_layout"] == "cards"
+    assert "is-compact" not in ada.get("/").get_data(as_text=True)
+    response = post(ada, "/settings/reading", {"feed_layout": "compact"})
+    assert response.status_code == 302 and response.location.endswith("/settings#reading")
+    assert "compact list" in ada.get("/settings").get_data(as_text=True)
+    # Kept with the account: another browser of the same person gets it too.
+    other = app.test_client()
+    log_in(other, "ada@example.org")
+    for client in (ada, other):
+        assert client.get("/settings.json").get_json()["feed_layout"] == "compact"
+        assert 'class="papers is-compact"' in client.get("/").get_data(as_text=True)
+        page = client.get("/search?q=speech").get_data(as_text=True)
+        assert 'class="papers is-compact"' in page
+    bad = post(ada, "/settings/reading", {"feed_layout": "<grid>"})
+    assert bad.status_code == 400 and "&lt;grid&gt;" in bad.get_data(as_text=True)
+    assert store.get_user_by_email(db, "ada@example.org")["feed_layout"] == "compact"
