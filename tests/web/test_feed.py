@@ -99,6 +99,9 @@ def test_the_picker_counts_what_each_day_shows_even_for_a_day_fetched_late(ada, 
 def test_a_day_without_a_dump_says_so_not_all_caught_up(ada):
     page = ada.get("/?window=2026-11-01").get_data(as_text=True)
     assert "No papers dated 2026-11-01" in page and "all caught up" not in page
+    # The picker shows the day chosen, not the first window of its list.
+    assert '<option value="2026-11-01" selected>2026-11-01 · no dump</option>' in page
+    assert page.count(" selected>") == 1
 
 
 def test_a_like_by_fetch_answers_json_and_the_paper_leaves_the_feed(ada, db):
