@@ -43,6 +43,8 @@ from .text import default_text_kind, paper_text
 
 __all__ = [
     "FeedItem",
+    "FeedPage",
+    "FeedQuery",
     "FeedService",
     "RankRequest",
     "WriterBusy",
@@ -206,6 +208,67 @@ class FeedWindow:
     first_day: str | None = None
     last_day: str | None = None
     since: str | None = None  # "new": the last visit day the window starts from
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """What one person asks their feed for: the one value a feed page, its JSON twin and
+    the re-rank after a rating are made from (:meth:`FeedService.feed`).
+
+    ``window``: ``new``, ``today``, ``3d``, ``week``, or ``day`` with ``day`` set.
+    """
+
+    user_id: int
+    window: str = "new"
+    day: str | None = None
+    page: int = 1
+    include_seen: bool = False
+    page_size: int = 20
+
+    @property
+    def value(self) -> str:
+        """The window as the picker and ``?window=`` spell it: a name or a date."""
+        return self.day or self.window
+
+    def args(self, **changes) -> dict:
+        """The query string of this query with ``changes`` (``page=2``): every link of a
+        page is made here, so none can drop the window."""
+        query = replace(self, **changes)
+        return {
+            "window": query.value,
+            "page": query.page if query.page > 1 else None,
+            "seen": 1 if query.include_seen else None,
+        }
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """One page of a person's feed and what frames it: the window it ranks, the days the
+    picker lists (:func:`store.list_days`), and the links to other pages of the same query."""
+
+    query: FeedQuery
+    window: FeedWindow
+    items: tuple[FeedItem, ...]
+    has_next: bool
+    days: tuple[dict, ...]
+
+    @property
+    def day_without_dump(self) -> bool:
+        """A day was asked for and no dump is dated that day."""
+        return self.query.day is not None and all(d["day"] != self.query.day for d in self.days)
+
+    @property
+    def next_args(self) -> dict | None:
+        return self.query.args(page=self.query.page + 1) if self.has_next else None
+
+    @property
+    def previous_args(self) -> dict | None:
+        return self.query.args(page=self.query.page - 1) if self.query.page > 1 else None
+
+    @property
+    def seen_args(self) -> dict:
+        """The first page of this window with rated and seen papers shown."""
+        return self.query.args(page=1, include_seen=True)
 
 
 def window_bounds(
@@ -434,6 +497,36 @@ class FeedService:
             papers = window_papers(db, bounds)
             self.windows.put(key, papers)
         return replace(bounds, paper_ids=papers)
+
+    def feed(self, db: Database, query: FeedQuery, *, now: datetime | None = None) -> FeedPage:
+        """The page of the person's feed that ``query`` asks for: its window's papers
+        ranked for them (:meth:`window`, :meth:`rank_window`), memoised as they are."""
+        user = store.user_profile_fields(db, query.user_id)
+        if user is None:
+            raise LookupError(f"no user with id {query.user_id}")
+        chosen = self.window(
+            db, query.user_id, query.window, day=query.day, timezone=user["timezone"], now=now
+        )
+        items = (
+            self.rank_window(
+                db,
+                query.user_id,
+                chosen,
+                limit=query.page_size + 1,
+                offset=(query.page - 1) * query.page_size,
+                include_seen=query.include_seen,
+                now=now,
+            )
+            if chosen.paper_ids
+            else []
+        )
+        return FeedPage(
+            query=query,
+            window=chosen,
+            items=tuple(items[: query.page_size]),
+            has_next=len(items) > query.page_size,
+            days=self.days(db),
+        )
 
     def rank_window(
         self,

@@ -7,6 +7,7 @@ Also what a like on the feed answers app.js (:func:`rerank`), and ``/favicon.ico
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,70 +34,61 @@ WINDOWS = {
 }
 
 
-def _window_choice(window: str, dumps: list[dict], dump_id: int | None) -> tuple[str, str | None]:
-    """``(window, day)`` from the query; 404 for an unknown dump, 400 for a bad window."""
-    if dump_id is not None:
+def feed_query(user: dict, args: dict, dumps: list[dict]) -> pipeline.FeedQuery:
+    """The :class:`~recommender.pipeline.FeedQuery` of a feed URL's query arguments
+    (``window``, ``dump``, ``page``, ``seen``); 404 for an unknown dump, 400 for a bad window.
+    The page and the re-rank after a rating both read their URL here, once."""
+    page = int(args["page"]) if str(args.get("page", "")).isdigit() else 1
+    common = {
+        "user_id": user["id"],
+        "page": max(page, 1),
+        "include_seen": args.get("seen") == "1",
+        "page_size": PAGE_SIZE,
+    }
+    if str(args.get("dump", "")).isdigit():  # older links: a dump means its day
+        dump_id = int(args["dump"])
         dump = next((d for d in dumps if d["id"] == dump_id), None) or abort(404)
-        return "day", dump["dump_date"]
+        return pipeline.FeedQuery(window="day", day=dump["dump_date"], **common)
+    window = args.get("window", "new")
     if window in WINDOWS:
-        return window, None
+        return pipeline.FeedQuery(window=window, **common)
     try:
-        return "day", date.fromisoformat(window).isoformat()
+        day = date.fromisoformat(window).isoformat()
     except ValueError:
         abort(400, description=f"Unknown window {window!r}: use new, today, 3d, week or a date.")
+    return pipeline.FeedQuery(window="day", day=day, **common)
 
 
-def feed_page(
-    user: dict, *, window: str, dump_id: int | None, page: int, include_seen: bool
-) -> dict:
-    """One page of the person's feed over a window of days and what frames it.
+def feed_page(user: dict, args: dict) -> dict:
+    """One page of the person's feed (:meth:`FeedService.feed`) and what frames it.
 
-    Returns ``{"window" (FeedWindow), "dump", "dumps", "days", "items" (FeedItem),
-    "page", "has_next", "include_seen", "likes", "ratings"}``. ``dump``: the newest
-    dump in the window (None when there is none).
+    Returns ``{"feed" (FeedPage), "window" (FeedWindow), "dump", "dumps", "windows",
+    "likes", "ratings"}``. ``dump``: the newest dump in the window (None when there is
+    none). Every link of the page is rendered from ``feed``.
     """
     db = get_db()
     dumps = store.list_dumps(db)
-    kind, day = _window_choice(window, dumps, dump_id)
-    chosen = get_feeds().window(db, user["id"], kind, day=day, timezone=user["timezone"])
+    feed = get_feeds().feed(db, feed_query(user, args, dumps))
+    chosen = feed.window
     in_window = [
         d
         for d in dumps
         if (chosen.first_day or "") <= d["dump_date"] <= (chosen.last_day or "9999")
     ]
-    dump = in_window[0] if in_window else None
-    items = []
-    if dumps:
-        items = _ranked(user, chosen, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, include_seen)
-    shown = items[:PAGE_SIZE]
     # Recording impressions on a GET is bookkeeping, not a change the person asked
     # for: it only keeps tomorrow's feed from repeating today's papers.
     today = pipeline.local_day(user["timezone"])
-    pipeline.mark_shown(db, user["id"], [i.paper_id for i in shown], channel="feed", day=today)
+    pipeline.mark_shown(db, user["id"], [i.paper_id for i in feed.items], channel="feed", day=today)
     likes, ratings = store.rating_counts(db, user["id"])
-    days = get_feeds().days(db)
     return {
+        "feed": feed,
         "window": chosen,
-        "window_value": day or kind,
         "windows": WINDOWS,
-        "dump": dump,
+        "dump": in_window[0] if in_window else None,
         "dumps": dumps,
-        "days": days,
-        # A day no dump is dated: say so, not "all caught up".
-        "day_without_dump": kind == "day" and all(d["day"] != day for d in days),
-        "items": shown,
-        "page": page,
-        "has_next": len(items) > PAGE_SIZE,
-        "include_seen": include_seen,
         "likes": likes,
         "ratings": ratings,
     }
-
-
-def _ranked(user: dict, chosen, limit: int, offset: int, include_seen: bool) -> list:
-    return get_feeds().rank_window(
-        get_db(), user["id"], chosen, limit=limit, offset=offset, include_seen=include_seen
-    )
 
 
 def rerank(user: dict, page_url: str, visible: str) -> dict:
@@ -114,18 +106,16 @@ def rerank(user: dict, page_url: str, visible: str) -> dict:
     ids = [int(p) for p in visible.split(",")[:RERANK_MAX] if p.strip().isdigit()]
     if url.path != url_for("feed.index") or not ids:
         return {}
-    args = {k: v[-1] for k, v in parse_qs(url.query).items()}
-    dump_id = int(args["dump"]) if args.get("dump", "").isdigit() else None
-    page = int(args["page"]) if args.get("page", "").isdigit() else 1
     db = get_db()
     dumps = store.list_dumps(db)
     if not dumps:
         return {}
-    kind, day = _window_choice(args.get("window", "new"), dumps, dump_id)
-    chosen = get_feeds().window(db, user["id"], kind, day=day, timezone=user["timezone"])
-    items = _ranked(user, chosen, max(page, 1) * PAGE_SIZE + len(ids), 0, args.get("seen") == "1")
+    query = feed_query(user, {k: v[-1] for k, v in parse_qs(url.query).items()}, dumps)
+    # The page's query from its first paper to its last, and the cards that were on it.
+    whole = replace(query, page=1, page_size=query.page * PAGE_SIZE + len(ids))
+    items = get_feeds().feed(db, whole).items
     ranked = [i for i in items if i.paper_id in set(ids) and i.rating is None]
-    gone = {i.paper_id for i in ranked} | store.rating_values(get_db(), user["id"]).keys()
+    gone = {i.paper_id for i in ranked} | store.rating_values(db, user["id"]).keys()
     return {
         "order": [i.paper_id for i in ranked] + [p for p in ids if p not in gone],
         "cards": {
@@ -134,47 +124,38 @@ def rerank(user: dict, page_url: str, visible: str) -> dict:
     }
 
 
-def _args() -> dict:
-    return {
-        "window": request.args.get("window", "new"),
-        "dump_id": request.args.get("dump", type=int),
-        "page": max(1, request.args.get("page", 1, type=int)),
-        "include_seen": request.args.get("seen") == "1",
-    }
-
-
 @bp.get("/")
 @login_required
 def index():
-    return render_template("feed.html", **feed_page(g.user, **_args()))
+    return render_template("feed.html", **feed_page(g.user, request.args))
 
 
 @bp.get("/feed.json")
 @login_required
 def index_json():
-    page = feed_page(g.user, **_args())
-    dump = page["dump"]
+    page = feed_page(g.user, request.args)
+    feed, dump = page["feed"], page["dump"]
     return jsonify(
         {
             "dump": dump
             and {"id": dump["id"], "date": dump["dump_date"], "file": dump["file_name"]},
             "window": {
-                "kind": page["window"].kind,
-                "first_day": page["window"].first_day,
-                "last_day": page["window"].last_day,
-                "since": page["window"].since,
-                "candidates": len(page["window"].paper_ids),
+                "kind": feed.window.kind,
+                "first_day": feed.window.first_day,
+                "last_day": feed.window.last_day,
+                "since": feed.window.since,
+                "candidates": len(feed.window.paper_ids),
             },
-            "days": page["days"],
+            "days": list(feed.days),
             "dumps": [
                 {"id": d["id"], "date": d["dump_date"], "new_papers": d["new_papers"]}
                 for d in page["dumps"]
             ],
-            "page": page["page"],
-            "next_page": page["page"] + 1 if page["has_next"] else None,
-            "include_seen": page["include_seen"],
+            "page": feed.query.page,
+            "next_page": feed.query.page + 1 if feed.has_next else None,
+            "include_seen": feed.query.include_seen,
             "ratings": page["ratings"],
-            "papers": [item.as_dict() for item in page["items"]],
+            "papers": [item.as_dict() for item in feed.items],
         }
     )
 
