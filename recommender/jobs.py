@@ -143,9 +143,18 @@ def refit_models(settings: Settings) -> dict | None:
 
 
 def ingest_and_refit(settings: Settings) -> InboxReport:
-    """Ingest the inbox; if a new dump arrived, refit and publish the models for it."""
+    """Ingest the inbox; if a new dump arrived, refit and publish the models for it.
+
+    Also refits when the published model does not verify against its checksums (a file
+    damaged on disk): web workers serve an older bundle meanwhile, and this minute's run
+    publishes a fresh one."""
+    from .bundles import current_problem
+
     report = ingest_inbox(settings)
-    if report.ingested:
+    damaged = current_problem(settings.models_dir)
+    if damaged:
+        log.warning("refit: the published model is damaged (%s); publishing a new one", damaged)
+    if report.ingested or damaged:
         refit_models(settings)
     return report
 
