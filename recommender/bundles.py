@@ -9,6 +9,7 @@ Layout under ``<data dir>/models/``::
         paper_ids.npy        #   pidx -> paper_id
         serving.npz          #   per-corpus precompute: neighbourhoods, onboarding sample
         bundle.json          #   what it was fitted on, when, and what each part cost
+        checksums.json       #   size and sha256 of every file above, written last
     CURRENT                  # "b0007": the bundle readers load
 
 Only a :class:`ModelWriter` writes here, and only while it holds ``writer.lock``
@@ -18,6 +19,12 @@ holder dies, so a killed refit never leaves the lock stuck). A bundle is written
 readers (web workers, digests) therefore always load a complete bundle. Leftover staging
 folders can only come from a writer that died, so the next writer removes them, and it
 alone prunes old bundles.
+
+A file can still be damaged after it was published (a disk error, a careless hand, a
+full disk under a copy). Readers therefore verify a bundle against its ``checksums.json``
+before they load it, and a reader whose newest bundle does not verify serves the newest
+one that does (:func:`load_servable`) and says why; a worker never fails to start because
+of a model file. The writer's next run publishes a fresh bundle (:func:`current_problem`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -51,10 +59,16 @@ KEEP_BUNDLES = 3
 #: Papers in the onboarding sample stored with each bundle.
 ONBOARDING_SAMPLE = 12
 _NAME = re.compile(r"b(\d{4,})")
+#: The file listing every other file of a bundle with its size and sha256.
+CHECKSUMS = "checksums.json"
 
 
 class WriterBusy(RuntimeError):
     """Another process holds the models' writer lock (a refit is running)."""
+
+
+class BundleDamaged(ValueError):
+    """A published bundle's files do not match its checksums, or cannot be read."""
 
 
 @dataclass
@@ -67,6 +81,7 @@ class Bundle:
     index: CandidateIndex  # neighbourhoods of the papers people are shown
     onboarding: np.ndarray  # paper ids: one representative per topic cluster
     info: dict = field(default_factory=dict)  # bundle.json
+    checksums: dict = field(default_factory=dict)  # checksums.json: file -> size, sha256
 
     @functools.cached_property
     def pidx_of(self) -> dict[int, int]:
@@ -124,9 +139,71 @@ def current_name(models_dir: Path) -> str | None:
         return None
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: Path) -> dict:
+    """Record the size and sha256 of every file in ``folder`` in ``checksums.json``."""
+    sums = {
+        entry.name: {"size": entry.stat().st_size, "sha256": _sha256(entry)}
+        for entry in sorted(Path(folder).iterdir())
+        if entry.is_file() and entry.name != CHECKSUMS
+    }
+    atomic_write_text(Path(folder) / CHECKSUMS, json.dumps(sums, indent=2, sort_keys=True))
+    return sums
+
+
+def verify_bundle(folder: Path) -> dict:
+    """The bundle's checksums once every file matches them; :class:`BundleDamaged` naming
+    the first file that does not (missing, another size, another sha256). A bundle
+    published before checksums existed has none: it is loaded unverified ({})."""
+    folder = Path(folder)
+    try:
+        sums = json.loads((folder / CHECKSUMS).read_text())
+    except FileNotFoundError:
+        if (folder / "bundle.json").exists():
+            return {}  # published before checksums.json existed
+        raise BundleDamaged(f"{folder.name}: bundle.json and {CHECKSUMS} are missing") from None
+    except (ValueError, OSError) as exc:
+        raise BundleDamaged(f"{folder.name}/{CHECKSUMS} is unreadable ({exc})") from None
+    for file, expected in sums.items():
+        path = folder / file
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            if not folder.is_dir():
+                raise  # the whole bundle went (pruned while being read)
+            raise BundleDamaged(f"{folder.name}/{file} is missing") from None
+        if size != expected["size"]:
+            raise BundleDamaged(
+                f"{folder.name}/{file} has {size} bytes, its checksum says {expected['size']}"
+            )
+        if _sha256(path) != expected["sha256"]:
+            raise BundleDamaged(f"{folder.name}/{file} does not match its sha256 checksum")
+    return sums
+
+
 def load_bundle(models_dir: Path, name: str) -> Bundle:
-    """Read a published bundle into memory."""
+    """Read a published bundle into memory, once its files match their checksums
+    (:class:`BundleDamaged` otherwise, or when a file cannot be read for another reason)."""
     folder = Path(models_dir) / "bundles" / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such bundle")
+    sums = verify_bundle(folder)
+    try:
+        return _read_bundle(folder, name, sums)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # a file that matched (or had no) checksums yet cannot be read
+        raise BundleDamaged(f"{name} cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_bundle(folder: Path, name: str, sums: dict) -> Bundle:
     rec = load_recommender(folder)
     serving = load_npz(folder / "serving.npz")
     index = CandidateIndex.for_model(
@@ -144,6 +221,7 @@ def load_bundle(models_dir: Path, name: str) -> Bundle:
         index=index,
         onboarding=serving["onboarding"],
         info=json.loads((folder / "bundle.json").read_text()),
+        checksums=sums,
     )
     bundle.warm()
     return bundle
@@ -165,6 +243,71 @@ def load_current(models_dir: Path) -> Bundle | None:
             if current_name(models_dir) == name:
                 raise
     raise RuntimeError(f"{models_dir}: the current bundle kept changing while loading it")
+
+
+def load_servable(models_dir: Path) -> tuple[Bundle | None, str | None]:
+    """The bundle to serve and, when it is not the one ``CURRENT`` names, why.
+
+    The bundle ``CURRENT`` names if it verifies and loads; else the newest older bundle
+    that does, with a sentence naming both and what is wrong; else ``(None, why)``.
+    Never raises for a damaged bundle: a web worker must start whatever the model files
+    hold. ``(None, None)`` before the first publish.
+    """
+    models_dir = Path(models_dir)
+    try:
+        return load_current(models_dir), None
+    except Exception as exc:
+        problem = str(exc) if isinstance(exc, BundleDamaged) else f"{type(exc).__name__}: {exc}"
+        log.error("the published model cannot be loaded: %s", problem)
+    wanted = current_name(models_dir)
+    for name in reversed(bundle_names(models_dir)):
+        if wanted is not None and name >= wanted:
+            continue
+        try:
+            bundle = load_bundle(models_dir, name)
+        except Exception as exc:
+            log.error("the older model %s cannot be loaded either: %s", name, exc)
+            continue
+        why = f"model {wanted} is damaged ({problem}); serving {name}, the newest that verifies"
+        log.warning(why)
+        return bundle, why
+    return None, f"model {wanted} is damaged ({problem}) and no older model verifies"
+
+
+def current_problem(models_dir: Path) -> str | None:
+    """What is wrong with the bundle ``CURRENT`` names (None: it verifies, or there is
+    none yet). The writer's scheduled runs publish a fresh bundle when this is not None."""
+    name = current_name(models_dir)
+    if name is None:
+        return None
+    folder = Path(models_dir) / "bundles" / name
+    if not folder.is_dir():
+        return f"{name} is missing"
+    try:
+        verify_bundle(folder)
+    except BundleDamaged as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{name}: {exc}"
+    return None
+
+
+def changed_on_disk(models_dir: Path, bundle: Bundle) -> str | None:
+    """A cheap check (one ``stat`` a file) that a loaded bundle's files still have the
+    sizes they were verified with: a worker serving it from memory is fine, but the next
+    worker to start would not load it. None when nothing changed."""
+    folder = Path(models_dir) / "bundles" / bundle.name
+    for file, expected in bundle.checksums.items():
+        try:
+            size = (folder / file).stat().st_size
+        except OSError:
+            return f"{bundle.name}/{file} went missing after it was loaded"
+        if size != expected["size"]:
+            return (
+                f"{bundle.name}/{file} changed on disk after it was loaded "
+                f"({size} bytes, its checksum says {expected['size']})"
+            )
+    return None
 
 
 def onboarding_sample(rec: Recommender, k: int = ONBOARDING_SAMPLE) -> np.ndarray:
@@ -250,6 +393,7 @@ class ModelWriter:
             parts["write"] = time.perf_counter() - started
             full = {**info, "name": name, "served_papers": int(len(served)), "parts": parts}
             atomic_write_text(staging / "bundle.json", json.dumps(full, indent=2, default=str))
+            write_checksums(staging)  # last: it covers every file above
             publish_dir(staging, self.bundles_dir / name)
         atomic_write_text(self.models_dir / "CURRENT", name + "\n")
         for old in bundle_names(self.models_dir)[:-KEEP_BUNDLES]:

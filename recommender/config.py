@@ -25,6 +25,21 @@ class ConfigError(RuntimeError):
     """paperfeed is misconfigured and refuses to start."""
 
 
+def env_number(name: str, default: float, low: float, high: float) -> float:
+    """The number in ``$name`` (``default`` when unset or empty); :class:`ConfigError`
+    naming the setting and its range when it is not a number from ``low`` to ``high``."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Paths derived from one data directory."""
@@ -85,6 +100,16 @@ class Settings:
     def smtp_url(self) -> str | None:
         """``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``; None: file backend."""
         return os.environ.get("PAPERFEED_SMTP_URL") or None
+
+    @property
+    def min_free_bytes(self) -> int:
+        """Free space under the data dir below which ``/healthz`` says ``degraded``."""
+        return int(env_number("PAPERFEED_MIN_FREE_MB", 200, 0, 10**7) * 1024 * 1024)
+
+    @property
+    def busy_timeout(self) -> float:
+        """Seconds a write waits for another process's lock on the database, in all."""
+        return env_number("PAPERFEED_DB_BUSY_TIMEOUT", 10.0, 0, 600)
 
     def secret_key(self) -> str:
         """The key that signs sessions and email links.

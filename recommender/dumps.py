@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import unicodedata
 from collections import defaultdict
@@ -47,6 +48,8 @@ MAX_TITLE_CHARS = 600
 MAX_BOILERPLATE_CHARS = 120
 # A source id longer than this is not an id (a 5,000-digit "id" is a broken export).
 MAX_ID_CHARS = 200
+#: The largest dump file read (a 50,000-paper dump is about 60 MB); checked before reading.
+MAX_DUMP_BYTES = 256 * 2**20
 
 # Page chrome seen on the Daily Papers page. The parser does not depend on this
 # list (unknown chrome before the first paper is recognised by its shape), but
@@ -227,10 +230,36 @@ def detect_format(path: str | Path, data: bytes) -> str:
     return "text"
 
 
+def read_dump_fd(fd: int, *, source: str) -> bytes:
+    """The bytes of an open dump file; :class:`DumpError` if it is larger than
+    :data:`MAX_DUMP_BYTES`, checked before reading (and again while reading, should the
+    file grow)."""
+    size = os.fstat(fd).st_size
+    if size > MAX_DUMP_BYTES:
+        raise DumpError(
+            f"the file is {size / 2**20:,.0f} MB; dumps are at most {MAX_DUMP_BYTES // 2**20} MB "
+            "(split it into several files)",
+            source=source,
+        )
+    chunks, total = [], 0
+    while chunk := os.read(fd, 1 << 20):
+        total += len(chunk)
+        if total > MAX_DUMP_BYTES:
+            raise DumpError(
+                f"the file grew past {MAX_DUMP_BYTES // 2**20} MB while being read", source=source
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def parse_dump_file(path: str | Path) -> ParsedDump:
     """Read and parse one dump file. Raises :class:`DumpError` (or ``OSError``)."""
     path = Path(path)
-    data = path.read_bytes()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = read_dump_fd(fd, source=path.name)
+    finally:
+        os.close(fd)
     return parse_dump(data, source=path.name, fmt=detect_format(path, data))
 
 

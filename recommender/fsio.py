@@ -123,3 +123,16 @@ def publish_dir(staging: Path, target: Path) -> None:
     fsync_dir(staging)
     os.rename(staging, target)
     fsync_dir(target.parent)
+
+
+def disk_status(folder: Path, min_free_bytes: int) -> dict:
+    """Free space under ``folder`` (``disk_free_mb``), and ``disk_problem`` when it is
+    below ``min_free_bytes``: writes (ratings, refits, the inbox) will soon fail."""
+    free = shutil.disk_usage(folder).free
+    status: dict = {"disk_free_mb": round(free / 2**20, 1)}
+    if free < min_free_bytes:
+        status["disk_problem"] = (
+            f"{status['disk_free_mb']} MB free under {folder}, below the "
+            f"{min_free_bytes / 2**20:g} MB of PAPERFEED_MIN_FREE_MB: free some space"
+        )
+    return status

@@ -9,7 +9,7 @@ dumps of one call are stored together (one commit), so a failure while storing
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from tqdm import tqdm
 
 from . import store
-from .dumps import DumpError, ParsedDump, parse_dump_file
+from .dumps import DumpError, ParsedDump, detect_format, parse_dump, parse_dump_file
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,14 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def parse_file(file: Path) -> ParsedDump:
-    """Parse one file; every failure, expected or not, is a :class:`DumpError` naming it."""
+def parse_file(file: Path, read: Callable[[], bytes] | None = None) -> ParsedDump:
+    """Parse one file (its bytes from ``read`` if given: the inbox reads without following
+    links); every failure, expected or not, is a :class:`DumpError` naming it."""
     try:
-        return parse_dump_file(file)
+        if read is None:
+            return parse_dump_file(file)
+        data = read()
+        return parse_dump(data, source=file.name, fmt=detect_format(file, data))
     except DumpError:
         raise
     except OSError as exc:

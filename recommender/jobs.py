@@ -8,15 +8,16 @@ logs one line with its counts.
 from __future__ import annotations
 
 import logging
-import os
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import store
 from .config import Settings
 from .dumps import DumpError
+from .inbox import Inbox
 from .ingest import DUMP_SUFFIXES, parse_file
 
 if TYPE_CHECKING:
@@ -34,26 +35,15 @@ class InboxReport:
     new_papers: int = 0
 
 
-def _move(path: Path, folder: Path) -> Path:
-    """Move ``path`` into ``folder`` without overwriting an earlier file of the same name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
-    if target.exists():
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        target = folder / f"{path.stem}.{stamp}{path.suffix}"
-    os.replace(path, target)
-    return target
-
-
-def _reject(path: Path, inbox: Path, reason: str, report: InboxReport) -> None:
-    """Move ``path`` to ``failed/`` with ``<name>.error.txt`` beside it saying why."""
-    report.failed[path.name] = reason
-    log.warning("inbox: rejected %s: %s", path.name, reason)
+def _reject(box: Inbox, name: str, reason: str, report: InboxReport) -> None:
+    """Move ``name`` to ``failed/`` with ``<name>.error.txt`` beside it saying why."""
+    report.failed[name] = reason
+    log.warning("inbox: rejected %s: %s", name, reason)
     try:
-        target = _move(path, inbox / "failed")
-        target.with_name(target.name + ".error.txt").write_text(reason + "\n", encoding="utf-8")
+        target = box.move(name, "failed")
+        box.write_note("failed", target + ".error.txt", reason + "\n")
     except OSError as exc:  # the file stays where it is; the other files still go on
-        log.error("inbox: cannot move %s to failed/: %s", path.name, exc)
+        log.error("inbox: cannot move %s to failed/: %s", name, exc)
 
 
 def ingest_inbox(settings: Settings) -> InboxReport:
@@ -64,47 +54,24 @@ def ingest_inbox(settings: Settings) -> InboxReport:
     unexpected error while parsing or storing), moves it to ``failed/`` with
     ``<name>.error.txt`` beside it saying why, and the next file goes on: one
     bad file never jams the inbox. Files still being written (modified in the
-    last two seconds) are left for the next run.
+    last two seconds) are left for the next run. Only regular files inside the
+    inbox are read: a symbolic link is moved to ``failed/`` unread, and nothing is
+    written through a link (:mod:`recommender.inbox`).
     """
-    inbox = settings.inbox_dir
-    inbox.mkdir(parents=True, exist_ok=True)
     report = InboxReport()
-    now = datetime.now().timestamp()
-    files = sorted(
-        p
-        for p in inbox.iterdir()
-        if p.is_file()
-        and p.suffix.lower() in DUMP_SUFFIXES
-        and not p.name.startswith(".")
-        and now - p.stat().st_mtime > 2
-    )
-    if not files:
-        return report
-    with store.connect(settings.db_path) as db:
-        store.migrate(db)
-        for path in files:
-            try:
-                dump = parse_file(path)
-                record = store.record_dump(db, dump)
-            except DumpError as exc:
-                _reject(path, inbox, str(exc), report)
-                continue
-            except Exception as exc:  # the store failed on this file (it rolled back)
-                log.exception("inbox: cannot store %s", path.name)
-                _reject(path, inbox, f"{path.name}: cannot store the dump: {exc}", report)
-                continue
-            report.warnings.extend(dump.warnings)
-            for warning in dump.warnings:
-                log.warning("inbox: %s", warning)
-            try:
-                _move(path, inbox / "processed")
-            except OSError as exc:  # stored; a rerun finds the same hash and changes nothing
-                log.error("inbox: cannot move %s to processed/: %s", path.name, exc)
-            if record.already_ingested:
-                report.repeated.append(path.name)
-            else:
-                report.ingested.append(path.name)
-                report.new_papers += record.new_papers
+    with Inbox(settings.inbox_dir) as box:
+        now = time.time()
+        waiting = sorted(
+            entry.name
+            for entry in box.entries(DUMP_SUFFIXES)
+            if entry.is_link or now - entry.mtime > 2
+        )
+        if not waiting:
+            return report
+        with store.connect(settings.db_path) as db:
+            store.migrate(db)
+            for name in waiting:
+                _ingest_one(db, box, name, report)
     log.info(
         "inbox: %d ingested (%d new papers), %d already known, %d failed",
         len(report.ingested),
@@ -113,6 +80,31 @@ def ingest_inbox(settings: Settings) -> InboxReport:
         len(report.failed),
     )
     return report
+
+
+def _ingest_one(db, box: Inbox, name: str, report: InboxReport) -> None:
+    try:
+        dump = parse_file(Path(name), read=lambda: box.read(name))
+        record = store.record_dump(db, dump)
+    except DumpError as exc:
+        _reject(box, name, str(exc), report)
+        return
+    except Exception as exc:  # the store failed on this file (it rolled back)
+        log.exception("inbox: cannot store %s", name)
+        _reject(box, name, f"{name}: cannot store the dump: {exc}", report)
+        return
+    report.warnings.extend(dump.warnings)
+    for warning in dump.warnings:
+        log.warning("inbox: %s", warning)
+    try:
+        box.move(name, "processed")
+    except OSError as exc:  # stored; a rerun finds the same hash and changes nothing
+        log.error("inbox: cannot move %s to processed/: %s", name, exc)
+    if record.already_ingested:
+        report.repeated.append(name)
+    else:
+        report.ingested.append(name)
+        report.new_papers += record.new_papers
 
 
 def refit_models(settings: Settings) -> dict | None:
@@ -143,9 +135,18 @@ def refit_models(settings: Settings) -> dict | None:
 
 
 def ingest_and_refit(settings: Settings) -> InboxReport:
-    """Ingest the inbox; if a new dump arrived, refit and publish the models for it."""
+    """Ingest the inbox; if a new dump arrived, refit and publish the models for it.
+
+    Also refits when the published model does not verify against its checksums (a file
+    damaged on disk): web workers serve an older bundle meanwhile, and this minute's run
+    publishes a fresh one."""
+    from .bundles import current_problem
+
     report = ingest_inbox(settings)
-    if report.ingested:
+    damaged = current_problem(settings.models_dir)
+    if damaged:
+        log.warning("refit: the published model is damaged (%s); publishing a new one", damaged)
+    if report.ingested or damaged:
         refit_models(settings)
     return report
 

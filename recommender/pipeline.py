@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from sqlite_utils import Database
 
 from . import reasons, store
-from .bundles import Bundle, WriterBusy, load_current, model_writer
+from .bundles import Bundle, WriterBusy, changed_on_disk, load_servable, model_writer
 from .config import Settings
 from .model import fit_recommender
 from .muting import muted_filter
@@ -379,6 +379,7 @@ class FeedService:
         self.background_reload = background_reload
         self._load_lock = threading.Lock()
         self._bundle: Bundle | None = None
+        self._problem: str | None = None  # why the served bundle is not the newest
         self._stamp: tuple | None = None
         self._loading: tuple | None = None  # the stamp a background load is reading
         self.rankings = Memo(rank_memo_size)  # (bundle, pool, liked, disliked, query, n)
@@ -419,28 +420,38 @@ class FeedService:
             return current
         with self._load_lock:
             if stamp != self._stamp:
-                self._bundle, self._stamp = load_current(self.settings.models_dir), stamp
+                self._bundle, self._problem = load_servable(self.settings.models_dir)
+                self._stamp = stamp
             return self._bundle
 
     def _load(self, stamp: tuple) -> None:
         try:
-            bundle = load_current(self.settings.models_dir)
+            bundle, problem = load_servable(self.settings.models_dir)
         except Exception:  # the next request tries again; the old bundle keeps serving
             log.exception("loading the published bundle failed; still serving the old one")
-            bundle = None
+            bundle = problem = None
         with self._load_lock:
             if bundle is not None:
-                self._bundle, self._stamp = bundle, stamp
+                self._bundle, self._problem, self._stamp = bundle, problem, stamp
+            elif problem is not None:  # nothing on disk verifies: keep serving what we hold
+                self._problem, self._stamp = problem, stamp
             self._loading = None
 
     def status(self, db: Database) -> dict:
         """How the served model stands against the database (``/healthz``)."""
         bundle = self.bundle()
         newest = store.max_paper_id(db)
+        problem = self._problem
         if bundle is None:
-            return {"model_version": None, "papers_behind": store.count_papers(db)}
+            return {
+                "model_version": None,
+                "papers_behind": store.count_papers(db),
+                **({"model_problem": problem} if problem else {}),
+            }
+        problem = problem or changed_on_disk(self.settings.models_dir, bundle)
         return {
             "model_version": bundle.name,
+            **({"model_problem": problem} if problem else {}),
             "fitted_at": bundle.info.get("fitted_at"),
             "text_model": bundle.info.get("text_model"),
             "papers_in_model": len(bundle.paper_ids),

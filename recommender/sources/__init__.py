@@ -72,6 +72,7 @@ def client_for(source: str, cfg: SourceSettings) -> PoliteClient:
         retries=cfg.retries,
         backoff=cfg.backoff,
         max_wait=cfg.max_wait,
+        max_bytes=cfg.max_bytes,
         min_interval=cfg.arxiv_delay if source == "arxiv" else 0.0,
     )
 

@@ -6,21 +6,9 @@ import os
 from dataclasses import dataclass
 
 from ..config import ConfigError
+from ..config import env_number as _number
 
 SOURCES = ("hf-daily", "arxiv")
-
-
-def _number(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, not {raw!r}")
-    return value
 
 
 def _names(name: str, default: str) -> tuple[str, ...]:
@@ -44,6 +32,7 @@ class SourceSettings:
     retries: int
     backoff: float
     max_wait: float
+    max_bytes: int
 
 
 def load_source_settings() -> SourceSettings:
@@ -70,4 +59,5 @@ def load_source_settings() -> SourceSettings:
         retries=int(_number("PAPERFEED_FETCH_RETRIES", 4, 0, 10)),
         backoff=_number("PAPERFEED_FETCH_BACKOFF", 2.0, 0, 600),
         max_wait=_number("PAPERFEED_FETCH_MAX_WAIT", 120.0, 0, 3600),
+        max_bytes=int(_number("PAPERFEED_FETCH_MAX_MB", 50, 0.001, 4096) * 2**20),
     )
