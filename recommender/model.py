@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ class Recommender:
     #: Each person's own linear taste model shares this whitening (:mod:`recommender.taste`).
     taste: TasteModel | None = None
     _terms: list[str] | None = field(default=None, repr=False, compare=False)
+    _topics: dict = field(default_factory=dict, repr=False, compare=False)
+    _topics_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def terms_list(self) -> list[str]:
         """The TF-IDF vocabulary as Python strings, built once (reasons name shared terms)."""
@@ -100,8 +103,20 @@ class Recommender:
         return {f: s * large.get(f, 0.0) + (1 - s) * mine.get(f, 0.0) for f in mine}
 
     def topic_vectors(self, query: str) -> np.ndarray | sp.csr_matrix:
-        """A keyword query's topics (:func:`split_topics`) as text vectors, one row each."""
-        return self.text.transform(split_topics(query) or [query])
+        """A keyword query's topics (:func:`split_topics`) as text vectors, one row each.
+
+        Kept per model (the text model never changes in a fitted bundle), a bounded few:
+        the features and the reasons of one request both ask, and encoding costs ~10 ms.
+        """
+        with self._topics_lock:
+            vectors = self._topics.get(query)
+        if vectors is None:
+            vectors = self.text.transform(split_topics(query) or [query])
+            with self._topics_lock:
+                self._topics[query] = vectors
+                while len(self._topics) > TOPIC_MEMO:
+                    self._topics.pop(next(iter(self._topics)))
+        return vectors
 
     def topic_similarity(self, topics, items: np.ndarray) -> np.ndarray:
         """``(len(items), topics)`` cosine similarity of ``items`` to each topic vector."""
@@ -109,6 +124,8 @@ class Recommender:
         return np.asarray(sims.toarray() if sp.issparse(sims) else sims, dtype=np.float32)
 
 
+#: Keyword queries whose topic vectors a model keeps (oldest dropped first).
+TOPIC_MEMO = 256
 #: Most topics read from one keyword query.
 MAX_TOPICS = 20
 
@@ -232,7 +249,9 @@ def _sample_report(rec: Recommender, user_items) -> dict:
     ratings = int(sp.csr_matrix(user_items).nnz) if user_items is not None else 0
     small = rec.weights.small
     strength = rec.community_strength() if rec.n_people >= 2 else 0.0
-    if rec.n_people < 2:
+    if rec.n_people == 0:
+        basis = "nobody has rated yet: keyword topics and the content model alone"
+    elif rec.n_people < 2:
         basis = "one person: the content ranking alone (colleagues' signals off)"
     elif rec.tuning_.get("status") == "tuned":
         basis = "learned on this install's own ratings, shrunk towards the shipped weights"

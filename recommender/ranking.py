@@ -133,12 +133,16 @@ def _block_weights(rec: Recommender, profiles: Sequence[Profile], warm_share: fl
     blend_for`): the person's own taste first, colleagues in proportion to the evidence."""
     W = np.zeros((len(profiles), len(FEATURES)), np.float32)
     likes = rec.collab.likes_ if rec.collab is not None else None
+    seen: dict[tuple, list[float]] = {}  # people in a block share a few keys (this call only)
     for i, p in enumerate(profiles):
         liked = np.asarray(p.liked, dtype=np.int64).ravel()
         has_collab = rec.collab is not None and (len(liked) > 0 or p.uidx is not None)
         co_likes = float(np.maximum(likes[liked] - 1, 0).sum()) if has_collab else 0.0
-        w = rec.blend_for(warm_share, len(liked) + len(p.disliked), has_collab, co_likes)
-        W[i] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
+        key = (len(liked) + len(p.disliked), has_collab, co_likes)
+        if key not in seen:
+            w = rec.blend_for(warm_share, *key)
+            seen[key] = [w.get(name, 0.0) or 0.0 for name in FEATURES]
+        W[i] = seen[key]
     return W
 
 

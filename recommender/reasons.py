@@ -101,17 +101,12 @@ def explain(
     from recommender.weights import FEATURES
 
     out = []
-    matches = _match_shares(rec, profiles, ctx, tops)
-    if not reasons:
+    if not reasons:  # benchmarks and evaluation: the order alone
         for i, top in enumerate(tops):
             pidxs, row_scores = ctx.candidates[top].tolist(), scores[i, top].tolist()
-            out.append(
-                [
-                    Ranked(p, s, RANKED, match=m)
-                    for p, s, m in zip(pidxs, row_scores, matches[i], strict=True)
-                ]
-            )
+            out.append([Ranked(p, s, RANKED) for p, s in zip(pidxs, row_scores, strict=True)])
         return out
+    matches = _match_shares(rec, profiles, ctx, tops)
     because_of, because_sim = _block_closest(rec, profiles, ctx, tops, "liked")
     disliked_of, disliked_sim = _block_closest(rec, profiles, ctx, tops, "disliked")
     terms_of = (
@@ -232,6 +227,12 @@ def _match_shares(rec, profiles, ctx, tops) -> list[list[float | None]]:
     out: list[list[float | None]] = []
     X = rec.item_vectors
     taste = rec.taste if rec.taste is not None and rec.taste.available else None
+    if taste is not None:
+        # every shown paper of the block whitened once (people of a digest share papers)
+        shown_all = np.unique(
+            np.concatenate([np.zeros(0, np.int64), *(ctx.candidates[t] for t in tops)])
+        )
+        whitened = np.asarray(X[shown_all], dtype=np.float32) @ taste.precision_
     for i, p in enumerate(profiles):
         liked = np.asarray(p.liked, dtype=np.int64).ravel()
         shown = ctx.candidates[tops[i]]
@@ -249,7 +250,7 @@ def _match_shares(rec, profiles, ctx, tops) -> list[list[float | None]]:
             w_background = taste.precision_ @ np.asarray(background, np.float32)
             own = taste.own_scores(XL, taste.quad_[liked], (w_liked, w_background))
             XS = np.asarray(X[shown], dtype=np.float32)
-            support = (XS @ taste.precision_) @ XL.T  # (shown, likes)
+            support = whitened[np.searchsorted(shown_all, shown)] @ XL.T  # (shown, likes)
             n = len(liked)
             new = (n * (XS @ w_liked) - support.max(axis=1)) / (n - 1) - XS @ w_background
         else:  # centroid similarity, leave one out (rows are unit length)

@@ -110,10 +110,6 @@ class TasteModel:
             )
         return (liked_mean - background) @ self.precision_
 
-    def score(self, directions: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
-        """``(people, items)`` taste scores of ``item_vectors`` (rows) for each direction."""
-        return np.asarray(directions @ np.asarray(item_vectors).T, dtype=np.float32)
-
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         params = {"shrinkage": self.shrinkage, "dislike_share": self.dislike_share}
         arrays = {"mean": self.mean_, "quad": self.quad_}

@@ -57,3 +57,14 @@ def topical_likes(topics: list[str], *, per_topic_people: int = 6, new: set[int]
     return sp.csr_matrix(
         (np.ones(len(rows), np.float32), (rows, cols)), shape=(n_people, len(topics))
     )
+
+
+def checkerboard(n_people=20, n_items=20, withheld=(0, 0)):
+    """People in group g (even/odd) like items of the same parity; one pair is withheld."""
+    rows, cols = [], []
+    for u in range(n_people):
+        for i in range(n_items):
+            if u % 2 == i % 2 and (u, i) != withheld:
+                rows.append(u)
+                cols.append(i)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_people, n_items))

@@ -6,18 +6,7 @@ import scipy.sparse as sp
 
 from recommender.collab import CollabModel
 from recommender.text import TfidfText
-from tests._corpus import corpus, topical_likes
-
-
-def checkerboard(n_people=20, n_items=20, withheld=(0, 0)):
-    """People in group g (even/odd) like items of the same parity; one pair is withheld."""
-    rows, cols = [], []
-    for u in range(n_people):
-        for i in range(n_items):
-            if u % 2 == i % 2 and (u, i) != withheld:
-                rows.append(u)
-                cols.append(i)
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_people, n_items))
+from tests._corpus import checkerboard, corpus, topical_likes
 
 
 def fit(user_items, vectors=None, **kw):

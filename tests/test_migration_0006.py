@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 from recommender import store
-from recommender.store.db import migrations_dir
+from tests._migrations import database_before
 
 
 def test_upgrading_keeps_papers_backfills_arxiv_ids_and_indexes_authors(tmp_path):
-    before = tmp_path / "before"
-    before.mkdir()
-    for sql in sorted(migrations_dir().glob("000[1-5]_*.sql")):
-        shutil.copy(sql, before)
-    db = store.connect(tmp_path / "paperfeed.db")
-    store.migrate(db, before)
+    db = database_before(tmp_path, "000[1-5]_*.sql")
     db.execute(
         "INSERT INTO dumps (id, file_name, content_hash, format, dump_date, ingested_at, papers,"
         " new_papers, repeats)"

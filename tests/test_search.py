@@ -4,7 +4,6 @@ authors before prefix hits, the person's own score as the tie-break, muted paper
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -12,7 +11,7 @@ from recommender import pipeline, store
 from recommender.config import load_settings
 from recommender.dumps import parse_dump
 from recommender.search import search_for_person
-from recommender.store.db import migrations_dir
+from tests._migrations import database_before
 
 FILLER = "We study a problem and our method works well on benchmarks in practice."
 
@@ -90,12 +89,7 @@ def test_edits_keep_the_plain_author_index_in_step(corpus):
 
 
 def test_upgrading_reindexes_the_authors_of_stored_papers(tmp_path):
-    before = tmp_path / "before"
-    before.mkdir()
-    for sql in sorted(migrations_dir().glob("000*.sql")):
-        shutil.copy(sql, before)
-    db = store.connect(tmp_path / "paperfeed.db")
-    store.migrate(db, before)
+    db = database_before(tmp_path, "000*.sql")
     db.execute(
         "INSERT INTO dumps (id, file_name, content_hash, format, dump_date, ingested_at, papers,"
         " new_papers, repeats) VALUES (1, 'a.jsonl', 'h', 'jsonl', '2026-11-19', 'now', 1, 1, 0)"

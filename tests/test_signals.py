@@ -18,18 +18,13 @@ from recommender.ranking import Profile, rank_for_user
 from recommender.taste import TasteModel
 from recommender.text import TfidfText
 from recommender.weights import BANDS, FEATURES, BlendWeights, SmallInstall
+from tests._corpus import checkerboard as _checkerboard
 
 N_PEOPLE, N_ITEMS, WITHHELD = 20, 20, (0, 4)
 
 
 def checkerboard() -> sp.csr_matrix:
-    rows, cols = [], []
-    for u in range(N_PEOPLE):
-        for i in range(N_ITEMS):
-            if u % 2 == i % 2 and (u, i) != WITHHELD:
-                rows.append(u)
-                cols.append(i)
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), (N_PEOPLE, N_ITEMS))
+    return _checkerboard(N_PEOPLE, N_ITEMS, WITHHELD)
 
 
 def parity_vectors(seed: int = 0) -> np.ndarray:
