@@ -89,7 +89,7 @@ def test_ranked_cards_compare_each_paper_with_the_persons_own_likes(ada):
     page = ada.get("/").get_data(as_text=True)
     labels = re.findall(
         r'<span class="match match-(\w+)" title="Scores as high as (\d+)% of the papers you '
-        r'liked">(\w+) match</span>',
+        r'liked">(\w+)<span class="match-word"> match</span></span>',
         page,
     )
     assert len(labels) == len(items) == 20

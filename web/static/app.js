@@ -68,8 +68,14 @@
         match = document.createElement("span");
         signals.prepend(match);
       }
+      // as the card macro renders it: the level, then " match" (hidden in the compact list)
       match.className = "match match-" + info.match.level;
-      match.textContent = info.match.text;
+      match.title = info.match.title;
+      match.textContent = info.match.level;
+      var word = document.createElement("span");
+      word.className = "match-word";
+      word.textContent = " match";
+      match.append(word);
     } else if (match) {
       match.remove();
     }
