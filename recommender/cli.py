@@ -288,8 +288,8 @@ def refit(ctx: Context, as_json: bool, wait: bool) -> None:
     One refit runs at a time per data dir: without --wait, a refit that finds another
     running says so and exits 0 (the running one publishes).
     """
-    from .pipeline import WriterBusy
-    from .pipeline import refit as refit_models
+    from .bundles import WriterBusy
+    from .refit import refit as refit_models
 
     try:
         report = refit_models(ctx.db, ctx.settings, progress=not as_json, wait=wait)

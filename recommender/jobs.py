@@ -108,20 +108,20 @@ def _ingest_one(db, box: Inbox, name: str, report: InboxReport) -> None:
 
 
 def refit_models(settings: Settings) -> dict | None:
-    """Refit the models and publish them (the scheduler's side of :func:`pipeline.refit`).
+    """Refit the models and publish them (the scheduler's side of :func:`recommender.refit.refit`).
 
     Waits for a refit already running (a ``paperfeed refit`` from the shell) rather than
     skipping: that one may have read the database before the dump that triggered this
     one. Returns the refit report, or None when there are no papers yet.
     """
-    from . import pipeline
+    from .refit import refit
 
     with store.connect(settings.db_path) as db:
         store.migrate(db)
         if store.latest_dump(db) is None:
             log.info("refit: no dumps yet; nothing to fit")
             return None
-        report = pipeline.refit(db, settings, wait=True)
+        report = refit(db, settings, wait=True)
     log.info(
         "refit: model %s on %d papers, %d people, %d ratings in %s s (%s)",
         report["version"],

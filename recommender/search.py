@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from . import reasons, store
+from .feed import FeedService
 from .muting import muted_filter
-from .pipeline import FeedService
 
 #: Hits ordered per search; later pages than this reach no further.
 SEARCH_CAP = 200

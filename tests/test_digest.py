@@ -28,6 +28,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from recommender import digest, pipeline, store
 from recommender.config import load_settings
 from recommender.ingest import ingest_paths
+from recommender.mail import eml_path
 
 from .conftest import SAMPLE_DUMPS, snapshot
 
@@ -522,8 +523,8 @@ def test_recovery_trusts_the_outbox_file_for_a_row_left_sending(papers, settings
     add_user(db, "unwritten@example.org")
     digest.send_due_digests(db, settings, now=NOW)
     written, unwritten = ledger(db)
-    kept = digest.eml_path(settings.outbox_dir, written["message_id"])
-    lost = digest.eml_path(settings.outbox_dir, unwritten["message_id"])
+    kept = eml_path(settings.outbox_dir, written["message_id"])
+    lost = eml_path(settings.outbox_dir, unwritten["message_id"])
     # The two places a kill can land: after the file appeared, and before.
     lost.unlink()
     db.execute("UPDATE digests SET state = 'sending', sent_at = NULL")

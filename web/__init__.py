@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recommender.config import ConfigError, load_settings
 from recommender.dumps import strip_unrenderable
-from recommender.pipeline import FeedService
+from recommender.feed import FeedService
 
 from .cards import CardCache
 from .sessions import HourlyRefreshSessionInterface

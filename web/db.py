@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from recommender import store
 from recommender.config import Settings, load_settings
-from recommender.pipeline import FeedService
+from recommender.feed import FeedService
 
 
 def get_settings() -> Settings:

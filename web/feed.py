@@ -35,7 +35,7 @@ WINDOWS = {
 
 
 def feed_query(user: dict, args: dict, dumps: list[dict]) -> pipeline.FeedQuery:
-    """The :class:`~recommender.pipeline.FeedQuery` of a feed URL's query arguments
+    """The :class:`~recommender.feed.FeedQuery` of a feed URL's query arguments
     (``window``, ``dump``, ``page``, ``seen``); 404 for an unknown dump, 400 for a bad window.
     The page and the re-rank after a rating both read their URL here, once."""
     page = int(args["page"]) if str(args.get("page", "")).isdigit() else 1

@@ -1,6 +1,6 @@
 """People: accounts, settings, feed tokens, login attempts, and their ratings as a whole.
 
-Single ratings are written by :func:`recommender.pipeline.record_feedback`; this module
+Single ratings are written by :func:`recommender.feedback.record_feedback`; this module
 holds what concerns a person's account and their ratings in bulk (export, import,
 reset). Rows come back as plain dicts; ``muted_keywords`` is decoded to a list.
 """

@@ -1,117 +1,42 @@
-"""The email digest: who is due, which papers, the message, and crash-safe delivery.
-
-Entry point: :func:`send_due_digests` (the scheduler job, ``paperfeed digest`` and
-the tests all call it, with a controllable ``now``).
-
-Who is due
-    A person with digests on and a confirmed address is due once per *period*:
-    their local calendar day of the send (daily), or of their chosen weekday
-    (weekly). The send instant is ``digest_hour:00`` in their IANA time zone,
-    computed with :mod:`zoneinfo`, so daylight-saving changes move it with the
-    wall clock. On a spring-forward day an hour that does not exist (02:00 in
-    New York) means the first instant after the gap (03:00 EDT); on a fall-back
-    day a repeated hour means its first occurrence. A period is due from its
-    send instant until :data:`CATCH_UP` later, so a scheduler that was down at
-    07:00 sends the 07:00 digests once when it comes back the same morning.
-
-Which papers
-    Papers first seen in dumps ingested since the person's last digest (or in
-    the newest dump), minus what they rated or got in an earlier digest, ranked
-    by :meth:`recommender.pipeline.FeedService.rank_papers_for_people` (the one ranking
-    path; everyone due is ranked in one batch), those at or above their
-    ``min_score``, at most ``digest_size``. When nothing clears the bar, the
-    period is recorded as ``'empty'``, nothing is sent, and the log says so.
-
-Never twice, never lost
-    The ledger (``digests``, one row per person and period, ``UNIQUE``) is
-    written in short transactions, each a compare-and-set on the row's state:
-
-    1. *claim*: insert the row and its papers (frozen, so a retry sends the same
-       email with the same ``Message-ID``) — a second run finds the row and
-       skips the person; rows are claimed 500 to a transaction, all or none;
-    2. *pending → sending* before the message leaves;
-    3. *sending → sent* as soon as the server (or the outbox) has it;
-       a transient error puts the row back to *pending* with exponential
-       backoff, a permanent one (or :data:`MAX_ATTEMPTS`) to *failed*.
-
-    A mail server that stops answering (refused connections, timeouts: a hung
-    or dead server) ends the run after :data:`MAX_UNAVAILABLE_IN_A_ROW`
-    consecutive such failures; the rows not yet tried stay *pending* for the
-    next run, and the log and :attr:`DigestRun.stopped` say why.
-
-    One run at a time holds an exclusive ``flock`` on ``<data dir>/digest.lock``.
-    The kernel releases it when a process dies, even by ``kill -9``, so a run
-    that holds the lock knows that every row still in *sending* belongs to a
-    dead run, and recovers it first:
-
-    * **file backend — exactly once.** The ``.eml`` file is named after the
-      row's stable ``Message-ID`` and appears atomically (``os.replace``): if it
-      exists the message was delivered and the row becomes *sent*; if not, it
-      was not, and the row goes back to *pending*.
-    * **SMTP — at least once, with a window of one reply.** Whether the server
-      accepted a message is only known from its ``250`` reply, and a crash
-      between that reply and our commit leaves us unable to tell (RFC 1047
-      describes the same window inside SMTP itself). The sender thread commits
-      *sent* on its own connection the moment ``sendmail`` returns, before any
-      other work (rendering the next message happens meanwhile on the main
-      thread), so the window is one reply and one commit. We resend such a
-      row, with the *same* ``Message-ID``. The alternative (treat it as sent)
-      would silently skip a person whenever the crash came before the server
-      accepted, with nothing to show for it; a resend at worst duplicates the
-      one message in flight at the crash, visibly, with an identical
-      ``Message-ID`` that many mail stores collapse. Every other person gets
-      exactly one digest either way, because their rows are *sent* or not yet
-      *sending*. The recovered row's ``last_error`` says it was resent.
-"""
+"""Delivery: claim the ledger rows, send, record, recover after a crash (see
+:mod:`recommender.digest` for the guarantees)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
-import secrets
 import sys
-import textwrap
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import Message
-from functools import lru_cache
-from pathlib import Path
 from time import perf_counter
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
 
-from . import pipeline, store
-from .config import Settings
-from .dumps import strip_unrenderable
-from .mail import (
+from .. import store
+from ..config import Settings
+from ..feed import FeedItem
+from ..mail import (
     SMTP_POLICY,
-    TEMPLATES,
     Mailer,
     MailServerUnavailable,
     PermanentMailError,
     TransientMailError,
-    build_message,
     eml_path,
-    message_domain,
     open_mailer,
-    render_email,
     sweep_partial_files,
 )
-from .reasons import AGAINST_DISLIKE
-from .store.digests import utc_text
-from .tokens import make_token
+from ..store.digests import utc_text
+from .choose import choose_papers_many
+from .message import new_message_id, render_digest, subject_for
+from .schedule import Due, due_people
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("recommender.digest")
 
-#: How long after its send instant a period is still sent (scheduler downtime, slow runs).
-CATCH_UP = timedelta(hours=12)
 #: Delivery attempts before a digest is marked failed for good.
 MAX_ATTEMPTS = 6
 #: Consecutive "server unavailable" failures (no connection, timeouts) that end a run.
@@ -119,251 +44,6 @@ MAX_UNAVAILABLE_IN_A_ROW = 3
 #: Backoff after the n-th transient failure: RETRY_BASE * 2**(n-1), at most RETRY_CAP.
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=1)
-#: Abstracts in the email are cut to about this many characters, at a word boundary.
-ABSTRACT_CHARS = 320
-
-
-# -- who is due ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Due:
-    """One person's digest that should go out now."""
-
-    user: dict
-    period: str  # the local send day, YYYY-MM-DD
-    due_at: datetime  # the local send instant, in UTC
-
-
-@lru_cache(maxsize=512)
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("digest: unknown time zone %r, using UTC", name)
-        return ZoneInfo("UTC")
-
-
-def send_instant(day: date, hour: int, timezone: str | None) -> datetime:
-    """``hour:00`` on ``day`` in ``timezone``, as a UTC datetime.
-
-    A wall time skipped by a spring-forward change resolves to the instant just
-    after the gap; a repeated one (fall back) to its first occurrence.
-    """
-    local = datetime.combine(day, time(hour), tzinfo=_zone(timezone))  # fold=0: first
-    return local.astimezone(UTC)
-
-
-def current_period(user: dict, now: datetime) -> tuple[str, datetime] | None:
-    """The person's newest period whose send instant has passed, if within :data:`CATCH_UP`.
-
-    ``user`` needs ``timezone``, ``digest_cadence``, ``digest_weekday`` (0 = Monday)
-    and ``digest_hour``. Returns ``(period, due_at)`` or None.
-    """
-    today = now.astimezone(_zone(user["timezone"])).date()
-    # Walk back from the local day: at most 8 days covers a weekly period and its edge.
-    for back in range(8):
-        day = today - timedelta(days=back)
-        if user["digest_cadence"] == "weekly" and day.weekday() != user["digest_weekday"]:
-            continue
-        due_at = send_instant(day, user["digest_hour"], user["timezone"])
-        if due_at <= now:
-            return (day.isoformat(), due_at) if now - due_at <= CATCH_UP else None
-    return None
-
-
-def due_people(db: Database, now: datetime, *, email: str | None = None) -> list[Due]:
-    """Everyone whose current period has come and has no ledger row yet."""
-    candidates = []
-    for user in store.digest_subscribers(db, email=email):
-        found = current_period(user, now)
-        if found is not None:
-            candidates.append(Due(user, *found))
-    taken = store.claimed_periods(db, {d.period for d in candidates})
-    return [d for d in candidates if (d.user["id"], d.period) not in taken]
-
-
-# -- which papers -------------------------------------------------------------------------------
-
-
-#: People ranked per batch call: bounds memory at 10,000s of subscribers.
-CHOOSE_BATCH = 5000
-
-
-def choose_papers_many(
-    db: Database, settings: Settings, users: list[dict], now: datetime
-) -> list[list[pipeline.FeedItem]]:
-    """The papers for each person's next digest, best first (possibly none), everyone
-    ranked together in batches.
-
-    A digest run is a reader like a web worker: it ranks over the published model (its own
-    :class:`~recommender.pipeline.FeedService`) and never fits one.
-    """
-    feeds = pipeline.FeedService(settings)
-    chosen: list[list[pipeline.FeedItem]] = []
-    for start in range(0, len(users), CHOOSE_BATCH):
-        batch = users[start : start + CHOOSE_BATCH]
-        fallback = {
-            u["id"]: utc_text(now - timedelta(days=7 if u["digest_cadence"] == "weekly" else 1))
-            for u in batch
-        }
-        candidates = store.digest_candidates(db, fallback)
-        requests = [
-            pipeline.RankRequest(
-                u["id"],
-                candidates[u["id"]],
-                limit=2 * u["digest_size"],  # room for the papers dropped below
-                min_score=u["min_score"],
-            )
-            for u in batch
-        ]
-        ranked = feeds.rank_papers_for_people(db, requests, now=now)
-        for user, items in zip(batch, ranked, strict=True):
-            bar = user["min_score"]
-            # The pipeline's cold-start order carries no score; the bar still applies. A paper
-            # whose strongest evidence is a dislike is never mailed.
-            kept = [
-                i
-                for i in items
-                if (bar is None or i.score >= bar) and i.reason_kind not in AGAINST_DISLIKE
-            ]
-            chosen.append(kept[: user["digest_size"]])
-    return chosen
-
-
-# -- the message --------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def shorten(text: str, limit: int = ABSTRACT_CHARS) -> str:
-    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,.;:")
-    return cut + "…"
-
-
-@lru_cache(maxsize=4096)
-def _wrapped_abstract(abstract: str) -> str:
-    # The same paper goes to thousands of people in one run: wrap it once.
-    return textwrap.fill(shorten(abstract), width=72, initial_indent="   ", subsequent_indent="   ")
-
-
-def _authors_line(authors_json: str | None, shown: int = 4) -> str:
-    """``A, B, C, D et al.`` from a papers row's JSON author list ('' if none)."""
-    try:
-        names = [str(n) for n in json.loads(authors_json or "[]")]
-    except (TypeError, ValueError):
-        return ""
-    return ", ".join(names[:shown]) + (" et al." if len(names) > shown else "")
-
-
-def _is_http(url: str | None) -> bool:
-    # Dumps are third-party text: never put a javascript: or data: URL in an email.
-    return bool(url) and urlsplit(url).scheme in {"http", "https"}
-
-
-def subject_for(period: str, count: int) -> str:
-    """E.g. ``paperfeed digest for Mon 10 Mar 2025: 7 new papers``."""
-    day = date.fromisoformat(period)
-    noun = "paper" if count == 1 else "papers"
-    return f"paperfeed digest for {day:%a} {day.day} {day:%b %Y}: {count} new {noun}"
-
-
-def new_message_id(settings: Settings, user_id: int, period: str) -> str:
-    """A fresh, globally unique ``Message-ID``; stored on the ledger row and reused on resends."""
-    return f"<digest.{period}.{user_id}.{secrets.token_hex(6)}@{message_domain(settings)}>"
-
-
-def unsubscribe_url(settings: Settings, secret: str, user_id: int, email: str) -> str:
-    return f"{settings.base_url}/unsubscribe/{make_token(secret, 'unsubscribe', [user_id, email])}"
-
-
-def rate_token(secret: str, user_id: int, digest_id: int) -> str:
-    """One signed token per digest: it lets its person rate the papers of that digest."""
-    return make_token(secret, "rate", [user_id, digest_id])
-
-
-def rate_url(settings: Settings, token: str, paper_id: int, value: int) -> str:
-    """``/r/<token>/<paper>/like`` (or ``dislike``): the paper and choice are checked
-    against the digest the token names, so only that digest's papers can be rated."""
-    choice = "like" if value > 0 else "dislike"
-    return f"{settings.base_url}/r/{token}/{paper_id}/{choice}"
-
-
-def render_digest(
-    settings: Settings,
-    digest: dict,
-    papers: list[dict],
-    *,
-    secret: str,
-    templates: Path = TEMPLATES,
-) -> Message:
-    """The multipart (text + HTML) message for one ledger row and its papers.
-
-    ``digest`` is a ``digests`` row (user_id, recipient, period, message_id,
-    created_at); ``papers`` are :func:`recommender.store.digest_papers` rows.
-    Everything in it derives from the row, so a resend is the same message.
-    """
-    uid = digest["user_id"]
-    unsubscribe = unsubscribe_url(settings, secret, uid, digest["recipient"])
-    # 21 links, 2 tokens: signing each link cost ~40 µs, a sixth of a digest's CPU.
-    token = rate_token(secret, uid, digest.get("id") or 0)
-    # Text stored before ingest stripped control characters must not reach the mail either.
-    papers = [
-        {
-            **p,
-            "title": strip_unrenderable(p["title"]),
-            "abstract": strip_unrenderable(p["abstract"]),
-        }
-        for p in papers
-    ]
-    context = {
-        "subject": digest["subject"] or subject_for(digest["period"], len(papers)),
-        "period": digest["period"],
-        "recipient": digest["recipient"],
-        "base_url": settings.base_url,
-        "unsubscribe_url": unsubscribe,
-        "papers": [
-            {
-                "title": " ".join(p["title"].split()),
-                "abstract": shorten(p["abstract"]),
-                "abstract_text": _wrapped_abstract(p["abstract"]),
-                # The title opens the paper: its abstract page, else its page here.
-                "url": p["url"]
-                if _is_http(p["url"])
-                else f"{settings.base_url}/papers/{p['paper_id']}",
-                "pdf_url": p.get("pdf_url") if _is_http(p.get("pdf_url")) else None,
-                "authors": _authors_line(p.get("authors")),
-                "reason": p["reason"],
-                "like_url": rate_url(settings, token, p["paper_id"], 1),
-                "dislike_url": rate_url(settings, token, p["paper_id"], -1),
-            }
-            for p in papers
-        ],
-    }
-    text = render_email("email/digest.txt", context, templates=templates)
-    html = render_email("email/digest.html", context, templates=templates)
-    mailto = settings.unsubscribe_mailto
-    targets = [f"<{unsubscribe}>"] + ([f"<mailto:{mailto}?subject=unsubscribe>"] if mailto else [])
-    return build_message(
-        settings,
-        to=digest["recipient"],
-        subject=context["subject"],
-        text=text,
-        html=html,
-        date=datetime.fromisoformat(digest["created_at"]),
-        message_id=digest["message_id"],
-        headers=[
-            ("List-Unsubscribe", ", ".join(targets)),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),  # RFC 8058
-            ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation replies
-        ],
-    )
-
-
-# -- delivery -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -450,7 +130,7 @@ def _claim_all(
     db: Database,
     settings: Settings,
     due: list[Due],
-    chosen: list[list[pipeline.FeedItem]],
+    chosen: list[list[FeedItem]],
     now: datetime,
     report: DigestRun,
 ) -> None:

@@ -1,0 +1,148 @@
+"""What a feed asks for: its window of candidate papers (:func:`window_bounds`,
+:func:`window_papers`), the query a page is made from (:class:`FeedQuery`) and the page it
+gets back (:class:`FeedPage`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlite_utils import Database
+
+from .. import store
+from .items import FeedItem
+
+WINDOW_DAYS = {"today": 1, "3d": 3, "week": 7}
+#: "new since your last visit" looks back at most this far.
+NEW_WINDOW_CAP_DAYS = 30
+
+
+@dataclass(frozen=True)
+class FeedWindow:
+    """The candidates of a feed: ``kind`` is ``new``, ``today``, ``3d``, ``week`` or ``day``."""
+
+    kind: str
+    paper_ids: tuple[int, ...]
+    first_day: str | None = None
+    last_day: str | None = None
+    since: str | None = None  # "new": the last visit day the window starts from
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """What one person asks their feed for: the one value a feed page, its JSON twin and
+    the re-rank after a rating are made from (:meth:`FeedService.feed`).
+
+    ``window``: ``new``, ``today``, ``3d``, ``week``, or ``day`` with ``day`` set.
+    """
+
+    user_id: int
+    window: str = "new"
+    day: str | None = None
+    page: int = 1
+    include_seen: bool = False
+    page_size: int = 20
+
+    @property
+    def value(self) -> str:
+        """The window as the picker and ``?window=`` spell it: a name or a date."""
+        return self.day or self.window
+
+    def args(self, **changes) -> dict:
+        """The query string of this query with ``changes`` (``page=2``): every link of a
+        page is made here, so none can drop the window."""
+        query = replace(self, **changes)
+        return {
+            "window": query.value,
+            "page": query.page if query.page > 1 else None,
+            "seen": 1 if query.include_seen else None,
+        }
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """One page of a person's feed and what frames it: the window it ranks, the days the
+    picker lists (:func:`store.list_days`), and the links to other pages of the same query."""
+
+    query: FeedQuery
+    window: FeedWindow
+    items: tuple[FeedItem, ...]
+    has_next: bool
+    days: tuple[dict, ...]
+
+    @property
+    def day_without_dump(self) -> bool:
+        """A day was asked for and no dump is dated that day."""
+        return self.query.day is not None and all(d["day"] != self.query.day for d in self.days)
+
+    @property
+    def next_args(self) -> dict | None:
+        return self.query.args(page=self.query.page + 1) if self.has_next else None
+
+    @property
+    def previous_args(self) -> dict | None:
+        return self.query.args(page=self.query.page - 1) if self.query.page > 1 else None
+
+    @property
+    def seen_args(self) -> dict:
+        """The first page of this window with rated and seen papers shown."""
+        return self.query.args(page=1, include_seen=True)
+
+
+def window_bounds(
+    db: Database,
+    user_id: int,
+    window: str = "new",
+    *,
+    day: str | None = None,
+    timezone: str | None = None,
+    now: datetime | None = None,
+) -> FeedWindow:
+    """Which papers a feed ranks together, as bounds (``paper_ids`` left empty: fill them
+    with :func:`window_papers`, or :meth:`FeedService.window`, which keeps the lists).
+
+    ``day``: the papers first seen in dumps dated that day (two dumps of a day are
+    one day). ``today``/``3d``/``week``: those of dumps dated within the last 1, 3
+    or 7 days ending at the newest dump date (so a weekend without papers does not
+    empty the feed). ``new``: the papers that arrived since the person's last visit
+    on an earlier day (the feed's impressions), at most
+    :data:`NEW_WINDOW_CAP_DAYS` back; on a first visit, the newest day's.
+    Papers shown on an earlier day are dropped later by the ranking as always.
+    """
+    days = store.list_days(db)
+    if not days:
+        return FeedWindow(window if day is None else "day", ())
+    newest = days[0]["day"]
+    if day is not None:
+        return FeedWindow("day", (), day, day)
+    if window in WINDOW_DAYS:
+        first = (date.fromisoformat(newest) - timedelta(days=WINDOW_DAYS[window] - 1)).isoformat()
+        return FeedWindow(window, (), first, newest)
+    today = local_day(timezone, now)
+    last = store.last_visit_day(db, user_id, today)
+    if last is None:
+        return FeedWindow("new", (), newest, newest)
+    floor = (date.fromisoformat(today) - timedelta(days=NEW_WINDOW_CAP_DAYS)).isoformat()
+    return FeedWindow("new", (), since=max(last, floor))
+
+
+def window_papers(db: Database, bounds: FeedWindow) -> tuple[int, ...]:
+    """The papers of a window from :func:`window_bounds`."""
+    if bounds.since is not None:
+        return tuple(store.papers_arrived_since(db, bounds.since))
+    if bounds.first_day is None:
+        return ()
+    return tuple(store.papers_first_dated_between(db, bounds.first_day, bounds.last_day))
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+
+def local_day(timezone: str | None, now: datetime | None = None) -> str:
+    """The person's calendar day (YYYY-MM-DD) in their IANA time zone."""
+    try:
+        zone = ZoneInfo(timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return (now or datetime.now(UTC)).astimezone(zone).date().isoformat()

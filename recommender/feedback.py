@@ -1,0 +1,29 @@
+"""Feedback and impressions: a person's likes, dislikes and what they were shown."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from . import store
+
+
+def record_feedback(
+    db: Database, user_id: int, paper_id: int, value: int | None, *, source: str = "web"
+) -> None:
+    """Like (+1), dislike (-1) or undo (None). Durable when this returns.
+
+    No refit is needed: the next :meth:`recommender.feed.FeedService.feed` solves the person's
+    collaborative factors from their current ratings.
+    """
+    if value is None:
+        store.delete_rating(db, user_id, paper_id)
+    else:
+        store.set_rating(db, user_id, paper_id, value, source=source)
+
+
+def mark_shown(db: Database, user_id: int, paper_ids, *, channel: str, day: str) -> None:
+    store.mark_shown(db, user_id, paper_ids, channel=channel, day=day)
+
+
+def user_ratings(db: Database, user_id: int) -> list[dict]:
+    return store.user_ratings(db, user_id)
