@@ -83,17 +83,18 @@ def measure(data: Path) -> dict:
     db = store.open_db(settings.db_path)
     uid = store.get_user_by_email(db, "ada@example.org")["id"]
     feeds = pipeline.FeedService(settings)
+    today = pipeline.FeedQuery(uid, window="today")
     started = time.perf_counter()
     feeds.bundle()  # a worker does this at start (warm_up), or beside serving after a publish
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    first = feeds.rank_for_person(db, uid)
+    first = feeds.feed(db, today).items
     first_s = time.perf_counter() - started
     assert first and first[0].reason != "new in this dump"
     cached = []
     for _ in range(200):
         started = time.perf_counter()
-        feeds.rank_for_person(db, uid)
+        feeds.feed(db, today)
         cached.append(time.perf_counter() - started)
     newest = store.latest_dump(db)["id"]
     dump = store.dump_new_paper_ids(db, newest)
@@ -101,7 +102,7 @@ def measure(data: Path) -> dict:
     for paper in dump[-30:]:
         store.set_rating(db, uid, paper, 1)
         started = time.perf_counter()
-        feeds.rank_for_person(db, uid)
+        feeds.feed(db, today)
         rerank.append(time.perf_counter() - started)
     db.close()
     return {
@@ -132,12 +133,14 @@ def digest_batch(data: Path, people: int) -> float:
                 " VALUES (?, ?, 1, '', '')",
                 [(cur.lastrowid, p) for p in rng.sample(old, rng.randint(1, 30))],
             )
-    candidates = store.dump_new_paper_ids(db, store.latest_dump(db)["id"])
-    requests = [pipeline.RankRequest(u, candidates, limit=10) for u in ids]
+    candidates = tuple(store.dump_new_paper_ids(db, store.latest_dump(db)["id"]))
+    requests = [
+        pipeline.FeedQuery(u, window="papers", papers=candidates, page_size=10) for u in ids
+    ]
     feeds = pipeline.FeedService(settings)
     feeds.bundle()
     started = time.perf_counter()
-    feeds.rank_papers_for_people(db, requests)
+    feeds.feeds(db, requests)
     seconds = time.perf_counter() - started
     db.close()
     return seconds

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from . import reasons, store
-from .feed import FeedService
+from .feed import FeedQuery, FeedService
 from .muting import muted_filter
 
 #: Hits ordered per search; later pages than this reach no further.
@@ -63,7 +63,12 @@ def _scores(db: Database, feeds: FeedService, user_id: int, paper_ids: list[int]
     """The person's score of each paper the model ranked (not rated, not muted ones)."""
     if not paper_ids:
         return {}
-    items = feeds.rank_papers_for_person(
-        db, user_id, paper_ids, limit=len(paper_ids), include_seen=True
+    query = FeedQuery(
+        user_id,
+        window="papers",
+        papers=tuple(paper_ids),
+        page_size=len(paper_ids),
+        include_seen=True,
     )
+    items = feeds.feed(db, query).items
     return {i.paper_id: i.score for i in items if i.reason_kind != reasons.RATED}

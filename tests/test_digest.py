@@ -574,7 +574,11 @@ def test_a_paper_closest_to_a_dislike_never_reaches_the_digest(papers, settings,
     for pid in ids[6:12]:
         pipeline.record_feedback(db, uid, pid, -1)
     pipeline.refit(db, settings)
-    feed = pipeline.FeedService(settings).rank_for_person(db, uid, limit=300)
+    feed = (
+        pipeline.FeedService(settings)
+        .feed(db, pipeline.FeedQuery(uid, window="today", page_size=300))
+        .items
+    )
     against = {
         i.paper_id for i in feed if i.reason_kind in ("disliked", "colleagues-despite-dislike")
     }

@@ -36,3 +36,18 @@ def test_a_feed_page_and_its_links_come_from_one_query(tmp_path):
     empty = feeds.feed(db, pipeline.FeedQuery(user_id, window="day", day="2026-11-01"))
     assert empty.day_without_dump and empty.items == () and not empty.has_next
     db.close()
+
+
+def test_the_feed_service_ranks_through_one_query_only():
+    """Two ranking paths drift apart: feed (one person) and feeds (a digest's batch of the
+    same queries) are the service's only ways to rank."""
+    public = {name for name in vars(pipeline.FeedService) if not name.startswith("_")}
+    assert public == {
+        "bundle",
+        "status",
+        "feed",
+        "feeds",
+        "similar_papers",
+        "onboarding_sample",
+        "days",
+    }

@@ -68,9 +68,9 @@ def lab(data_dir, db, monkeypatch):
 
 
 def top(settings, db, user_id: int, dump_id: int, n: int = 10) -> list[pipeline.FeedItem]:
-    return pipeline.FeedService(settings).rank_for_person(
-        db, user_id, dump_id=dump_id, limit=n, now=NOW
-    )
+    day = {d["id"]: d["dump_date"] for d in store.list_dumps(db)}[dump_id]
+    query = pipeline.FeedQuery(user_id, window="day", day=day, page_size=n)
+    return list(pipeline.FeedService(settings).feed(db, query, now=NOW).items)
 
 
 def test_colleagues_never_outrank_a_persons_own_taste(lab, db):

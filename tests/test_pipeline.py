@@ -73,6 +73,18 @@ def titles(items):
     return [i.title for i in items]
 
 
+def newest_day(feeds, db, uid, *, day=None, **options):
+    """The person's feed of the newest day (``?window=today``), or of ``day``."""
+    window = {"window": "day", "day": day} if day else {"window": "today"}
+    return list(feeds.feed(db, pipeline.FeedQuery(uid, **window, **options)).items)
+
+
+def these_papers(feeds, db, uid, paper_ids, limit=20):
+    """An explicit set of papers ranked for the person (the search's window)."""
+    query = pipeline.FeedQuery(uid, window="papers", papers=tuple(paper_ids), page_size=limit)
+    return list(feeds.feed(db, query).items)
+
+
 @pytest.fixture
 def feeds(world, db):
     """A model published for the world's papers (as the scheduler does after an ingest) and a
@@ -89,18 +101,18 @@ def bundle_count(settings) -> int:
 def test_a_like_puts_the_on_topic_new_paper_first(world, db, feeds):
     settings, _, d2, ids = world
     pipeline.record_feedback(db, 1, ids["Graph Neural Networks for Molecules"], 1)
-    ranked = feeds.rank_for_person(db, 1)
+    ranked = newest_day(feeds, db, 1)
     assert titles(ranked) == ["Expressive Power of Graph Networks", "Latent Diffusion for Audio"]
     assert ranked[0].reason == "because you liked “Graph Neural Networks for Molecules”"
     assert ranked[0].dump_id == d2.dump_id
     pipeline.record_feedback(db, 2, ids["Video Diffusion Models"], 1)
-    assert titles(feeds.rank_for_person(db, 2))[0] == "Latent Diffusion for Audio"
+    assert titles(newest_day(feeds, db, 2))[0] == "Latent Diffusion for Audio"
 
 
 def test_keywords_alone_rank_before_any_like(world, db, feeds):
     settings, *_ = world
     db.execute("UPDATE users SET keywords = 'diffusion audio' WHERE id = 1")
-    ranked = feeds.rank_for_person(db, 1)
+    ranked = newest_day(feeds, db, 1)
     assert titles(ranked)[0] == "Latent Diffusion for Audio"
     assert ranked[0].reason == "matches ‘diffusion audio’"
     assert ranked[0].reason_kind == "topic"
@@ -108,7 +120,7 @@ def test_keywords_alone_rank_before_any_like(world, db, feeds):
 
 def test_nobody_to_go_on_gives_the_dump_in_page_order(world, db, feeds):
     settings, *_ = world
-    ranked = feeds.rank_for_person(db, 1)
+    ranked = newest_day(feeds, db, 1)
     assert titles(ranked) == ["Latent Diffusion for Audio", "Expressive Power of Graph Networks"]
     assert {i.reason for i in ranked} == {"new in this dump"}
 
@@ -119,9 +131,9 @@ def test_rated_muted_and_earlier_shown_papers_are_left_out_unless_asked(world, d
     pipeline.record_feedback(db, 1, graph, 1)
     pipeline.mark_shown(db, 1, [ids["Faster Diffusion Sampling"]], channel="feed", day="2026-01-01")
     db.execute("UPDATE users SET muted_keywords = ? WHERE id = 1", [json.dumps(["citation"])])
-    ranked = feeds.rank_for_person(db, 1, dump_id=d1.dump_id)
+    ranked = newest_day(feeds, db, 1, day="2026-11-01")
     assert titles(ranked) == ["Video Diffusion Models"]
-    everything = feeds.rank_for_person(db, 1, dump_id=d1.dump_id, include_seen=True)
+    everything = newest_day(feeds, db, 1, day="2026-11-01", include_seen=True)
     assert [(i.paper_id, i.rating) for i in everything][-1] == (graph, 1)
     assert "Message Passing on Citation Graphs" not in titles(everything)
     assert diffusion in [i.paper_id for i in everything]
@@ -154,12 +166,12 @@ def test_a_request_never_fits_papers_newer_than_the_model_follow_the_ranked_ones
         dump_date="2026-11-03",
     )
     # the newest dump is unknown to the model: shown in page order, nothing fitted
-    ranked = feeds.rank_for_person(db, 1)
+    ranked = newest_day(feeds, db, 1)
     assert titles(ranked) == ["Brand New Graph Paper", "Brand New Topic Paper"]
     assert {i.reason for i in ranked} == {"new in this dump"}
     # a list mixing known and unknown papers: ranked ones first, the new ones after them
     mixed = store.dump_new_paper_ids(db, d2.dump_id) + store.dump_new_paper_ids(db, newer.dump_id)
-    items = feeds.rank_papers_for_person(db, 1, mixed)
+    items = these_papers(feeds, db, 1, mixed)
     assert titles(items)[0] == "Expressive Power of Graph Networks"
     assert [i.reason for i in items[-2:]] == ["new since the model was fitted"] * 2
     assert feeds.bundle().name == first and bundle_count(settings) == 1
@@ -167,7 +179,7 @@ def test_a_request_never_fits_papers_newer_than_the_model_follow_the_ranked_ones
     # the scheduler's refit publishes; the same service picks it up without a restart
     pipeline.refit(db, settings)
     assert feeds.bundle().name != first and feeds.status(db)["papers_behind"] == 0
-    assert titles(feeds.rank_for_person(db, 1))[0] == "Brand New Graph Paper"
+    assert titles(newest_day(feeds, db, 1))[0] == "Brand New Graph Paper"
     bundles = settings.models_dir / "bundles"
     assert (bundles / feeds.bundle().name / "paper_ids.npy").is_file()
     assert not [p for p in bundles.iterdir() if p.name.startswith(".staging")]
@@ -188,7 +200,7 @@ def test_similar_papers_and_onboarding_sample(world, db, feeds):
 def test_unknown_person_is_an_error(world, db, feeds):
     settings, *_ = world
     with pytest.raises(LookupError):
-        feeds.rank_for_person(db, 999)
+        newest_day(feeds, db, 999)
 
 
 def test_batch_ranking_equals_ranking_each_person_alone(tmp_path):
@@ -217,13 +229,13 @@ def test_batch_ranking_equals_ranking_each_person_alone(tmp_path):
         if n == 4:
             db.execute("UPDATE users SET muted_keywords = ? WHERE id = ?", ['["agent"]', uid])
         own = sorted(rng.sample(new, rng.randint(20, len(new))))
-        requests.append(pipeline.RankRequest(uid, own, limit=rng.choice([5, 15]), min_score=None))
-    batch = feeds.rank_papers_for_people(db, requests)
-    for request, together in zip(requests, batch, strict=True):
-        alone = feeds.rank_papers_for_person(
-            db, request.user_id, list(request.paper_ids), limit=request.limit
-        )
-        assert len(alone) == request.limit
+        size = rng.choice([5, 15])
+        requests.append(pipeline.FeedQuery(uid, window="papers", papers=tuple(own), page_size=size))
+    batch = feeds.feeds(db, requests)
+    for request, page in zip(requests, batch, strict=True):
+        together = page.items
+        alone = feeds.feed(db, request).items
+        assert len(alone) == request.page_size
         assert [i.paper_id for i in together] == [i.paper_id for i in alone]
         assert [i.score for i in together] == pytest.approx([i.score for i in alone], abs=1e-3)
         assert [i.reason for i in together] == [i.reason for i in alone]
@@ -245,7 +257,7 @@ def test_the_ranking_cache_never_serves_a_stale_ranking(tmp_path):
         pipeline.record_feedback(db, uid, paper, 1)
 
     def ranked(service=feeds):
-        items = service.rank_for_person(db, uid)
+        items = newest_day(service, db, uid)
         return [(i.paper_id, i.score, i.reason) for i in items]
 
     def uncached():
@@ -306,7 +318,7 @@ def test_the_served_bundle_follows_every_publish(world, db):
     settings, *_ = world
     feeds = pipeline.FeedService(settings)
     assert feeds.bundle() is None
-    assert feeds.rank_for_person(db, 1)  # no model yet: the dump in page order, nothing fitted
+    assert newest_day(feeds, db, 1)  # no model yet: the dump in page order, nothing fitted
     assert feeds.bundle() is None and not settings.models_dir.joinpath("bundles").exists()
     first = pipeline.refit(db, settings)["version"]
     assert feeds.bundle().name == first
@@ -316,24 +328,22 @@ def test_the_served_bundle_follows_every_publish(world, db):
     assert feeds.bundle() is None
 
 
-def test_kept_dump_papers_belong_to_their_database_and_dump(tmp_path):
-    """Two databases whose first dump has the same id but other papers: each gets its own,
-    even from one serving object."""
+def test_kept_windows_belong_to_their_database(tmp_path):
+    """Two databases whose first dump has the same id and date but other papers: each feed
+    gets its own papers, even from one serving object."""
     feeds = pipeline.FeedService(load_settings(tmp_path))
     lists = []
     for name, papers in (("a", TOPICS["graph"]), ("b", TOPICS["diffusion"][:2])):
         db = store.open_db(tmp_path / name / "paperfeed.db")
+        db["users"].insert({"email": "ada@example.org", "created_at": "2026-11-01T00:00:00"})
         dump = parse_dump(dump_bytes(papers), fmt="jsonl", source=f"{name}.jsonl")
-        dump_id = store.record_dump(db, dump, dump_date="2026-11-01").dump_id
-        assert dump_id == 1
-        kept = feeds.dump_paper_ids(db, dump_id)
-        assert list(kept) == store.dump_new_paper_ids(db, dump_id)
-        assert feeds.dump_paper_ids(db, 1) is kept
-        rows = store.papers_by_ids(db, kept)
-        titles = {row["title"] for row in rows.values()}
-        assert titles == {t for t, _ in papers}
+        assert store.record_dump(db, dump, dump_date="2026-11-01").dump_id == 1
+        kept = newest_day(feeds, db, 1)
+        assert titles(kept) == [t for t, _ in papers]
+        assert newest_day(feeds, db, 1) == kept
         lists.append(len(kept))
         later = parse_dump(dump_bytes([TOPICS["graph"][0]]), fmt="jsonl", source="later.jsonl")
-        second = store.record_dump(db, later, dump_date="2026-11-02").dump_id
-        assert list(feeds.dump_paper_ids(db, second)) == store.dump_new_paper_ids(db, second)
+        store.record_dump(db, later, dump_date="2026-11-02")
+        assert titles(newest_day(feeds, db, 1)) == ([] if name == "a" else [TOPICS["graph"][0][0]])
+        db.close()
     assert lists == [3, 2]

@@ -119,7 +119,7 @@ def test_the_inbox_job_ingests_and_publishes_a_model_that_knows_the_new_dump(pap
     published = feeds.bundle()
     assert published.max_paper_id == store.max_paper_id(db)
     assert feeds.status(db)["papers_behind"] == 0
-    ranked = feeds.rank_for_person(db, uid)
+    ranked = list(feeds.feed(db, pipeline.FeedQuery(uid, window="today")).items)
     assert ranked and ranked[0].reason != "new in this dump"  # ranked by the new model
     assert jobs.ingest_and_refit(settings).ingested == []  # nothing new: no refit
     assert feeds.bundle().name == published.name

@@ -105,7 +105,11 @@ def test_two_data_dirs_in_one_process_never_see_each_others_feeds(tmp_path):
             assert {item["title"].split()[0] for item in feed["papers"]} == {name.upper()}
             assert feed["papers"][0]["reason"] != "new in this dump"  # ranked, memoised
             db = store.open_db(data / "paperfeed.db")
-            alone = pipeline.FeedService(load_settings(data)).rank_for_person(db, 1)
+            alone = (
+                pipeline.FeedService(load_settings(data))
+                .feed(db, pipeline.FeedQuery(1, window="today"))
+                .items
+            )
             db.close()
             assert shown == [(i.paper_id, i.score) for i in alone][: len(shown)]
 

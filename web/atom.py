@@ -46,9 +46,8 @@ def atom_items(token: str) -> tuple[dict, list[pipeline.FeedItem]]:
     db = get_db()
     user = store.get_user_by_feed_token(db, token) or abort(404)
     # The newest day's papers (every dump of that day: a fetched day and a text dump).
-    feeds = get_feeds()
-    newest = feeds.window(db, user["id"], "today")
-    items = feeds.rank_window(db, user["id"], newest, limit=ENTRIES)
+    query = pipeline.FeedQuery(user["id"], window="today", page_size=ENTRIES)
+    items = list(get_feeds().feed(db, query).items)
     day = pipeline.local_day(user["timezone"])
     pipeline.mark_shown(db, user["id"], [i.paper_id for i in items], channel="atom", day=day)
     return user, items

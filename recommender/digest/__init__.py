@@ -17,8 +17,8 @@ Who is due
 Which papers
     Papers first seen in dumps ingested since the person's last digest (or in
     the newest dump), minus what they rated or got in an earlier digest, ranked
-    by :meth:`recommender.feed.FeedService.rank_papers_for_people` (the one ranking
-    path; everyone due is ranked in one batch), those at or above their
+    by :meth:`recommender.feed.FeedService.feeds` (the one feed query, its ``digest``
+    window; everyone due is ranked in one batch), those at or above their
     ``min_score``, at most ``digest_size``. When nothing clears the bar, the
     period is recorded as ``'empty'``, nothing is sent, and the log says so.
 

@@ -169,7 +169,7 @@ def _claim_all(
 
 def _sender_db(db: Database) -> Database | None:
     """A second connection to the same file, for the sender thread (None: in memory)."""
-    path = db.execute("PRAGMA database_list").fetchone()[2]
+    path = store.database_file(db)
     return store.connect(path) if path else None
 
 

@@ -31,10 +31,14 @@ class FeedWindow:
 
 @dataclass(frozen=True)
 class FeedQuery:
-    """What one person asks their feed for: the one value a feed page, its JSON twin and
-    the re-rank after a rating are made from (:meth:`FeedService.feed`).
+    """What one person asks their feed for: the one value every reader of a feed is made
+    from (:meth:`FeedService.feed`): the page, its JSON twin, the Atom feed, the re-rank
+    after a rating, the digest and search.
 
-    ``window``: ``new``, ``today``, ``3d``, ``week``, or ``day`` with ``day`` set.
+    ``window``: ``new``, ``today``, ``3d``, ``week``, ``day`` with ``day`` set, ``digest``
+    (the papers of dumps ingested since the person's last digest, or since ``since`` before
+    their first; none they rated or were mailed) or ``papers`` (exactly ``papers``: search
+    hits). ``min_score`` drops the ranked papers below it.
     """
 
     user_id: int
@@ -43,6 +47,9 @@ class FeedQuery:
     page: int = 1
     include_seen: bool = False
     page_size: int = 20
+    min_score: float | None = None
+    since: str | None = None
+    papers: tuple[int, ...] = ()
 
     @property
     def value(self) -> str:
@@ -100,7 +107,7 @@ def window_bounds(
     now: datetime | None = None,
 ) -> FeedWindow:
     """Which papers a feed ranks together, as bounds (``paper_ids`` left empty: fill them
-    with :func:`window_papers`, or :meth:`FeedService.window`, which keeps the lists).
+    with :func:`window_papers`, or :meth:`FeedService.feed`, which keeps the lists).
 
     ``day``: the papers first seen in dumps dated that day (two dumps of a day are
     one day). ``today``/``3d``/``week``: those of dumps dated within the last 1, 3

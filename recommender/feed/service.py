@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -31,17 +31,17 @@ log = logging.getLogger(__name__)
 
 #: Below this many likes, the person's onboarding keywords join the profile.
 KEYWORDS_UNTIL_LIKES = 3
-#: Rankings of single people kept per service (a like, a new dump or a refit changes the key).
+#: Feed pages kept per service (a like, a new dump or a refit changes the key).
 RANK_MEMO_SIZE = 512
-#: Candidate indexes built on demand for dumps older than the served window.
+#: Candidate indexes built on demand for days older than the served window.
 INDEX_MEMO_SIZE = 4
-#: Dumps' new-paper lists kept (a dump never changes once written).
-DUMP_MEMO_SIZE = 16
+#: Windows' paper lists kept (papers only arrive with dumps: a new dump changes the key).
+WINDOW_MEMO_SIZE = 16
 
 
 @dataclass(frozen=True)
 class RankRequest:
-    """One person's ranking request for :meth:`FeedService.rank_papers_for_people`."""
+    """One person's papers to rank, as :meth:`FeedService.feed` asks the ranking stages."""
 
     user_id: int
     paper_ids: Sequence[int]
@@ -53,7 +53,7 @@ class RankRequest:
 
 @dataclass
 class _Batch:
-    """What :meth:`FeedService.rank_papers_for_people` knows about its requests, stage by stage."""
+    """What the ranking stages know about their requests, stage by stage."""
 
     requests: Sequence[RankRequest]
     users: dict[int, dict]
@@ -87,13 +87,12 @@ class FeedService:
         self._problem: str | None = None  # why the served bundle is not the newest
         self._stamp: tuple | None = None
         self._loading: tuple | None = None  # the stamp a background load is reading
-        self.rankings = Memo(rank_memo_size)  # (bundle, pool, liked, disliked, query, n)
+        # The one memo of rankings: whole feed pages, keyed by (bundle, window, person's
+        # fields, ratings and earlier impressions, local day, page).
+        self.pages = Memo(rank_memo_size)
         self.indexes = Memo(INDEX_MEMO_SIZE)  # (bundle, candidates): on-demand neighbourhoods
-        self.dump_papers = Memo(DUMP_MEMO_SIZE)  # (db file, dump id, content hash)
-        # whole feed pages: (bundle, dump, person's fields, ratings and impressions, day, page)
-        self.feeds = Memo(rank_memo_size)
-        # windows' paper lists: (db file, newest dump, bounds)
-        self.windows = Memo(DUMP_MEMO_SIZE)
+        # windows' paper lists and the picker's days: (db file, newest dump, bounds)
+        self.windows = Memo(WINDOW_MEMO_SIZE)
 
     # -- the bundle ---------------------------------------------------------------------------
 
@@ -169,154 +168,119 @@ class FeedService:
 
     # -- ranking ------------------------------------------------------------------------------
 
-    def rank_for_person(
-        self,
-        db: Database,
-        user_id: int,
-        *,
-        dump_id: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        include_seen: bool = False,
-        min_score: float | None = None,
-        now: datetime | None = None,
-    ) -> list[FeedItem]:
-        """Rank the papers first seen in ``dump_id`` (default: the newest dump) for one person.
-
-        Excludes what the person rated and what they were shown on an earlier day
-        (unless ``include_seen``; rated papers then follow the ranked ones), and
-        papers matching their muted keywords (always).
-        """
-        dump_id = dump_id if dump_id is not None else _newest_dump_id(db)
-        if dump_id is None:
-            return []
-        candidates = self.dump_paper_ids(db, dump_id)
-        request = RankRequest(user_id, candidates, limit, offset, include_seen, min_score)
-        return self._page(db, request, self._dump_key(db, dump_id), now)
-
-    def window(
-        self,
-        db: Database,
-        user_id: int,
-        window: str = "new",
-        *,
-        day: str | None = None,
-        timezone: str | None = None,
-        now: datetime | None = None,
-    ) -> FeedWindow:
-        """:func:`window_bounds` with its papers; the lists are kept, keyed by the database
-        file, its newest dump (papers only arrive with dumps) and the bounds."""
-        bounds = window_bounds(db, user_id, window, day=day, timezone=timezone, now=now)
-        key = self._window_key(db, bounds)
-        papers = self.windows.get(key)
-        if papers is None:
-            papers = window_papers(db, bounds)
-            self.windows.put(key, papers)
-        return replace(bounds, paper_ids=papers)
-
     def feed(self, db: Database, query: FeedQuery, *, now: datetime | None = None) -> FeedPage:
-        """The page of the person's feed that ``query`` asks for: its window's papers
-        ranked for them (:meth:`window`, :meth:`rank_window`), memoised as they are."""
+        """The page of one person's feed that ``query`` asks for: its window's papers ranked
+        for them. Every reader of a feed (the page, its JSON twin, the Atom feed, the re-rank
+        after a rating, search) calls this; a page is memoised on everything it depends on,
+        read in two cheap queries, so reloading costs the same whatever the candidates."""
         user = store.user_profile_fields(db, query.user_id)
         if user is None:
             raise LookupError(f"no user with id {query.user_id}")
-        chosen = self.window(
-            db, query.user_id, query.window, day=query.day, timezone=user["timezone"], now=now
-        )
-        items = (
-            self.rank_window(
-                db,
-                query.user_id,
-                chosen,
-                limit=query.page_size + 1,
-                offset=(query.page - 1) * query.page_size,
-                include_seen=query.include_seen,
-                now=now,
-            )
-            if chosen.paper_ids
-            else []
-        )
-        return FeedPage(
-            query=query,
-            window=chosen,
-            items=tuple(items[: query.page_size]),
-            has_next=len(items) > query.page_size,
-            days=self.days(db),
-        )
-
-    def rank_window(
-        self,
-        db: Database,
-        user_id: int,
-        chosen: FeedWindow,
-        *,
-        limit: int = 20,
-        offset: int = 0,
-        include_seen: bool = False,
-        min_score: float | None = None,
-        now: datetime | None = None,
-    ) -> list[FeedItem]:
-        """Rank a window's papers (from :meth:`window`) for one person, page by page."""
-        request = RankRequest(user_id, chosen.paper_ids, limit, offset, include_seen, min_score)
-        return self._page(db, request, self._window_key(db, chosen), now)
-
-    def _page(
-        self, db: Database, request: RankRequest, candidates_key: Hashable, now: datetime | None
-    ) -> list[FeedItem]:
-        """One person's page, memoised on everything it depends on, read in two cheap
-        queries: reloading a feed costs the same whatever the number of candidates."""
-        user = store.user_profile_fields(db, request.user_id)
-        if user is None:
-            raise LookupError(f"no user with id {request.user_id}")
-        day = local_day(user["timezone"], now)
+        chosen = self._windows(db, [query], {query.user_id: user}, now)[0]
         bundle = self.bundle()
-        key = (
-            bundle.name if bundle is not None else None,
-            candidates_key,
-            tuple(user.items()),
-            store.person_fingerprint(db, request.user_id, day),
-            day,
-            (request.limit, request.offset, request.include_seen, request.min_score),
-        )
-        items = self.feeds.get(key)
-        if items is None:
-            items = self._rank(db, [request], bundle, now, False)[0]
-            self.feeds.put(key, items)
-        return list(items)
+        key = None
+        if chosen.kind != "digest":  # a digest's window moves with the ledger: never kept
+            day = local_day(user["timezone"], now)
+            key = (
+                bundle.name if bundle is not None else None,
+                self._window_key(db, chosen),
+                tuple(user.items()),
+                store.person_fingerprint(db, query.user_id, day),
+                day,
+                (query.page, query.page_size, query.include_seen, query.min_score),
+            )
+            page = self.pages.get(key)
+            if page is not None:
+                return page
+        page = self._pages(db, [query], [chosen], bundle, now, False)[0]
+        if key is not None:
+            self.pages.put(key, page)
+        return page
 
-    @staticmethod
-    def _window_key(db: Database, bounds: FeedWindow) -> tuple:
-        newest = db.execute("SELECT max(id) FROM dumps").fetchone()[0]
-        path = db.execute("PRAGMA database_list").fetchone()[2]
-        return (path, newest, bounds.kind, bounds.first_day, bounds.last_day, bounds.since)
-
-    def rank_papers_for_person(
-        self, db: Database, user_id: int, paper_ids: Sequence[int], **options
-    ) -> list[FeedItem]:
-        """Rank an explicit set of papers for one person; see :meth:`rank_for_person`."""
-        now = options.pop("now", None)
-        request = RankRequest(user_id, paper_ids, **options)
-        return self.rank_papers_for_people(db, [request], now=now)[0]
-
-    def rank_papers_for_people(
+    def feeds(
         self,
         db: Database,
-        requests: Sequence[RankRequest],
+        queries: Sequence[FeedQuery],
         *,
         now: datetime | None = None,
         progress: bool = False,
-    ) -> list[list[FeedItem]]:
-        """Rank each request's papers for its person, everyone in one batch call of the ranker.
-
-        The same rules as :meth:`rank_for_person` apply per person: rated papers, papers
-        shown on an earlier local day (unless ``include_seen``) and muted papers are left
-        out; ``min_score`` drops the ranked papers below it. Papers newer than the
-        published model follow the ranked ones until the scheduler's next refit ranks them.
-        Returns one list per request, in order.
-        """
-        if not requests:
+    ) -> list[FeedPage]:
+        """:meth:`feed` for many people at once (a digest run): the same pages, everyone
+        ranked in one batch call of the ranker, nothing memoised (each person once a run)."""
+        if not queries:
             return []
-        return self._rank(db, requests, self.bundle(), now, progress)
+        users = store.user_profile_fields_many(db, sorted({q.user_id for q in queries}))
+        for q in queries:
+            if q.user_id not in users:
+                raise LookupError(f"no user with id {q.user_id}")
+        chosen = self._windows(db, queries, users, now)
+        return self._pages(db, queries, chosen, self.bundle(), now, progress)
+
+    def _pages(
+        self,
+        db: Database,
+        queries: Sequence[FeedQuery],
+        chosen: list[FeedWindow],
+        bundle: Bundle | None,
+        now: datetime | None,
+        progress: bool,
+    ) -> list[FeedPage]:
+        requests = [
+            RankRequest(
+                q.user_id,
+                w.paper_ids,
+                limit=q.page_size + 1,  # one more: is there a next page?
+                offset=(q.page - 1) * q.page_size,
+                include_seen=q.include_seen,
+                min_score=q.min_score,
+            )
+            for q, w in zip(queries, chosen, strict=True)
+        ]
+        ranked = self._rank(db, requests, bundle, now, progress)
+        days = self.days(db)
+        return [
+            FeedPage(
+                query=q,
+                window=w,
+                items=tuple(items[: q.page_size]),
+                has_next=len(items) > q.page_size,
+                days=days,
+            )
+            for q, w, items in zip(queries, chosen, ranked, strict=True)
+        ]
+
+    def _windows(
+        self, db: Database, queries: Sequence[FeedQuery], users: dict, now: datetime | None
+    ) -> list[FeedWindow]:
+        """Each query's window with its papers (:func:`window_bounds`); the lists of the
+        dated windows are kept, keyed by the database file, its newest dump (papers only
+        arrive with dumps) and the bounds."""
+        digests = {q.user_id: q.since for q in queries if q.window == "digest"}
+        found = store.digest_candidates(db, digests) if digests else {}
+        windows = []
+        for q in queries:
+            if q.window == "papers":
+                windows.append(FeedWindow("papers", tuple(q.papers)))
+                continue
+            if q.window == "digest":
+                windows.append(FeedWindow("digest", tuple(found[q.user_id]), since=q.since))
+                continue
+            timezone = users[q.user_id]["timezone"]
+            bounds = window_bounds(db, q.user_id, q.window, day=q.day, timezone=timezone, now=now)
+            key = self._window_key(db, bounds)
+            papers = self.windows.get(key)
+            if papers is None:
+                papers = window_papers(db, bounds)
+                self.windows.put(key, papers)
+            windows.append(replace(bounds, paper_ids=papers))
+        return windows
+
+    @staticmethod
+    def _window_key(db: Database, bounds: FeedWindow) -> tuple:
+        path, newest = store.database_file(db), store.newest_dump_id(db)
+        if bounds.kind == "papers":
+            return (path, "papers", np.asarray(bounds.paper_ids, np.int64).tobytes())
+        return (path, newest, bounds.kind, bounds.first_day, bounds.last_day, bounds.since)
 
     def _rank(
         self,
@@ -438,27 +402,10 @@ class FeedService:
     def _rank_one(
         self, bundle: Bundle, profile: Profile, pool: np.ndarray, n: int, whole: np.ndarray
     ) -> list:
-        """One person's ranking, memoised on its complete input.
-
-        The key is the bundle, the candidates, the person's likes, dislikes and keyword
-        query, and ``n``: a like, an undo, a new dump, a refit or a muted word changes the
-        key. What it saves is the recomputation when nothing changed: reloading the feed,
-        paging back, the JSON twin, a feed reader polling the Atom feed.
-        """
-        key = (
-            bundle.name,
-            pool.tobytes(),
-            np.asarray(profile.liked, np.int64).tobytes(),
-            np.asarray(profile.disliked, np.int64).tobytes(),
-            profile.query,
-            n,
-        )
-        ranked = self.rankings.get(key)
-        if ranked is None:
-            index = self._index(bundle, whole if len(whole) else pool)
-            ranked = rank_users(bundle.rec, [profile], candidates=pool, n=n, index=index)[0]
-            self.rankings.put(key, ranked)
-        return ranked
+        """One person's ranking, over the neighbourhoods of their whole window (rated
+        papers included), so that a like does not move the index a page is ranked with."""
+        index = self._index(bundle, whole if len(whole) else pool)
+        return rank_users(bundle.rec, [profile], candidates=pool, n=n, index=index)[0]
 
     def _index(self, bundle: Bundle, candidates: np.ndarray) -> CandidateIndex:
         """The published neighbourhoods if they cover ``candidates`` (today's papers), else
@@ -540,14 +487,6 @@ class FeedService:
         if missing:
             batch.papers.update(store.papers_by_ids(db, missing))
 
-    @staticmethod
-    def _dump_key(db: Database, dump_id: int) -> tuple | None:
-        """A dump's identity: the database file, its id and its content hash."""
-        row = db.execute("SELECT content_hash FROM dumps WHERE id = ?", [dump_id]).fetchone()
-        if row is None:
-            return None
-        return (db.execute("PRAGMA database_list").fetchone()[2], dump_id, row[0])
-
     # -- papers -------------------------------------------------------------------------------
 
     def similar_papers(self, db: Database, paper_id: int, *, k: int = 10) -> list[dict]:
@@ -594,22 +533,6 @@ class FeedService:
             self.windows.put(key, days)
         return days
 
-    def dump_paper_ids(self, db: Database, dump_id: int) -> tuple[int, ...]:
-        """:func:`store.dump_new_paper_ids`, read once per dump.
-
-        A dump is written in one transaction and never changes afterwards (papers keep
-        their first dump), so the list is kept, keyed by the database file, the dump's id
-        and its content hash; every feed load asks for it.
-        """
-        key = self._dump_key(db, dump_id)
-        if key is None:
-            return ()
-        papers = self.dump_papers.get(key)
-        if papers is None:
-            papers = tuple(store.dump_new_paper_ids(db, dump_id))  # shared: immutable
-            self.dump_papers.put(key, papers)
-        return papers
-
 
 def _unique(values: np.ndarray) -> np.ndarray:
     """Sorted unique values (``np.unique``'s answer; sorting is ~8x faster here than its
@@ -618,8 +541,3 @@ def _unique(values: np.ndarray) -> np.ndarray:
     if len(values) < 2:
         return values
     return values[np.concatenate(([True], values[1:] != values[:-1]))]
-
-
-def _newest_dump_id(db: Database) -> int | None:
-    latest = store.latest_dump(db)
-    return None if latest is None else latest["id"]

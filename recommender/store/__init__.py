@@ -5,7 +5,15 @@ queries of one part of the product (``papers``: papers, dumps and search).
 Callers get plain dicts and ids back, never cursors.
 """
 
-from .db import connect, migrate, migrations_dir, open_db, pending_migrations, transaction
+from .db import (
+    connect,
+    database_file,
+    migrate,
+    migrations_dir,
+    open_db,
+    pending_migrations,
+    transaction,
+)
 from .digests import (
     Claim,
     claim_digests,
@@ -47,6 +55,7 @@ from .papers import (
     latest_dump,
     list_days,
     list_dumps,
+    newest_dump_id,
     paper_links,
     papers_arrived_since,
     papers_first_dated_between,
@@ -171,6 +180,8 @@ __all__ = [
     "find_dump_by_hash",
     "get_paper",
     "latest_dump",
+    "newest_dump_id",
+    "database_file",
     "list_dumps",
     "migrate",
     "migrations_dir",

@@ -181,3 +181,9 @@ def transaction(db: Database) -> Iterator[Database]:
     else:
         _OPEN.discard(key)
         db.conn.execute("COMMIT")
+
+
+def database_file(db: Database) -> str:
+    """The path of the database's main file ('' for an in-memory one): part of the key of
+    anything kept across requests, so two databases never share a value."""
+    return db.execute("PRAGMA database_list").fetchone()[2]

@@ -382,6 +382,11 @@ def list_dumps(db: Database) -> list[dict]:
     return select(db, "SELECT * FROM dumps ORDER BY dump_date DESC, id DESC")
 
 
+def newest_dump_id(db: Database) -> int | None:
+    """The id of the last dump written (ids only grow: papers arrive with dumps)."""
+    return db.execute("SELECT max(id) FROM dumps").fetchone()[0]
+
+
 def latest_dump(db: Database) -> dict | None:
     dumps = select(db, "SELECT * FROM dumps ORDER BY dump_date DESC, id DESC LIMIT 1")
     return dumps[0] if dumps else None
