@@ -118,3 +118,39 @@ def _hash(password: str) -> str:
     from werkzeug.security import generate_password_hash
 
     return generate_password_hash(password)
+
+
+def test_healthz_says_who_the_blend_rests_on(app, db):
+    """``tuning.sample.basis`` says what is true: nobody rated, one person, or more."""
+    from recommender import pipeline, store
+    from recommender.config import load_settings
+
+    client = app.test_client()
+    settings = load_settings(app.config["DATA_DIR"])
+    ingest_paths(db, [SAMPLE_DUMPS / "2026-11-20_004_993749e1571ba9fe.txt"], dump_date="2026-11-20")
+    store.create_user(db, "ada@example.org", None)  # signed up, nothing rated
+    store.create_user(db, "bob@example.org", None)
+
+    def basis() -> dict:
+        pipeline.refit(db, settings)
+        deadline = time.monotonic() + 30
+        while (body := client.get("/healthz").get_json())["papers_behind"] or body[
+            "model_version"
+        ] != sorted(p.name for p in (settings.models_dir / "bundles").iterdir())[-1]:
+            assert time.monotonic() < deadline, body
+            time.sleep(0.02)
+        return body["tuning"]["sample"]
+
+    nobody = basis()
+    assert (nobody["people"], nobody["ratings"]) == (0, 0)
+    assert nobody["basis"].startswith("nobody has rated yet")
+    papers = [r[0] for r in db.execute("SELECT id FROM papers ORDER BY id LIMIT 6")]
+    for paper in papers[:3]:
+        pipeline.record_feedback(db, 1, paper, 1)
+    one = basis()
+    assert one["people"] == 1 and one["basis"].startswith("one person")
+    for paper in papers[2:6]:
+        pipeline.record_feedback(db, 2, paper, 1)
+    two = basis()
+    assert two["people"] == 2
+    assert not two["basis"].startswith(("nobody", "one person"))
