@@ -20,7 +20,7 @@ will not help).
 
 Every message paperfeed sends, digest or account mail, is built by :func:`build_message`
 (headers, parts, ``Date``, ``Message-ID``) from text rendered by :func:`render_email`
-out of the paired templates in ``web/templates/email/``.
+out of the paired templates in ``recommender/templates/email/``.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ class MailServerUnavailable(TransientMailError):
     """No answer from the server (refused, reset, timed out) or an unwritable outbox."""
 
 
-#: The email templates (``email/*.txt`` and ``*.html``), shared with the web app's folder.
-TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
+#: The email templates (``email/*.txt`` and ``*.html``): the library's own, shipped as
+#: package data (pyproject ``[tool.setuptools.package-data]``).
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: Messages are built with the classic (compat32) API: headers are plain strings we
 #: format ourselves, and the text parts are quoted-printable-encoded by :mod:`binascii` in C.
 #: The modern API parsed every header through the header registry and encoded the bodies in
