@@ -312,6 +312,29 @@ def refit(ctx: Context, as_json: bool, wait: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the merged pairs as JSON.")
+@pass_context
+def dedupe(ctx: Context, as_json: bool) -> None:
+    """Merge near-duplicate papers already stored (an abbreviation in front, or titles 95 %
+    alike) into the older one, moving ratings, impressions and digest items to it.
+
+    Ingest merges new papers as they arrive, and every refit runs this first; this
+    command is for a database filled before that. It waits for a running refit.
+    """
+    from .bundles import model_writer
+
+    with model_writer(ctx.settings.models_dir, wait=True):
+        merged = store.merge_near_duplicates(ctx.db)
+    if as_json:
+        click.echo(json.dumps(merged, indent=2))
+        return
+    for pair in merged:
+        click.echo(f"merged #{pair['merged']} “{pair['merged_title']}”")
+        click.echo(f"  into #{pair['kept']} “{pair['kept_title']}”")
+    click.echo(f"{counted(len(merged), 'near-duplicate paper')} merged")
+
+
+@cli.command()
 @pass_context
 def inbox(ctx: Context) -> None:
     """Ingest the dump files waiting in the inbox folder once, as the scheduler does."""

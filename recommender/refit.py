@@ -41,11 +41,14 @@ def refit(db: Database, settings: Settings, *, progress: bool = False, wait: boo
 
     Holds the models' writer lock throughout: with ``wait=False`` a refit that finds
     another running raises :class:`WriterBusy` at once (its bundle will serve); with
-    ``wait=True`` it waits its turn. Returns ``{"version", "papers", "people", "ratings",
-    "served_papers", "seconds", "parts"}`` (``parts``: seconds per stage).
+    ``wait=True`` it waits its turn. Near-duplicate papers stored before ingest merged them
+    are merged first (:func:`recommender.store.merge_near_duplicates`), so a model never
+    holds both. Returns ``{"version", "papers", "people", "ratings", "served_papers",
+    "merged", "seconds", "parts"}`` (``parts``: seconds per stage).
     """
     with model_writer(settings.models_dir, wait=wait) as writer:
         started = time.perf_counter()
+        merged = store.merge_near_duplicates(db)
         papers = store.all_papers(db)
         if not papers:
             raise RuntimeError("no papers to fit on: ingest a dump first (paperfeed ingest PATH)")
@@ -79,6 +82,7 @@ def refit(db: Database, settings: Settings, *, progress: bool = False, wait: boo
         "version": name,
         **{k: info[k] for k in ("papers", "people", "ratings")},
         "served_papers": len(served),
+        "merged": len(merged),
         "tuning": rec.tuning_,
         "seconds": round(time.perf_counter() - started, 2),
         "parts": {"read": round(read, 3), "fit": round(fitted, 3), **parts},

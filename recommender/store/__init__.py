@@ -42,6 +42,7 @@ from .fetches import (
     record_fetch_done,
     record_fetch_failed,
 )
+from .merge import find_near_duplicates, merge_near_duplicates
 from .papers import (
     DumpRecord,
     StoreError,
@@ -180,6 +181,8 @@ __all__ = [
     "find_dump_by_hash",
     "get_paper",
     "latest_dump",
+    "find_near_duplicates",
+    "merge_near_duplicates",
     "newest_dump_id",
     "database_file",
     "list_dumps",
