@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from . import store
-from .config import Settings, load_settings
+from .config import ConfigError, Settings, load_settings
 from .ingest import IngestError, ingest_paths
 
 
@@ -49,7 +49,11 @@ def counted(n: int, word: str, plural: str | None = None) -> str:
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
     """paperfeed: a personal research-paper recommender."""
-    ctx.obj = Context(load_settings(data_dir))
+    try:
+        settings = load_settings(data_dir)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    ctx.obj = Context(settings)
 
 
 @cli.command()
@@ -144,13 +148,9 @@ def fetch(ctx: Context, source: str, day, as_json: bool) -> None:
     """
     from datetime import UTC, datetime, timedelta
 
-    from .config import ConfigError
-    from .sources import FetchError, fetch_source_day, load_source_settings
+    from .sources import FetchError, fetch_source_day
 
-    try:
-        cfg = load_source_settings()
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+    cfg = ctx.settings.sources
     if day is None:
         today = datetime.now(UTC).date()
         chosen = today if source == "hf-daily" else today - timedelta(days=1)
@@ -197,14 +197,9 @@ def enrich(ctx: Context, limit: int | None, as_json: bool) -> None:
     Titles are looked up in the arXiv API in batches; each answer is cached, so a
     title is asked once. Without network it says so and exits 1, keeping what it found.
     """
-    from .config import ConfigError
     from .sources import enrich as enrich_papers
-    from .sources import load_source_settings
 
-    try:
-        cfg = load_source_settings()
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+    cfg = ctx.settings.sources
     report = enrich_papers(ctx.db, cfg, limit=limit, progress=not as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -261,14 +256,13 @@ def evaluate(
     Fits exactly as a refit does (self-tuning included) on the task's train.csv alone.
     """
     from .evaluate import evaluate_task, format_report
-    from .text import default_text_kind
 
     if plot is None:
         plot = ctx.settings.data_dir / "reports" / f"{task_dir.name}.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
     result = evaluate_task(
         task_dir,
-        text=text or default_text_kind(),
+        text=text or ctx.settings.text_kind,
         rankings_path=rankings,
         plot_path=plot,
         baselines=not no_baselines,

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .fsio import create_exclusive
 
+if TYPE_CHECKING:
+    from .sources.settings import SourceSettings
+
 DEFAULT_DATA_DIR = "var"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+DEFAULT_MAIL_FROM = "paperfeed <paperfeed@localhost>"
 #: Shortest secret key accepted (a generated one has 64 hex digits).
 MIN_SECRET_KEY = 32
 KEY_COMMAND = "python -c 'import secrets; print(secrets.token_hex(32))'"
@@ -25,10 +31,12 @@ class ConfigError(RuntimeError):
     """paperfeed is misconfigured and refuses to start."""
 
 
-def env_number(name: str, default: float, low: float, high: float) -> float:
+def env_number(
+    name: str, default: float, low: float, high: float, environ: Mapping[str, str] | None = None
+) -> float:
     """The number in ``$name`` (``default`` when unset or empty); :class:`ConfigError`
     naming the setting and its range when it is not a number from ``low`` to ``high``."""
-    raw = os.environ.get(name)
+    raw = (os.environ if environ is None else environ).get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -40,11 +48,54 @@ def env_number(name: str, default: float, low: float, high: float) -> float:
     return value
 
 
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "paperfeed"
+
+
+def _default_sources():
+    from .sources.settings import load_source_settings
+
+    return load_source_settings({})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Paths derived from one data directory."""
+    """Every setting, read once from the environment at start (:func:`load_settings`) and
+    handed down; nothing below reads the environment again. The README's settings table
+    lists them (``tests/test_settings.py`` checks each one reaches its field)."""
 
     data_dir: Path
+    #: PAPERFEED_INBOX_DIR (None: ``<data dir>/inbox``)
+    inbox_dir: Path = None  # type: ignore[assignment]
+    #: PAPERFEED_CACHE_DIR: the sentence-embedding cache, for refits and evaluate
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    #: PAPERFEED_ENV
+    env: str = "development"
+    #: PAPERFEED_BASE_URL, without a trailing slash
+    base_url: str = DEFAULT_BASE_URL
+    #: PAPERFEED_MAIL_FROM
+    mail_from: str = DEFAULT_MAIL_FROM
+    #: PAPERFEED_UNSUBSCRIBE_MAILTO: an address added to digests' ``List-Unsubscribe``
+    unsubscribe_mailto: str | None = None
+    #: PAPERFEED_SMTP_URL: ``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``;
+    #: None: the file backend
+    smtp_url: str | None = None
+    #: PAPERFEED_PROXY_HOPS: reverse proxies whose X-Forwarded-* to trust (0: none)
+    proxy_hops: int = 0
+    #: PAPERFEED_MIN_FREE_MB, in bytes: below it ``/healthz`` says ``degraded``
+    min_free_bytes: int = 200 * 1024 * 1024
+    #: PAPERFEED_DB_BUSY_TIMEOUT: seconds a write waits for another process's lock, in all
+    busy_timeout: float = 10.0
+    #: PAPERFEED_TEXT_MODEL (None: :func:`recommender.text.default_text_kind` chooses)
+    text_model: str | None = None
+    #: PAPERFEED_SECRET_KEY (see :meth:`secret_key`)
+    secret_key_env: str | None = field(default=None, repr=False)
+    #: the sources' settings (the fetch, arXiv and Hugging Face rows of the README)
+    sources: SourceSettings = field(default_factory=_default_sources)
+
+    def __post_init__(self) -> None:
+        if self.inbox_dir is None:
+            object.__setattr__(self, "inbox_dir", self.data_dir / "inbox")
 
     @property
     def db_path(self) -> Path:
@@ -55,61 +106,19 @@ class Settings:
         return self.data_dir / "models"
 
     @property
-    def inbox_dir(self) -> Path:
-        return Path(os.environ.get("PAPERFEED_INBOX_DIR") or self.data_dir / "inbox")
-
-    @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
     @property
-    def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
-
-    @property
     def production(self) -> bool:
-        return os.environ.get("PAPERFEED_ENV", "development") == "production"
+        return self.env == "production"
 
     @property
-    def base_url(self) -> str:
-        """Public URL of the web app, for links in emails and feeds."""
-        return (os.environ.get("PAPERFEED_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    def text_kind(self) -> str:
+        """The text representation refits fit with (:func:`.text.default_text_kind`)."""
+        from .text import default_text_kind
 
-    @property
-    def mail_from(self) -> str:
-        return os.environ.get("PAPERFEED_MAIL_FROM") or "paperfeed <paperfeed@localhost>"
-
-    @property
-    def unsubscribe_mailto(self) -> str | None:
-        """An address added to digests' ``List-Unsubscribe`` beside the one-click URL."""
-        return os.environ.get("PAPERFEED_UNSUBSCRIBE_MAILTO") or None
-
-    @property
-    def proxy_hops(self) -> int:
-        """How many reverse proxies in front of the app set X-Forwarded-* (0: none, trust none)."""
-        raw = os.environ.get("PAPERFEED_PROXY_HOPS") or "0"
-        try:
-            hops = int(raw)
-        except ValueError:
-            hops = -1
-        if not 0 <= hops <= 5:
-            raise ConfigError(f"PAPERFEED_PROXY_HOPS must be a number from 0 to 5, not {raw!r}")
-        return hops
-
-    @property
-    def smtp_url(self) -> str | None:
-        """``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``; None: file backend."""
-        return os.environ.get("PAPERFEED_SMTP_URL") or None
-
-    @property
-    def min_free_bytes(self) -> int:
-        """Free space under the data dir below which ``/healthz`` says ``degraded``."""
-        return int(env_number("PAPERFEED_MIN_FREE_MB", 200, 0, 10**7) * 1024 * 1024)
-
-    @property
-    def busy_timeout(self) -> float:
-        """Seconds a write waits for another process's lock on the database, in all."""
-        return env_number("PAPERFEED_DB_BUSY_TIMEOUT", 10.0, 0, 600)
+        return default_text_kind({"PAPERFEED_TEXT_MODEL": self.text_model or ""})
 
     def secret_key(self) -> str:
         """The key that signs sessions and email links.
@@ -120,7 +129,7 @@ class Settings:
         key and sessions survive restarts. An empty or short key file is refused: it is
         never overwritten, since sessions and links signed with it may exist.
         """
-        key = os.environ.get("PAPERFEED_SECRET_KEY")
+        key = self.secret_key_env
         if self.production:
             if not key:
                 raise ConfigError(
@@ -163,7 +172,40 @@ def _create_key_file(path: Path) -> None:
     create_exclusive(path, secrets.token_hex(32).encode("ascii"))  # mode 0600
 
 
-def load_settings(data_dir: str | Path | None = None) -> Settings:
-    """Settings for ``data_dir``, else ``$PAPERFEED_DATA_DIR``, else ``./var``."""
-    chosen = data_dir or os.environ.get("PAPERFEED_DATA_DIR") or DEFAULT_DATA_DIR
-    return Settings(data_dir=Path(chosen).expanduser().resolve())
+def load_settings(
+    data_dir: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Every setting, read from ``environ`` (default: the process's environment) once.
+
+    The data dir is ``data_dir``, else ``$PAPERFEED_DATA_DIR``, else ``./var``.
+    :class:`ConfigError` names a setting whose value is out of range.
+    """
+    from .sources.settings import load_source_settings
+
+    env = dict(os.environ if environ is None else environ)
+    chosen = data_dir or env.get("PAPERFEED_DATA_DIR") or DEFAULT_DATA_DIR
+    raw_hops = env.get("PAPERFEED_PROXY_HOPS") or "0"
+    try:
+        hops = int(raw_hops)
+    except ValueError:
+        hops = -1
+    if not 0 <= hops <= 5:
+        raise ConfigError(f"PAPERFEED_PROXY_HOPS must be a number from 0 to 5, not {raw_hops!r}")
+    inbox = env.get("PAPERFEED_INBOX_DIR")
+    cache = env.get("PAPERFEED_CACHE_DIR")
+    return Settings(
+        data_dir=Path(chosen).expanduser().resolve(),
+        inbox_dir=Path(inbox).expanduser() if inbox else None,  # type: ignore[arg-type]
+        cache_dir=Path(cache).expanduser() if cache else default_cache_dir(),
+        env=env.get("PAPERFEED_ENV") or "development",
+        base_url=(env.get("PAPERFEED_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+        mail_from=env.get("PAPERFEED_MAIL_FROM") or DEFAULT_MAIL_FROM,
+        unsubscribe_mailto=env.get("PAPERFEED_UNSUBSCRIBE_MAILTO") or None,
+        smtp_url=env.get("PAPERFEED_SMTP_URL") or None,
+        proxy_hops=hops,
+        min_free_bytes=int(env_number("PAPERFEED_MIN_FREE_MB", 200, 0, 10**7, env) * 1024 * 1024),
+        busy_timeout=env_number("PAPERFEED_DB_BUSY_TIMEOUT", 10.0, 0, 600, env),
+        text_model=(env.get("PAPERFEED_TEXT_MODEL") or "").strip() or None,
+        secret_key_env=env.get("PAPERFEED_SECRET_KEY") or None,
+        sources=load_source_settings(env),
+    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,7 +235,9 @@ def arxiv_sanity_rankings(task: Task, users: list[int], n: int, progress: bool =
 
 def cache_dir() -> Path:
     """Where benchmarks keep the embedding cache (``PAPERFEED_CACHE_DIR``)."""
-    return Path(os.environ.get("PAPERFEED_CACHE_DIR", Path.home() / ".cache" / "paperfeed"))
+    from .config import load_settings
+
+    return load_settings().cache_dir
 
 
 def fit_and_rank(
@@ -494,9 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.text is None:
-        from recommender.text import default_text_kind
+        from recommender.config import load_settings
 
-        args.text = default_text_kind()
+        args.text = load_settings().text_kind
     if args.learn_weights:
         entry = learn_blend_weights(args.task_dir, text=args.text)
         data = json.loads(WEIGHTS_PATH.read_text()) if WEIGHTS_PATH.exists() else {}

@@ -162,7 +162,7 @@ def fetch_sources(settings: Settings, *, now: datetime | None = None) -> list:
 
     with store.connect(settings.db_path) as db:
         store.migrate(db)
-        outcomes = fetch_due(db, now=now)
+        outcomes = fetch_due(db, settings.sources, now=now)
     if any(getattr(o, "new_papers", 0) for o in outcomes):
         refit_models(settings)
     return outcomes

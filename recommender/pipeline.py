@@ -23,7 +23,7 @@ from .feed import (
     window_papers,
 )
 from .feedback import mark_shown, record_feedback, user_ratings
-from .refit import SERVED_DAYS, refit, text_kind
+from .refit import SERVED_DAYS, refit
 
 __all__ = [
     "NEW_WINDOW_CAP_DAYS",
@@ -41,7 +41,6 @@ __all__ = [
     "mark_shown",
     "record_feedback",
     "refit",
-    "text_kind",
     "user_ratings",
     "window_bounds",
     "window_papers",

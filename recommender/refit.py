@@ -21,7 +21,7 @@ from . import store
 from .bundles import model_writer
 from .config import Settings
 from .model import fit_recommender
-from .text import default_text_kind, paper_text
+from .text import paper_text
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,6 @@ log = logging.getLogger(__name__)
 #: their neighbourhoods are precomputed at publish, covering the feed's longest window
 #: (:data:`NEW_WINDOW_CAP_DAYS`); an older day someone opens is indexed on demand and kept.
 SERVED_DAYS = 30
-
-
-def text_kind() -> str:
-    """Text representation for the content model: :func:`.text.default_text_kind`."""
-    return default_text_kind()
 
 
 def refit(db: Database, settings: Settings, *, progress: bool = False, wait: bool = False) -> dict:
@@ -61,7 +56,7 @@ def refit(db: Database, settings: Settings, *, progress: bool = False, wait: boo
         rec = fit_recommender(
             [paper_text(title, abstract) for _, title, abstract in papers],
             user_items if user_items.nnz else None,
-            text=text_kind(),
+            text=settings.text_kind,
             cache_dir=settings.cache_dir,
             progress=progress,
         )

@@ -115,9 +115,7 @@ def build_scheduler(
 
 
 def _add_fetch_job(scheduler: BaseScheduler, settings: Settings, common: dict) -> None:
-    from .sources import load_source_settings
-
-    if not load_source_settings().fetch_sources:
+    if not settings.sources.fetch_sources:
         return
     scheduler.add_job(
         jobs.fetch_sources,

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -113,7 +114,11 @@ def smtp(mail_env, monkeypatch):
 
 
 @pytest.fixture
-def settings(data_dir, mail_env):
+def settings(data_dir, mail_env, request):
+    """The settings, read once from the environment: after the SMTP server's address
+    when the test asks for one."""
+    if "smtp" in request.fixturenames:
+        request.getfixturevalue("smtp")
     return load_settings(data_dir)
 
 
@@ -240,8 +245,8 @@ def test_html_part_escapes_what_comes_from_the_dump(settings):
     assert len(max(text.splitlines(), key=len)) < 200 and "…" in text
 
 
-def test_headers_encode_a_non_ascii_sender_and_refuse_injected_lines(settings, monkeypatch):
-    monkeypatch.setenv("PAPERFEED_MAIL_FROM", "Revue Übersicht <digest@paperfeed.test>")
+def test_headers_encode_a_non_ascii_sender_and_refuse_injected_lines(settings):
+    settings = replace(settings, mail_from="Revue Übersicht <digest@paperfeed.test>")
     row = dict(LEDGER_ROW)
     raw = digest.render_digest(settings, row, [], secret=SECRET).as_bytes()
     assert raw.isascii()  # 7-bit clean: any server takes it
