@@ -4,6 +4,7 @@ gets back (:class:`FeedPage`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,6 +106,7 @@ def window_bounds(
     day: str | None = None,
     timezone: str | None = None,
     now: datetime | None = None,
+    days: Sequence[dict] | None = None,
 ) -> FeedWindow:
     """Which papers a feed ranks together, as bounds (``paper_ids`` left empty: fill them
     with :func:`window_papers`, or :meth:`FeedService.feed`, which keeps the lists).
@@ -117,7 +119,7 @@ def window_bounds(
     :data:`NEW_WINDOW_CAP_DAYS` back; on a first visit, the newest day's.
     Papers shown on an earlier day are dropped later by the ranking as always.
     """
-    days = store.list_days(db)
+    days = store.list_days(db) if days is None else days  # days: store.list_days, if read
     if not days:
         return FeedWindow(window if day is None else "day", ())
     newest = days[0]["day"]

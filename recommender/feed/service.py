@@ -266,7 +266,9 @@ class FeedService:
                 windows.append(FeedWindow("digest", tuple(found[q.user_id]), since=q.since))
                 continue
             timezone = users[q.user_id]["timezone"]
-            bounds = window_bounds(db, q.user_id, q.window, day=q.day, timezone=timezone, now=now)
+            bounds = window_bounds(
+                db, q.user_id, q.window, day=q.day, timezone=timezone, now=now, days=self.days(db)
+            )
             key = self._window_key(db, bounds)
             papers = self.windows.get(key)
             if papers is None:
