@@ -1,4 +1,8 @@
-"""A fitted recommender as files: ``manifest.json`` + ``arrays.npz``, no pickles.
+"""A fitted recommender as files: ``manifest.json`` + one ``arrays.<name>.npy`` per array,
+no pickles. The arrays are uncompressed so readers map them read-only
+(``np.load(mmap_mode="r")``): every web worker serving a bundle shares one copy of it in
+the page cache, and pages serving never reads (the bridge's coefficients, the people's
+factors) are never read at all. Format 3 (one ``arrays.npz``, read into memory) still loads.
 
 :func:`save_recommender` writes into a folder that the caller publishes whole
 (:mod:`recommender.bundles` stages it and renames it into place under the writer lock);
@@ -17,17 +21,19 @@ import scipy.sparse as sp
 
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
-from recommender.fsio import atomic_write_npz, atomic_write_text, load_npz
+from recommender.fsio import atomic_write_text, load_arrays, load_npz, save_arrays
 from recommender.model import Recommender
 from recommender.taste import TasteModel
 from recommender.text import text_model_from_state
 from recommender.weights import BlendWeights, SmallInstall
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+#: Formats :func:`load_recommender` reads (3: every array in one ``arrays.npz``).
+READABLE_FORMATS = (3, 4)
 
 
 def save_recommender(rec: Recommender, folder: Path) -> None:
-    """Write ``rec`` into ``folder`` (created if needed) as ``manifest.json`` + ``arrays.npz``."""
+    """Write ``rec`` into ``folder`` (created if needed) as ``manifest.json`` + ``arrays.*.npy``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
@@ -74,7 +80,7 @@ def save_recommender(rec: Recommender, folder: Path) -> None:
         params, collab_arrays = rec.collab.state()
         manifest["collab"] = params
         arrays.update({f"collab/{k}": v for k, v in collab_arrays.items()})
-    atomic_write_npz(folder / "arrays.npz", arrays)
+    save_arrays(folder, "arrays", arrays)
     atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2))
 
 
@@ -84,12 +90,15 @@ def load_recommender(folder: Path) -> Recommender:
     if not (folder / "manifest.json").exists():
         raise FileNotFoundError(f"no saved model in {folder}: run `paperfeed refit` first")
     manifest = json.loads((folder / "manifest.json").read_text())
-    if manifest.get("format") != FORMAT_VERSION:
+    if manifest.get("format") not in READABLE_FORMATS:
         raise ValueError(
             f"{folder} has model format {manifest.get('format')}, "
             f"expected {FORMAT_VERSION}: refit the models"
         )
-    arrays = load_npz(folder / "arrays.npz")
+    if manifest["format"] == 3:
+        arrays = load_npz(folder / "arrays.npz")
+    else:
+        arrays = load_arrays(folder, "arrays")
 
     def group(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}

@@ -5,9 +5,9 @@ Layout under ``<data dir>/models/``::
     writer.lock              # flock: held by the one process that fits and publishes
     bundles/b0007/           # a complete bundle; never changed once it appears
         manifest.json        #   the Recommender (recommender.artifacts)
-        arrays.npz
+        arrays.*.npy         #   its arrays, one file each, memory-mapped by readers
         paper_ids.npy        #   pidx -> paper_id
-        serving.npz          #   per-corpus precompute: neighbourhoods, onboarding sample
+        serving.*.npy        #   per-corpus precompute: neighbourhoods, onboarding sample
         bundle.json          #   what it was fitted on, when, and what each part cost
         checksums.json       #   size and sha256 of every file above, written last
     CURRENT                  # "b0007": the bundle readers load
@@ -48,7 +48,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from .artifacts import load_recommender, save_recommender
-from .fsio import atomic_write_npz, atomic_write_text, load_npz, publish_dir, staging_dir
+from .fsio import (
+    atomic_write_text,
+    load_arrays,
+    load_npz,
+    publish_dir,
+    save_arrays,
+    staging_dir,
+)
 from .model import Recommender
 from .ranking import CandidateIndex
 
@@ -205,7 +212,10 @@ def load_bundle(models_dir: Path, name: str) -> Bundle:
 
 def _read_bundle(folder: Path, name: str, sums: dict) -> Bundle:
     rec = load_recommender(folder)
-    serving = load_npz(folder / "serving.npz")
+    if (folder / "serving.npz").exists():  # published before the arrays were mapped
+        serving = load_npz(folder / "serving.npz")
+    else:
+        serving = load_arrays(folder, "serving")
     index = CandidateIndex.for_model(
         rec,
         serving["candidates"],
@@ -217,7 +227,9 @@ def _read_bundle(folder: Path, name: str, sums: dict) -> Bundle:
     bundle = Bundle(
         name=name,
         rec=rec,
-        paper_ids=np.load(folder / "paper_ids.npy", allow_pickle=False),
+        paper_ids=np.load(folder / "paper_ids.npy", mmap_mode="r", allow_pickle=False).view(
+            np.ndarray
+        ),
         index=index,
         onboarding=serving["onboarding"],
         info=json.loads((folder / "bundle.json").read_text()),
@@ -380,8 +392,9 @@ class ModelWriter:
         with staging_dir(self.bundles_dir) as staging:
             save_recommender(rec, staging)
             np.save(staging / "paper_ids.npy", paper_ids, allow_pickle=False)
-            atomic_write_npz(
-                staging / "serving.npz",
+            save_arrays(
+                staging,
+                "serving",
                 {
                     "candidates": index.candidates,
                     "nbr_data": M.data,

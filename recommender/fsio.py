@@ -101,6 +101,30 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def save_arrays(folder: Path, prefix: str, arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """Write each array as its own uncompressed ``<prefix>.<key>.npy`` in ``folder`` (a key's
+    ``/`` becomes ``.``), for :func:`load_arrays` to map read-only. For a staging folder:
+    :func:`publish_dir` syncs the files. Returns the file names."""
+    names = []
+    for key, value in arrays.items():
+        if "." in key:
+            raise ValueError(f"array name {key!r} has a dot")
+        name = f"{prefix}.{key.replace('/', '.')}.npy"
+        np.save(Path(folder) / name, np.ascontiguousarray(value), allow_pickle=False)
+        names.append(name)
+    return names
+
+
+def load_arrays(folder: Path, prefix: str) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_arrays` wrote, memory-mapped read-only: pages are read on first
+    use and shared by every process that maps the same file (web workers hold one copy)."""
+    out = {}
+    for path in sorted(Path(folder).glob(f"{prefix}.*.npy")):
+        key = path.name[len(prefix) + 1 : -len(".npy")].replace(".", "/")
+        out[key] = np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+    return out
+
+
 @contextmanager
 def staging_dir(parent: Path, prefix: str = ".staging-") -> Iterator[Path]:
     """A fresh folder under ``parent`` to fill before publishing it with :func:`publish_dir`;

@@ -1,6 +1,7 @@
 """Models on disk: complete bundles, one writer across processes, no pickles."""
 
 import json
+import mmap
 import subprocess
 import sys
 import time
@@ -38,8 +39,46 @@ def test_saved_then_loaded_model_ranks_identically(rec, tmp_path):
 
 def test_arrays_load_without_pickle(rec, tmp_path):
     save_recommender(rec, tmp_path)
-    with np.load(tmp_path / "arrays.npz", allow_pickle=False) as data:
-        assert "collab/item_factors" in data.files
+    factors = np.load(tmp_path / "arrays.collab.item_factors.npy", allow_pickle=False)
+    assert np.array_equal(factors, rec.collab.item_factors_)
+
+
+def _mapped(array: np.ndarray) -> bool:
+    """Whether ``array``'s memory is a file mapping (not a private copy)."""
+    while array is not None and not isinstance(array, mmap.mmap):
+        array = getattr(array, "base", None) if isinstance(array, np.ndarray) else array._mmap
+    return array is not None
+
+
+def test_a_loaded_bundle_maps_its_arrays_read_only_instead_of_copying_them(rec, tmp_path):
+    publish(tmp_path, rec)
+    loaded = bundles.load_current(tmp_path)
+    collab = loaded.rec.collab
+    mapped = [collab.item_factors_, collab.bridge_coef_, collab.user_factors_, loaded.paper_ids]
+    mapped += [loaded.index.neighbours_t.data, loaded.rec.item_vectors.data]
+    assert all(_mapped(a) and not a.flags.writeable for a in mapped)
+    assert np.array_equal(collab.item_factors_, rec.collab.item_factors_)
+
+
+def test_a_bundle_of_format_3_one_npz_read_into_memory_still_loads(rec, tmp_path):
+    publish(tmp_path, rec)
+    folder = tmp_path / "bundles" / "b0001"
+    for prefix in ("arrays", "serving"):
+        files = sorted(folder.glob(f"{prefix}.*.npy"))
+        keys = [f.name[len(prefix) + 1 : -4].replace(".", "/") for f in files]
+        np.savez(
+            folder / f"{prefix}.npz", **{k: np.load(f) for k, f in zip(keys, files, strict=True)}
+        )
+        for f in files:
+            f.unlink()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 3}))
+    bundles.write_checksums(folder)
+    bundle, problem = bundles.load_servable(tmp_path)
+    assert bundle.name == "b0001" and problem is None
+    assert not _mapped(bundle.rec.collab.item_factors_)
+    profile = Profile(liked=[0, 7], disliked=[13], query="galaxy")
+    assert rank_for_user(bundle.rec, profile, n=10) == rank_for_user(rec, profile, n=10)
 
 
 def test_loading_from_an_empty_folder_says_what_to_do(tmp_path):

@@ -46,7 +46,9 @@ def test_a_bundle_lists_every_file_with_its_size_and_sha256(rec, tmp_path):
     assert all(len(v["sha256"]) == 64 for v in sums.values())
 
 
-@pytest.mark.parametrize("file", ["arrays.npz", "serving.npz", "paper_ids.npy", "manifest.json"])
+@pytest.mark.parametrize(
+    "file", ["arrays.vectors.data.npy", "serving.nbr_data.npy", "paper_ids.npy", "manifest.json"]
+)
 def test_a_truncated_file_makes_readers_serve_the_previous_bundle_and_say_why(rec, tmp_path, file):
     publish(tmp_path, rec)
     publish(tmp_path, rec)
@@ -61,20 +63,23 @@ def test_a_truncated_file_makes_readers_serve_the_previous_bundle_and_say_why(re
 def test_a_flipped_byte_of_the_same_size_is_caught_by_the_sha256(rec, tmp_path):
     publish(tmp_path, rec)
     publish(tmp_path, rec)
-    path = tmp_path / "bundles" / "b0002" / "arrays.npz"
+    path = tmp_path / "bundles" / "b0002" / "arrays.vectors.data.npy"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     bundle, problem = bundles.load_servable(tmp_path)
-    assert bundle.name == "b0001" and "arrays.npz does not match its sha256 checksum" in problem
+    assert (
+        bundle.name == "b0001"
+        and "arrays.vectors.data.npy does not match its sha256 checksum" in problem
+    )
 
 
 def test_when_no_bundle_verifies_readers_serve_none_and_say_why(rec, tmp_path):
     publish(tmp_path, rec)
-    truncate(tmp_path / "bundles" / "b0001" / "arrays.npz")
+    truncate(tmp_path / "bundles" / "b0001" / "arrays.vectors.data.npy")
     bundle, problem = bundles.load_servable(tmp_path)
     assert bundle is None
-    assert problem.startswith("model b0001 is damaged (b0001/arrays.npz has ")
+    assert problem.startswith("model b0001 is damaged (b0001/arrays.vectors.data.npy has ")
     assert problem.endswith("and no older model verifies")
 
 
@@ -91,7 +96,7 @@ def test_a_damaged_file_without_checksums_is_still_refused_cleanly(rec, tmp_path
     publish(tmp_path, rec)
     folder = tmp_path / "bundles" / "b0002"
     os.unlink(folder / bundles.CHECKSUMS)
-    truncate(folder / "arrays.npz")
+    truncate(folder / "arrays.vectors.data.npy")
     bundle, problem = bundles.load_servable(tmp_path)
     assert bundle.name == "b0001" and "b0002 cannot be read" in problem
 
@@ -104,16 +109,16 @@ def test_the_feed_service_reports_damage_found_after_loading(app_data):
     with store.connect(settings.db_path) as db:
         assert "model_problem" not in feeds.status(db)
         name = feeds.bundle().name
-        truncate(settings.models_dir / "bundles" / name / "serving.npz")
+        truncate(settings.models_dir / "bundles" / name / "serving.nbr_data.npy")
         status = feeds.status(db)
     assert status["model_version"] == name  # still served from memory
-    assert status["model_problem"].startswith(f"{name}/serving.npz changed on disk")
+    assert status["model_problem"].startswith(f"{name}/serving.nbr_data.npy changed on disk")
 
 
 def test_the_schedulers_next_inbox_run_republishes_a_damaged_model(app_data):
     settings = load_settings(app_data)
     before = bundles.current_name(settings.models_dir)
-    truncate(settings.models_dir / "bundles" / before / "arrays.npz")
+    truncate(settings.models_dir / "bundles" / before / "arrays.vectors.data.npy")
     jobs.ingest_and_refit(settings)  # nothing in the inbox: only the damage makes it refit
     after = bundles.current_name(settings.models_dir)
     assert after != before and bundles.current_problem(settings.models_dir) is None

@@ -102,14 +102,17 @@ def test_a_truncated_model_file_and_a_worker_crash_leave_the_site_up_and_degrade
         # while it is being cut, and fail in another way)
         _until(lambda: sum("paperfeed worker ready" in line for line in log) == 2)
         workers = _until(lambda: len(_workers(server.pid)) == 2 and _workers(server.pid))
-        size = (settings.models_dir / "bundles/b0002/arrays.npz").stat().st_size
-        with open(settings.models_dir / "bundles/b0002/arrays.npz", "r+b") as handle:
+        size = (settings.models_dir / "bundles/b0002/arrays.vectors.data.npy").stat().st_size
+        with open(settings.models_dir / "bundles/b0002/arrays.vectors.data.npy", "r+b") as handle:
             handle.truncate(size // 2)
 
         # The running workers still serve b0002 from memory, but no longer say "ok".
         health = _health(port)
         assert health["status"] == "degraded" and health["model_version"] == "b0002"
-        assert "b0002/arrays.npz changed on disk after it was loaded" in health["model_problem"]
+        assert (
+            "b0002/arrays.vectors.data.npy changed on disk after it was loaded"
+            in health["model_problem"]
+        )
 
         os.kill(workers[0], signal.SIGKILL)  # a crash; gunicorn starts a replacement
         _until(lambda: workers[0] not in _workers(server.pid) and len(_workers(server.pid)) == 2)
@@ -120,7 +123,9 @@ def test_a_truncated_model_file_and_a_worker_crash_leave_the_site_up_and_degrade
 
         health = _until(fallback_seen, what="the new worker's answer")
         assert health["status"] == "degraded"
-        assert health["model_problem"].startswith("model b0002 is damaged (b0002/arrays.npz has ")
+        assert health["model_problem"].startswith(
+            "model b0002 is damaged (b0002/arrays.vectors.data.npy has "
+        )
         assert "serving b0001, the newest that verifies" in health["model_problem"]
         assert server.poll() is None
         for _ in range(6):  # both workers answer pages

@@ -1,0 +1,131 @@
+"""What web workers cost in memory: gunicorn with 2 workers serving one published bundle.
+
+Builds the data of ``bench/serving.py`` (the four sample dumps plus a generated newest dump
+of ``--papers`` papers, one refit), starts gunicorn with ``--workers`` sync workers on it,
+logs one person with 200 ratings in, loads the feed until both workers have served it,
+likes a paper and loads the feed again (the view after a like). Then reads each worker's
+RSS and PSS (``/proc/<pid>/smaps_rollup``: shared pages count once across the processes
+that map them) and the bundle's size on disk.
+
+Usage: python bench/worker_memory.py [--papers 50000] [--text tfidf] [--workers 2]
+To compare with another checkout, copy this file into its ``bench/`` and run it there
+(the server and the refit run the code of the checkout the script sits in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(REPO / "bench"))
+
+from serving import build  # noqa: E402
+from werkzeug.security import generate_password_hash  # noqa: E402
+
+from recommender import store  # noqa: E402
+
+# bench/web.py's client (not the app's `web` package)
+_spec = importlib.util.spec_from_file_location("bench_web", REPO / "bench" / "web.py")
+bench_web = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_web)
+EMAIL, PASSWORD, Client = bench_web.EMAIL, bench_web.PASSWORD, bench_web.Client
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    rss = int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))
+    pss = int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))
+    return rss / 1024, pss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--papers", type=int, default=50000)
+    parser.add_argument("--text", default="tfidf")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    data, report = build(args.papers, args.text)
+    refit_s = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    db = store.open_db(data / "paperfeed.db")
+    uid = store.create_user(db, EMAIL, generate_password_hash(PASSWORD))
+    old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id < 5")]
+    rng = random.Random(2)
+    for i, paper in enumerate(rng.sample(old, 200)):
+        store.set_rating(db, uid, paper, 1 if i < 160 else -1)
+    newest = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 5")]
+    db.close()
+    bundle = data / "models" / "bundles" / (data / "models" / "CURRENT").read_text().strip()
+    size = sum(p.stat().st_size for p in bundle.iterdir()) / 2**20
+    port = bench_web.free_port()
+    env = {
+        **os.environ,
+        "PAPERFEED_DATA_DIR": str(data),
+        "PAPERFEED_SECRET_KEY": "bench",
+        "PAPERFEED_TEXT_MODEL": args.text,
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "--config", "python:web.gunicorn_conf"]
+    command += ["--workers", str(args.workers), "--bind", f"127.0.0.1:{port}"]
+    command += ["--log-level", "warning", "--timeout", "300", "web:create_app()"]
+    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    try:
+        client = Client(port)
+        for _ in range(600):
+            try:
+                client.log_in()
+                break
+            except OSError:
+                time.sleep(0.5)
+        views = []
+        for _ in range(4 * args.workers):  # each worker serves the feed (sync: one per request)
+            status, _, elapsed = client.request("GET", "/")
+            assert status == 200, status
+            views.append(elapsed)
+        after_like = []
+        for paper in rng.sample(newest, 10):
+            status, _, _ = client.request(
+                "POST",
+                f"/papers/{paper}/rate",
+                {"value": "like"},
+                {"X-CSRFToken": client.token, "Accept": "application/json"},
+            )
+            assert 200 <= status < 300, status
+            status, _, elapsed = client.request("GET", "/")
+            assert status == 200, status
+            after_like.append(elapsed)
+        workers = sorted(bench_web.ServerCPU(server.pid).workers())
+        mem = [memory_mb(pid) for pid in workers]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print(f"{REPO.name}: {args.papers} + sample papers, text {args.text}")
+    print(
+        f"  refit (build): {refit_s:.1f} s, parts {report.get('parts', report)}; "
+        f"peak RSS of the build process {peak:.0f} MB"
+    )
+    print(f"  bundle on disk: {size:.1f} MB")
+    for pid, (rss, pss) in zip(workers, mem, strict=True):
+        print(f"  worker {pid}: RSS {rss:.0f} MB, PSS {pss:.0f} MB")
+    print(
+        f"  feed view p50 {statistics.median(views[args.workers :]) * 1000:.0f} ms; "
+        f"view after a like p50 {statistics.median(after_like) * 1000:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
