@@ -48,6 +48,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .artifacts import load_recommender, save_recommender
+from .features import PreviousNeighbours
 from .fsio import (
     atomic_write_text,
     load_arrays,
@@ -344,6 +345,54 @@ def onboarding_sample(rec: Recommender, k: int = ONBOARDING_SAMPLE) -> np.ndarra
     return np.asarray(chosen, dtype=np.int64)
 
 
+def previous_neighbours(
+    models_dir: Path, rec: Recommender, paper_ids: np.ndarray
+) -> PreviousNeighbours | None:
+    """The current bundle's neighbourhoods when a publish of ``rec`` can extend them instead
+    of searching again: the bundle verifies, its papers are the first of ``paper_ids`` in
+    the same order, their vectors are the same (embeddings: the encoder's cache; not after
+    a TF-IDF refit, whose vocabulary moves every vector) and the neighbourhood size is the
+    same. None otherwise, and the publish searches every served paper."""
+    name = current_name(models_dir)
+    if name is None:
+        return None
+    folder = Path(models_dir) / "bundles" / name
+    try:
+        verify_bundle(folder)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest.get("format") != 4 or manifest["content"]["k"] != rec.content.k:
+            return None
+        old_ids = np.load(folder / "paper_ids.npy", mmap_mode="r", allow_pickle=False)
+        n = len(old_ids)
+        if n > len(paper_ids) or not np.array_equal(old_ids, paper_ids[:n]):
+            return None
+        vectors = load_arrays(folder, "arrays")
+        X = rec.item_vectors
+        if sp.issparse(X) != ("dense" not in {k.split("/")[-1] for k in vectors}):
+            return None
+        if sp.issparse(X):
+            head = sp.csr_matrix(X[:n])
+            same = (
+                np.array_equal(vectors["vectors/indptr"], head.indptr)
+                and np.array_equal(vectors["vectors/indices"], head.indices)
+                and np.array_equal(vectors["vectors/data"], head.data)
+            )
+        else:
+            same = np.array_equal(vectors["vectors/dense"], X[:n])
+        if not same:
+            return None
+        serving = load_arrays(folder, "serving")
+        candidates = np.asarray(serving["candidates"], dtype=np.int64)
+        M = sp.csr_matrix(
+            (serving["nbr_data"], serving["nbr_indices"], serving["nbr_indptr"]),
+            shape=(n, len(candidates)),
+        )
+    except (BundleDamaged, OSError, ValueError, KeyError) as exc:
+        log.info("searching every neighbourhood again: %s cannot be reused (%s)", name, exc)
+        return None
+    return PreviousNeighbours(n_items=n, candidates=candidates, neighbours_t=M)
+
+
 class ModelWriter:
     """The one writer of ``models/``: made by :func:`model_writer`, which holds the lock."""
 
@@ -380,7 +429,12 @@ class ModelWriter:
         parts: dict[str, float] = {}
         started = time.perf_counter()
         served = np.unique(np.asarray(served, dtype=np.int64))
-        index = CandidateIndex.build(rec, served, progress=progress)
+        previous = previous_neighbours(self.models_dir, rec, paper_ids)
+        if previous is None:
+            index = CandidateIndex.build(rec, served, progress=progress)
+            searched = {"kept": 0, "searched": int(len(served))}
+        else:
+            index, searched = CandidateIndex.extend(rec, served, previous, progress=progress)
         parts["neighbours"] = time.perf_counter() - started
         started = time.perf_counter()
         sample = paper_ids[onboarding_sample(rec)]
@@ -405,6 +459,7 @@ class ModelWriter:
             )
             parts["write"] = time.perf_counter() - started
             full = {**info, "name": name, "served_papers": int(len(served)), "parts": parts}
+            full["neighbourhoods"] = searched
             atomic_write_text(staging / "bundle.json", json.dumps(full, indent=2, default=str))
             write_checksums(staging)  # last: it covers every file above
             publish_dir(staging, self.bundles_dir / name)

@@ -126,6 +126,38 @@ class ContentModel:
             bar.close()
         return index, sims
 
+    def merge_neighbours(
+        self, rows: np.ndarray, index: np.ndarray, sims: np.ndarray, new: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Update the ``k`` nearest papers of ``rows`` (``index``/``sims``, from
+        :meth:`neighbours` over the papers before ``new``) with the papers ``new``.
+
+        Only ``rows x new`` similarities are computed (one product per block): a paper
+        enters a row's list when it beats the list's least similar paper. Exact when the
+        vectors of the papers before ``new`` did not change since ``index`` was searched.
+        """
+        rows, new = _as_index(rows), _as_index(new)
+        index, sims = np.asarray(index), np.asarray(sims)
+        if not len(rows) or not len(new):
+            return index.copy(), sims.copy()
+        k = index.shape[1]
+        X = self.item_vectors_
+        NT = X[new].T.tocsr() if sp.issparse(X) else np.ascontiguousarray(X[new].T)
+        out_index, out_sims = np.empty_like(index), np.empty_like(sims)
+        for start in range(0, len(rows), self.block_size):
+            idx = rows[start : start + self.block_size]
+            block = X[idx] @ NT
+            block = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
+            block[idx[:, None] == new[None, :]] = -np.inf  # a paper is not its own neighbour
+            both_sims = np.concatenate([sims[start : start + len(idx)], block], axis=1)
+            both = np.concatenate(
+                [index[start : start + len(idx)], np.broadcast_to(new, block.shape)], axis=1
+            )
+            top = np.argpartition(both_sims, -k, axis=1)[:, -k:]
+            out_index[start : start + len(idx)] = np.take_along_axis(both, top, axis=1)
+            out_sims[start : start + len(idx)] = np.take_along_axis(both_sims, top, axis=1)
+        return out_index, out_sims
+
 
 def zscore(scores: np.ndarray) -> np.ndarray:
     """Standardise one person's scores (mean 0, std 1); constant scores become zeros."""

@@ -99,13 +99,47 @@ class CandidateIndex:
         """Search each candidate's neighbourhood (the per-corpus work done at publish)."""
         cand = np.unique(np.asarray(candidates, dtype=np.int64))
         index, sims = rec.content.neighbours(cand, progress=progress)
-        k = index.shape[1] if index.ndim == 2 else 0
-        cols = np.repeat(np.arange(len(cand), dtype=np.int64), k)
-        M = sp.csr_matrix(
-            (sims.ravel().astype(np.float32), (index.ravel().astype(np.int64), cols)),
-            shape=(rec.n_items, len(cand)),
+        return cls.for_model(rec, cand, _neighbours_matrix(rec.n_items, index, sims))
+
+    @classmethod
+    def extend(
+        cls,
+        rec: Recommender,
+        candidates: Sequence[int] | np.ndarray,
+        previous: PreviousNeighbours,
+        *,
+        progress: bool = False,
+    ) -> tuple[CandidateIndex, dict]:
+        """:meth:`build`, reusing the neighbourhoods of a previous publish whose papers are
+        the first ``previous.n_items`` of ``rec`` with the same vectors: a candidate searched
+        then only meets the papers added since (:meth:`ContentModel.merge_neighbours`); a new
+        candidate is searched against every paper. Same result as :meth:`build` (up to ties
+        at the ``k``-th similarity). Returns the index and how many of each kind there were."""
+        cand = np.unique(np.asarray(candidates, dtype=np.int64))
+        k = max(min(rec.content.k, rec.n_items - 1), 0)
+        M = previous.neighbours_t.tocsc()
+        M.sort_indices()
+        at = np.searchsorted(previous.candidates, cand)
+        at = np.minimum(at, max(len(previous.candidates) - 1, 0))
+        kept = (
+            (previous.candidates[at] == cand) & (np.diff(M.indptr)[at] == k)
+            if len(previous.candidates) and k
+            else np.zeros(len(cand), bool)
         )
-        return cls.for_model(rec, cand, M)
+        index = np.zeros((len(cand), k), np.int32)
+        sims = np.zeros((len(cand), k), np.float32)
+        if kept.any():
+            cols = at[kept]
+            take = M.indptr[cols][:, None] + np.arange(k)[None, :]
+            old_index, old_sims = M.indices[take], M.data[take].astype(np.float32)
+            new_items = np.arange(previous.n_items, rec.n_items)
+            index[kept], sims[kept] = rec.content.merge_neighbours(
+                cand[kept], old_index, old_sims, new_items
+            )
+        if (~kept).any():
+            index[~kept], sims[~kept] = rec.content.neighbours(cand[~kept], progress=progress)
+        counts = {"kept": int(kept.sum()), "searched": int((~kept).sum())}
+        return cls.for_model(rec, cand, _neighbours_matrix(rec.n_items, index, sims)), counts
 
     @classmethod
     def for_model(
@@ -146,6 +180,27 @@ class CandidateIndex:
 
     def covers(self, pidx: np.ndarray) -> bool:
         return bool((self.positions(pidx) >= 0).all())
+
+
+def _neighbours_matrix(n_items: int, index: np.ndarray, sims: np.ndarray) -> sp.csr_matrix:
+    """(n_items, n_candidates): column c holds candidate c's neighbours and similarities."""
+    k = index.shape[1] if index.ndim == 2 else 0
+    cols = np.repeat(np.arange(index.shape[0], dtype=np.int64), k)
+    return sp.csr_matrix(
+        (sims.ravel().astype(np.float32), (index.ravel().astype(np.int64), cols)),
+        shape=(n_items, index.shape[0]),
+    )
+
+
+@dataclass
+class PreviousNeighbours:
+    """The neighbourhoods a previous publish stored, for :meth:`CandidateIndex.extend`:
+    valid only while its papers are the first ``n_items`` of the model with unchanged
+    vectors (:func:`recommender.bundles.previous_neighbours` checks that)."""
+
+    n_items: int
+    candidates: np.ndarray  # sorted pidx
+    neighbours_t: sp.csr_matrix  # (n_items, len(candidates))
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Models on disk: complete bundles, one writer across processes, no pickles."""
 
+import dataclasses
 import json
 import mmap
 import subprocess
@@ -13,6 +14,7 @@ from recommender import bundles, store
 from recommender.artifacts import load_recommender, save_recommender
 from recommender.bundles import WriterBusy, model_writer
 from recommender.config import load_settings
+from recommender.content import ContentModel
 from recommender.model import fit_recommender
 from recommender.ranking import Profile, rank_for_user
 from tests._corpus import corpus, topical_likes
@@ -177,3 +179,58 @@ def test_two_refits_at_once_end_cleanly_with_one_new_bundle(tmp_path):
     db = store.open_db(settings.db_path)
     assert bundles.load_current(settings.models_dir).max_paper_id == store.max_paper_id(db)
     db.close()
+
+
+def _columns(index) -> list[dict[int, float]]:
+    M = index.neighbours_t.tocsc()
+    return [
+        {int(j): round(float(v), 5) for j, v in zip(*_col(M, c), strict=True)}
+        for c in range(M.shape[1])
+    ]
+
+
+def _col(M, c):
+    lo, hi = M.indptr[c], M.indptr[c + 1]
+    return M.indices[lo:hi], M.data[lo:hi]
+
+
+def test_a_publish_extends_the_previous_neighbourhoods_when_old_papers_kept_their_vectors(
+    rec, tmp_path
+):
+    """Papers appended, old vectors unchanged: the served papers of the last publish only meet
+    the new papers; a newly served paper is searched in full; the result is a full search's."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rec.n_items, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    n_old = rec.n_items - 6
+    ids = np.arange(rec.n_items, dtype=np.int64) + 1
+    k = 5
+
+    def dense(n):
+        return dataclasses.replace(
+            rec, item_vectors=X[:n], content=ContentModel(k=k).fit(X[:n]), text_kind="embeddings"
+        )
+
+    old, new = dense(n_old), dense(rec.n_items)
+    with model_writer(tmp_path) as writer:
+        writer.publish(old, ids[:n_old], served=np.arange(10), info={})
+        name, _ = writer.publish(new, ids, served=np.arange(3, 16), info={})
+    loaded = bundles.load_bundle(tmp_path, name)
+    assert loaded.info["neighbourhoods"] == {"kept": 7, "searched": 6}
+    full = bundles.CandidateIndex.build(new, np.arange(3, 16))
+    assert _columns(loaded.index) == _columns(full)
+    assert any(j >= n_old for j in loaded.index.neighbours_t.tocoo().row)
+
+
+def test_a_publish_searches_again_when_the_old_papers_vectors_changed(rec, tmp_path):
+    publish(tmp_path, rec)
+    moved = dataclasses.replace(rec, item_vectors=rec.item_vectors * np.float32(0.5))
+    moved.content = ContentModel(k=rec.content.k).fit(moved.item_vectors)
+    with model_writer(tmp_path) as writer:
+        name, _ = writer.publish(moved, np.arange(rec.n_items) + 1, served=np.arange(5), info={})
+    assert bundles.load_bundle(tmp_path, name).info["neighbourhoods"] == {
+        "kept": 0,
+        "searched": 5,
+    }
+    again = publish(tmp_path, moved)  # the same vectors as the bundle before: all kept
+    assert bundles.load_bundle(tmp_path, again).info["neighbourhoods"]["kept"] == 5

@@ -77,3 +77,32 @@ def test_zscore_of_constant_scores_is_zero():
     assert np.all(zscore(np.ones(4)) == 0)
     z = zscore(np.array([1.0, 2.0, 3.0]))
     assert z.mean() == pytest.approx(0) and z.std() == pytest.approx(1)
+
+
+def _as_sets(index: np.ndarray, sims: np.ndarray) -> list[dict[int, float]]:
+    return [
+        {int(j): round(float(s), 5) for j, s in zip(row, srow, strict=True)}
+        for row, srow in zip(index, sims, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_merging_new_papers_into_old_neighbourhoods_equals_a_full_search(dense):
+    rng = np.random.default_rng(3)
+    if dense:
+        X = rng.standard_normal((300, 16)).astype(np.float32)
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+    else:
+        texts, _ = corpus()
+        X = TfidfText().fit(texts).transform(texts)
+    n_old = X.shape[0] * 2 // 3
+    full = ContentModel(k=7, block_size=5).fit(X)
+    old = ContentModel(k=7, block_size=5).fit(X[:n_old])
+    rows = np.arange(0, n_old, 2)
+    old_index, old_sims = old.neighbours(rows)
+    index, sims = full.merge_neighbours(rows, old_index, old_sims, np.arange(n_old, X.shape[0]))
+    expect_index, expect_sims = full.neighbours(rows)
+    assert np.allclose(np.sort(sims, axis=1), np.sort(expect_sims, axis=1), atol=1e-6)
+    if dense:  # no ties: the same papers
+        assert _as_sets(index, sims) == _as_sets(expect_index, expect_sims)
+    assert any(j >= n_old for j in index.ravel())  # new papers did enter some lists
