@@ -49,38 +49,34 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return rss / 1024, pss / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--papers", type=int, default=50000)
-    parser.add_argument("--text", default="tfidf")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    started = time.perf_counter()
-    data, report = build(args.papers, args.text)
-    refit_s = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def serve_and_measure(data: Path, *, text: str, workers: int, seed: int = 2) -> dict:
+    """gunicorn with ``workers`` sync workers on ``data``: one person with 200 ratings loads
+    the feed until every worker served it, then likes 10 of the newest papers, loading the
+    feed after each. Returns the views' latencies and each worker's RSS and PSS (MB)."""
     db = store.open_db(data / "paperfeed.db")
-    uid = store.create_user(db, EMAIL, generate_password_hash(PASSWORD))
-    old = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id < 5")]
-    rng = random.Random(2)
-    for i, paper in enumerate(rng.sample(old, 200)):
-        store.set_rating(db, uid, paper, 1 if i < 160 else -1)
-    newest = [r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id = 5")]
+    rng = random.Random(seed)
+    if store.get_user_by_email(db, EMAIL) is None:
+        uid = store.create_user(db, EMAIL, generate_password_hash(PASSWORD))
+        newest_dump = db.execute("SELECT max(id) FROM dumps").fetchone()[0]
+        old = [
+            r[0] for r in db.execute("SELECT id FROM papers WHERE first_dump_id < ?", [newest_dump])
+        ]
+        for i, paper in enumerate(rng.sample(old, 200)):
+            store.set_rating(db, uid, paper, 1 if i < 160 else -1)
+    newest = store.recent_paper_ids(db, 0)
     db.close()
-    bundle = data / "models" / "bundles" / (data / "models" / "CURRENT").read_text().strip()
-    size = sum(p.stat().st_size for p in bundle.iterdir()) / 2**20
     port = bench_web.free_port()
     env = {
         **os.environ,
         "PAPERFEED_DATA_DIR": str(data),
         "PAPERFEED_SECRET_KEY": "bench",
-        "PAPERFEED_TEXT_MODEL": args.text,
+        "PAPERFEED_TEXT_MODEL": text,
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONPATH": str(REPO),
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "--config", "python:web.gunicorn_conf"]
-    command += ["--workers", str(args.workers), "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
     command += ["--log-level", "warning", "--timeout", "300", "web:create_app()"]
     server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
     try:
@@ -92,7 +88,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.5)
         views = []
-        for _ in range(4 * args.workers):  # each worker serves the feed (sync: one per request)
+        for _ in range(4 * workers):  # each worker serves the feed (sync: one per request)
             status, _, elapsed = client.request("GET", "/")
             assert status == 200, status
             views.append(elapsed)
@@ -108,22 +104,45 @@ def main() -> None:
             status, _, elapsed = client.request("GET", "/")
             assert status == 200, status
             after_like.append(elapsed)
-        workers = sorted(bench_web.ServerCPU(server.pid).workers())
-        mem = [memory_mb(pid) for pid in workers]
+        pids = sorted(bench_web.ServerCPU(server.pid).workers())
+        mem = {pid: memory_mb(pid) for pid in pids}
     finally:
         server.terminate()
         server.wait(timeout=60)
+    return {
+        "view_ms": statistics.median(views[workers:]) * 1000,
+        "after_like_ms": statistics.median(after_like) * 1000,
+        "workers": mem,
+    }
+
+
+def bundle_mb(data: Path) -> float:
+    bundle = data / "models" / "bundles" / (data / "models" / "CURRENT").read_text().strip()
+    return sum(p.stat().st_size for p in bundle.iterdir()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--papers", type=int, default=50000)
+    parser.add_argument("--text", default="tfidf")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    data, report = build(args.papers, args.text)
+    refit_s = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    served = serve_and_measure(data, text=args.text, workers=args.workers)
     print(f"{REPO.name}: {args.papers} + sample papers, text {args.text}")
     print(
         f"  refit (build): {refit_s:.1f} s, parts {report.get('parts', report)}; "
         f"peak RSS of the build process {peak:.0f} MB"
     )
-    print(f"  bundle on disk: {size:.1f} MB")
-    for pid, (rss, pss) in zip(workers, mem, strict=True):
+    print(f"  bundle on disk: {bundle_mb(data):.1f} MB")
+    for pid, (rss, pss) in served["workers"].items():
         print(f"  worker {pid}: RSS {rss:.0f} MB, PSS {pss:.0f} MB")
     print(
-        f"  feed view p50 {statistics.median(views[args.workers :]) * 1000:.0f} ms; "
-        f"view after a like p50 {statistics.median(after_like) * 1000:.0f} ms"
+        f"  feed view p50 {served['view_ms']:.0f} ms; "
+        f"view after a like p50 {served['after_like_ms']:.0f} ms"
     )
 
 
