@@ -147,11 +147,17 @@ class CandidateIndex:
     ) -> CandidateIndex:
         """An index from stored neighbourhoods, with the model's arrays for its candidates."""
         cand = np.asarray(candidates, dtype=np.int64)
-        vectors = rec.item_vectors[cand]
+        X = rec.item_vectors
+        if not sp.issparse(X) and len(cand) and cand[-1] - cand[0] + 1 == len(cand):
+            # The served papers are the newest rows, in order: a view of the (memory-mapped)
+            # vectors, shared by every worker, instead of a copy in each.
+            vectors = X[cand[0] : cand[-1] + 1]
+        else:
+            vectors = X[cand]
         if sp.issparse(vectors):  # TF-IDF: products go candidates x terms (see _similarity_sums)
             vectors, vectors_t = sp.csr_matrix(vectors, dtype=np.float32), None
         else:
-            vectors_t = np.ascontiguousarray(vectors.T)
+            vectors_t = vectors.T  # a view: BLAS reads it transposed
         factors_t = None
         if rec.collab is not None:
             factors_t = np.ascontiguousarray(rec.collab.item_factors_[cand].astype(np.float64).T)

@@ -16,7 +16,7 @@ from recommender.bundles import WriterBusy, model_writer
 from recommender.config import load_settings
 from recommender.content import ContentModel
 from recommender.model import fit_recommender
-from recommender.ranking import Profile, rank_for_user
+from recommender.ranking import Profile, rank_for_user, rank_users
 from tests._corpus import corpus, topical_likes
 
 
@@ -234,3 +234,23 @@ def test_a_publish_searches_again_when_the_old_papers_vectors_changed(rec, tmp_p
     }
     again = publish(tmp_path, moved)  # the same vectors as the bundle before: all kept
     assert bundles.load_bundle(tmp_path, again).info["neighbourhoods"]["kept"] == 5
+
+
+def test_the_served_papers_dense_vectors_are_a_view_of_the_mapped_file(rec, tmp_path):
+    """The served papers are the newest rows: workers share their vectors, not copy them."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((rec.n_items, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    dense = dataclasses.replace(
+        rec, item_vectors=X, content=ContentModel(k=5).fit(X), text_kind="embeddings"
+    )
+    ids = np.arange(rec.n_items, dtype=np.int64) + 1
+    with model_writer(tmp_path) as writer:
+        writer.publish(dense, ids, served=np.arange(10, rec.n_items), info={})
+    loaded = bundles.load_current(tmp_path)
+    assert _mapped(loaded.index.vectors) and _mapped(loaded.index.vectors_t)
+    assert np.array_equal(loaded.index.vectors, X[10:])
+    profile = Profile(liked=[0, 7], disliked=[13])
+    cand = np.arange(10, rec.n_items)
+    served = rank_users(loaded.rec, [profile], candidates=cand, index=loaded.index)
+    assert served == rank_users(dense, [profile], candidates=cand)
