@@ -35,6 +35,8 @@ class FeedItem:
     match: float | None = None
     #: the keyword topic it matches (reason kind "topic")
     topic: str | None = None
+    #: the interest whose section lists it (None: the person has one interest)
+    section: str | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)

@@ -42,6 +42,18 @@ from .fetches import (
     record_fetch_done,
     record_fetch_failed,
 )
+from .interests import (
+    DEFAULT_INTEREST,
+    InterestError,
+    create_interest,
+    delete_interest,
+    file_rating,
+    interests_many,
+    like_interests_many,
+    list_interests,
+    merge_interests,
+    rename_interest,
+)
 from .merge import find_near_duplicates, merge_near_duplicates
 from .papers import (
     DumpRecord,
@@ -117,6 +129,16 @@ from .users import (
 )
 
 __all__ = [
+    "DEFAULT_INTEREST",
+    "InterestError",
+    "create_interest",
+    "delete_interest",
+    "file_rating",
+    "interests_many",
+    "like_interests_many",
+    "list_interests",
+    "merge_interests",
+    "rename_interest",
     "all_papers",
     "all_ratings",
     "delete_all_ratings",
