@@ -639,9 +639,14 @@ def ratings_import(ctx: Context, email: str, file: Path, fmt: str | None) -> Non
         click.echo(f"error: {exc}", err=True)
         click.echo("nothing was imported", err=True)
         sys.exit(1)
-    result = store.import_ratings(
-        ctx.db, person["id"], [(r.external_id, r.title, r.value) for r in records]
-    )
+    try:
+        result = store.import_ratings(
+            ctx.db, person["id"], [(r.external_id, r.title, r.value, r.interest) for r in records]
+        )
+    except store.InterestError as exc:  # an interest's name in the file; nothing was written
+        click.echo(f"error: {exc}", err=True)
+        click.echo("nothing was imported", err=True)
+        sys.exit(1)
     click.echo(
         f"{result['imported']} imported, {result['unchanged']} unchanged, "
         f"{len(result['unmatched'])} not found"

@@ -163,3 +163,52 @@ def test_interest_names_and_ownership_are_checked(topical):
     store.set_rating(db, uid, ids[TOPICS["ml"][0]], -1)
     store.set_rating(db, uid, ids[TOPICS["ml"][0]], 1)
     assert store.list_interests(db, uid)[0]["likes"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "bibtex"])
+def test_export_and_import_carry_each_ratings_interest(topical, fmt):
+    from recommender.ratings_io import read_ratings, records_from_rows, write_ratings
+
+    db, _, ids = topical
+    ada = store.create_user(db, "ada@example.org", None)
+    grace = store.create_user(db, "grace@example.org", None)
+    sky = store.create_interest(db, ada, "Sky surveys")
+    store.set_rating(db, ada, ids[TOPICS["astro"][0]], 1, interest_id=sky)
+    store.set_rating(db, ada, ids[TOPICS["bio"][0]], 1)
+    store.set_rating(db, ada, ids[TOPICS["ml"][0]], -1)
+    text = write_ratings(records_from_rows(store.ratings_for_export(db, ada)), fmt)
+    records = read_ratings(text, fmt)
+    assert sorted((r.title, r.interest) for r in records) == sorted(
+        [
+            (TOPICS["astro"][0], "Sky surveys"),
+            (TOPICS["bio"][0], None),
+            (TOPICS["ml"][0], None),
+        ]
+    )
+    result = store.import_ratings(
+        db, grace, [(r.external_id, r.title, r.value, r.interest) for r in records]
+    )
+    assert result["imported"] == 3
+    [made] = store.list_interests(db, grace)
+    assert (made["name"], made["likes"]) == ("Sky surveys", 1)
+    filed = store.like_interests_many(db, [grace])[grace]
+    assert filed == {ids[TOPICS["astro"][0]]: made["id"]}
+    # Importing the same file again changes nothing, nor does a file without interests;
+    # a file naming the default interest moves the like there.
+    again = store.import_ratings(
+        db, grace, [(r.external_id, r.title, r.value, r.interest) for r in records]
+    )
+    assert (again["imported"], again["unchanged"]) == (0, 3)
+    plain = store.import_ratings(db, grace, [(None, TOPICS["astro"][0], 1)])
+    assert plain["unchanged"] == 1 and store.list_interests(db, grace)[0]["likes"] == 1
+    moved = store.import_ratings(db, grace, [(None, TOPICS["astro"][0], 1, "General")])
+    assert moved["imported"] == 1 and store.list_interests(db, grace)[0]["likes"] == 0
+
+
+def test_an_import_with_an_unusable_interest_name_imports_nothing(topical):
+    db, _, ids = topical
+    uid = store.create_user(db, "ada@example.org", None)
+    items = [(None, TOPICS["astro"][0], 1, "Sky"), (None, TOPICS["bio"][0], 1, "x" * 81)]
+    with pytest.raises(store.InterestError, match="at most 80"):
+        store.import_ratings(db, uid, items)
+    assert store.rating_values(db, uid) == {} and store.list_interests(db, uid) == []

@@ -113,6 +113,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         errors,
         feed,
         health,
+        interests,
         onboarding,
         papers,
         search,
@@ -134,6 +135,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         trending.bp,
         papers.bp,
         settings_views.bp,
+        interests.bp,
         atom.bp,
         email_links.bp,
     ):

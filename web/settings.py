@@ -22,6 +22,7 @@ from recommender.accounts import timezones, valid_timezone
 from .auth import login_required
 from .cards import SCORE_SCALE
 from .db import get_db, get_settings
+from .interests import person_interests
 
 bp = Blueprint("settings", __name__)
 
@@ -107,6 +108,8 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "formats": ratings_io.FORMATS,
         "score_scale": SCORE_SCALE,
         "layouts": LAYOUT_NAMES,
+        "interests": person_interests(user["id"]),
+        "default_interest": store.DEFAULT_INTEREST,
     }
 
 
@@ -121,9 +124,12 @@ def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
         records = ratings_io.read_ratings(text, fmt, source=upload.filename)
     except ratings_io.RatingsFormatError as exc:
         return "error", f"Nothing was imported. {exc}"
-    result = store.import_ratings(
-        get_db(), user["id"], [(r.external_id, r.title, r.value) for r in records]
-    )
+    try:
+        result = store.import_ratings(
+            get_db(), user["id"], [(r.external_id, r.title, r.value, r.interest) for r in records]
+        )
+    except store.InterestError as exc:  # an interest's name in the file; nothing was written
+        return "error", f"Nothing was imported. {exc}"
     return "success", import_message(result)
 
 
@@ -139,7 +145,12 @@ def show_json():
     keys = ("email", "email_confirmed_at", "keywords", "muted_keywords", *store.SETTING_COLUMNS)
     page = settings_page(g.user)
     return jsonify(
-        {**{k: g.user[k] for k in keys}, "ratings": page["ratings"], "atom_url": page["atom_url"]}
+        {
+            **{k: g.user[k] for k in keys},
+            "ratings": page["ratings"],
+            "atom_url": page["atom_url"],
+            "interests": list(page["interests"]),
+        }
     )
 
 

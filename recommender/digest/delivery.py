@@ -147,7 +147,7 @@ def _claim_all(
                 due_at=d.due_at,
                 message_id=new_message_id(settings, d.user["id"], d.period),
                 subject=subject_for(d.period, len(items)),
-                items=[(i.paper_id, i.score, i.reason) for i in items],
+                items=[(i.paper_id, i.score, i.reason, i.section) for i in items],
             )
             for d, items in zip(people, papers, strict=True)
         ]

@@ -42,6 +42,8 @@ class FeedItem:
         data = asdict(self)
         data["terms"] = list(self.terms)
         data["authors"] = list(self.authors)
+        if self.section is None:  # one interest: the item as it always was
+            del data["section"]
         return data
 
 

@@ -45,6 +45,7 @@ from .fetches import (
 from .interests import (
     DEFAULT_INTEREST,
     InterestError,
+    clean_name,
     create_interest,
     delete_interest,
     file_rating,
@@ -131,6 +132,7 @@ from .users import (
 __all__ = [
     "DEFAULT_INTEREST",
     "InterestError",
+    "clean_name",
     "create_interest",
     "delete_interest",
     "file_rating",
