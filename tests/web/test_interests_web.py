@@ -70,3 +70,19 @@ def test_like_under_an_interest_and_see_the_sections_in_the_json_twin(ada, db):
     post(ada, f"/interests/{speech}/delete")
     assert interests(ada) == []
     assert store.rating_counts(db, uid) == (3, 3)
+
+
+def test_the_atom_feed_names_each_entrys_interest(ada, db):
+    uid = user_id(db, "ada@example.org")
+    token = store.rotate_feed_token(db, uid)
+    before = ada.get(f"/atom/{token}.xml").get_data(as_text=True)
+    assert "<category" not in before  # one interest: the feed as it was
+    speech = store.create_interest(db, uid, "Speech")
+    papers = ada.get(f"/atom/{token}.json").get_json()["papers"]
+    store.set_rating(db, uid, papers[0]["paper_id"], 1, interest_id=speech)
+    store.set_rating(db, uid, papers[1]["paper_id"], 1)
+    atom = ada.get(f"/atom/{token}.xml").get_data(as_text=True)
+    assert '<category term="Speech"/>' in atom and '<category term="General"/>' in atom
+    entries = ada.get(f"/atom/{token}.json").get_json()["papers"]
+    ids = [p["paper_id"] for p in entries]
+    assert len(ids) == len(set(ids)) and {p["section"] for p in entries} == {"General", "Speech"}
