@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -32,13 +34,42 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 
+BUSY = "the database is busy (locked by another process); try again"
+
 
 def counted(n: int, word: str, plural: str | None = None) -> str:
     """``1 paper``, ``2 papers``, ``0 papers``."""
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PaperfeedGroup(click.Group):
+    """Commands whose database is locked by another process, or whose disk is full, end
+    with one line saying so (exit 1) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.OperationalError as exc:
+            if store.is_busy(exc):
+                raise click.ClickException(BUSY) from None
+            if store.is_disk_full(exc):
+                raise click.ClickException(_disk_full(ctx, exc)) from None
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise click.ClickException(_disk_full(ctx, exc)) from None
+            raise
+
+
+def _disk_full(ctx: click.Context, exc: BaseException) -> str:
+    where = ctx.obj.settings.data_dir if isinstance(ctx.obj, Context) else "the data dir"
+    return (
+        f"the disk is full ({exc}); the command stopped and kept nothing half-written: "
+        f"free some space under {where} and run it again"
+    )
+
+
+@click.group(cls=PaperfeedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from sqlite_utils import Database
 
 from . import store
+
+log = logging.getLogger(__name__)
 
 
 def record_feedback(
@@ -33,7 +38,14 @@ def record_feedback(
 
 
 def mark_shown(db: Database, user_id: int, paper_ids, *, channel: str, day: str) -> None:
-    store.mark_shown(db, user_id, paper_ids, channel=channel, day=day)
+    """Record impressions; a locked database or a full disk skips them (logged): reading
+    never depends on a write succeeding."""
+    try:
+        store.mark_shown(db, user_id, paper_ids, channel=channel, day=day)
+    except sqlite3.OperationalError as exc:
+        if not (store.is_busy(exc) or store.is_disk_full(exc)):
+            raise
+        log.warning("impressions of person %d not recorded (%s); the page is served", user_id, exc)
 
 
 def user_ratings(db: Database, user_id: int) -> list[dict]:

@@ -18,6 +18,7 @@ from recommender import pipeline, store
 from .auth import login_required
 from .cards import match_label
 from .db import get_db, get_feeds
+from .errors import parse_page
 from .interests import interest_key, person_interests
 
 bp = Blueprint("feed", __name__)
@@ -37,9 +38,9 @@ WINDOWS = {
 
 def feed_query(user: dict, args: dict, dumps: list[dict]) -> pipeline.FeedQuery:
     """The :class:`~recommender.feed.FeedQuery` of a feed URL's query arguments
-    (``window``, ``dump``, ``page``, ``seen``); 404 for an unknown dump, 400 for a bad window.
-    The page and the re-rank after a rating both read their URL here, once."""
-    page = int(args["page"]) if str(args.get("page", "")).isdigit() else 1
+    (``window``, ``dump``, ``page``, ``seen``, ``interest``); 404 for an unknown dump or
+    interest, 400 for a bad window or a page beyond :data:`~web.errors.MAX_PAGE`. The page
+    and the re-rank after a rating both read their URL here, once."""
     try:
         interest = interest_key(args.get("interest"), user)
     except store.InterestError as exc:
@@ -47,7 +48,7 @@ def feed_query(user: dict, args: dict, dumps: list[dict]) -> pipeline.FeedQuery:
     common = {
         "interest": interest,
         "user_id": user["id"],
-        "page": max(page, 1),
+        "page": parse_page(args.get("page")),
         "include_seen": args.get("seen") == "1",
         "page_size": PAGE_SIZE,
     }

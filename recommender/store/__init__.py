@@ -8,6 +8,8 @@ Callers get plain dicts and ids back, never cursors.
 from .db import (
     connect,
     database_file,
+    is_busy,
+    is_disk_full,
     migrate,
     migrations_dir,
     open_db,
@@ -141,6 +143,8 @@ __all__ = [
     "list_interests",
     "merge_interests",
     "rename_interest",
+    "is_busy",
+    "is_disk_full",
     "all_papers",
     "all_ratings",
     "delete_all_ratings",

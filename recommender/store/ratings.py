@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .db import select, transaction
+from .db import busy_timeout_ms, select, transaction
+
+#: The longest a page waits to record its impressions behind another writer.
+IMPRESSION_WAIT_MS = 250
 
 
 def _now() -> str:
@@ -124,7 +127,8 @@ def mark_shown(
     rows = [(user_id, pid, channel, day) for pid in ids if pid not in known]
     if not rows:
         return
-    with transaction(db):
+    # Bookkeeping beside a read: never hold a page for long behind another writer.
+    with transaction(db, wait_ms=min(IMPRESSION_WAIT_MS, busy_timeout_ms())):
         db.conn.executemany(
             "INSERT OR IGNORE INTO impressions (user_id, paper_id, channel, shown_on)"
             " VALUES (?, ?, ?, ?)",
