@@ -36,6 +36,9 @@ EXTENSIONS = {"csv": "csv", "json": "json", "bibtex": "bib"}
 CSV_COLUMNS = ("title", "rating", "external_id", "url", "authors", "rated_at", "interest")
 _VALUES = {"like": 1, "dislike": -1, "1": 1, "+1": 1, "-1": -1}
 _NAMES = {1: "like", -1: "dislike"}
+# A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first), possibly behind
+# quotes we added before: written with one more leading quote, read back without it.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
 
 
 class RatingsFormatError(ValueError):
@@ -114,7 +117,7 @@ def write_ratings(records: Iterable[RatingRecord], fmt: str) -> str:
         for rec in records:
             row = rec.as_dict()
             row["authors"] = "; ".join(rec.authors)
-            writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+            writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
         return out.getvalue()
     if fmt == "json":
         body = {
@@ -126,6 +129,13 @@ def write_ratings(records: Iterable[RatingRecord], fmt: str) -> str:
     if fmt == "bibtex":
         return "\n".join(_bibtex_entry(i, rec) for i, rec in enumerate(records, 1))
     raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def _csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet shows as text: ``=HYPERLINK(...)`` is written
+    ``'=HYPERLINK(...)`` (OWASP's neutralisation); :func:`_read_csv` undoes it."""
+    text = "" if value is None else str(value)
+    return "'" + text if _FORMULA.match(text) else text
 
 
 def _bib_value(text: str) -> str:
@@ -289,6 +299,7 @@ def _read_csv(text: str, source: str) -> list[RatingRecord]:
         line = reader.line_num
         if None in row:
             raise RatingsFormatError(source, line, "more fields than the header has")
+        row = {k: v[1:] if v and v[0] == "'" and _FORMULA.match(v) else v for k, v in row.items()}
         if not _text(row.get("title"), source, line, "the title"):
             if not any((v or "").strip() for v in row.values()):
                 continue  # blank line
