@@ -389,6 +389,9 @@ def scheduler(ctx: Context) -> None:
     from .scheduler import SchedulerRunning, build_scheduler, scheduler_lock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The mail queue is looked at every 5 s: APScheduler's two lines a run would drown the
+    # log. Jobs log their own counts; a job that raises is still logged (at ERROR).
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     # SIGTERM (what `paperfeed run`, systemd and PaaS routers send) and Ctrl-C only set a
     # flag: raising inside APScheduler's start-up could leave a lock held.
     stopping: list[int] = []
@@ -583,8 +586,11 @@ def user_add(ctx: Context, email: str, password_stdin: bool, confirmed: bool) ->
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"added {user['email']} (user {user['id']})")
-    if not confirmed and not sent:
-        click.echo("warning: the confirmation email could not be sent now", err=True)
+    if sent and not accounts.deliver_account_mails(ctx.db, ctx.settings, secret_key).sent:
+        click.echo(
+            "warning: the confirmation email could not be sent now; the scheduler retries it",
+            err=True,
+        )
 
 
 @user.command("list")

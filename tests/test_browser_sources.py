@@ -19,7 +19,7 @@ from recommender.config import load_settings
 
 from . import test_browser
 from ._sources import FixtureServer, Reply, fixture
-from ._web import copy_corpus, mails
+from ._web import BROWSER_SITES, copy_corpus, mails
 from .test_browser import ARTIFACTS, sign_up
 
 pytestmark = pytest.mark.browser
@@ -50,7 +50,9 @@ def site(tmp_path_factory):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", data, db
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    BROWSER_SITES[base] = (data, "browser-sources-secret")
+    yield base, data, db
     httpd.shutdown()
     thread.join(timeout=10)
     db.close()

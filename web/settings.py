@@ -110,6 +110,7 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "layouts": LAYOUT_NAMES,
         "interests": person_interests(user["id"]),
         "default_interest": store.DEFAULT_INTEREST,
+        "mail_problem": store.account_mail_problem(db, user["id"]),
     }
 
 
@@ -150,6 +151,7 @@ def show_json():
             "ratings": page["ratings"],
             "atom_url": page["atom_url"],
             "interests": list(page["interests"]),
+            "mail_problem": page["mail_problem"],
         }
     )
 

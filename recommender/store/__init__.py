@@ -58,6 +58,17 @@ from .interests import (
     rename_interest,
 )
 from .merge import find_near_duplicates, merge_near_duplicates
+from .mails import (
+    MAIL_KINDS,
+    account_mail_problem,
+    account_mails,
+    claim_account_mails,
+    drop_account_mail,
+    fail_account_mail,
+    mark_account_mail_sent,
+    queue_account_mail,
+    retry_account_mail,
+)
 from .papers import (
     DumpRecord,
     StoreError,
@@ -143,6 +154,15 @@ __all__ = [
     "list_interests",
     "merge_interests",
     "rename_interest",
+    "MAIL_KINDS",
+    "account_mail_problem",
+    "account_mails",
+    "claim_account_mails",
+    "drop_account_mail",
+    "fail_account_mail",
+    "mark_account_mail_sent",
+    "queue_account_mail",
+    "retry_account_mail",
     "is_busy",
     "is_disk_full",
     "all_papers",
