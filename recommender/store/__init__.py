@@ -57,7 +57,6 @@ from .interests import (
     merge_interests,
     rename_interest,
 )
-from .merge import find_near_duplicates, merge_near_duplicates
 from .mails import (
     MAIL_KINDS,
     account_mail_problem,
@@ -69,6 +68,7 @@ from .mails import (
     queue_account_mail,
     retry_account_mail,
 )
+from .merge import find_near_duplicates, merge_near_duplicates
 from .papers import (
     DumpRecord,
     StoreError,
