@@ -17,7 +17,9 @@ from .._web import copy_corpus, csrf_token, rate_by_fetch
 
 
 @pytest.fixture
-def data_dir(tmp_path):
+def data_dir(tmp_path, monkeypatch):
+    # Settings are read once, when the app starts: the threshold is set before it does.
+    monkeypatch.setenv("PAPERFEED_MIN_FREE_MB", "1")
     disk = tmp_path / "small-disk"
     disk.mkdir()
     mounted = subprocess.run(
@@ -49,8 +51,7 @@ def impressions(data_dir: Path) -> int:
         return db.execute("SELECT count(*) FROM impressions").fetchone()[0]
 
 
-def test_a_full_disk_leaves_reading_up_and_says_degraded(ada, data_dir, monkeypatch):
-    monkeypatch.setenv("PAPERFEED_MIN_FREE_MB", "1")
+def test_a_full_disk_leaves_reading_up_and_says_degraded(ada, data_dir):
     assert ada.get("/healthz").get_json()["status"] == "ok"
     token = csrf_token(ada)
     filler = fill(data_dir)
