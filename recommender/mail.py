@@ -357,15 +357,15 @@ class Mailer:
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
             codes = [code for code, _ in exc.recipients.values()]
-            text = "; ".join(f"{rcpt}: {c} {m!r}" for rcpt, (c, m) in exc.recipients.items())
+            text = "; ".join(f"{rcpt}: {c} {_said(m)}" for rcpt, (c, m) in exc.recipients.items())
             if all(400 <= c < 500 for c in codes):
                 raise TransientMailError(f"recipient deferred: {text}") from exc
             raise PermanentMailError(f"recipient refused: {text}") from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
             if 400 <= exc.smtp_code < 500:
-                raise TransientMailError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-            raise PermanentMailError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+                raise TransientMailError(f"{exc.smtp_code} {_said(exc.smtp_error)}") from exc
+            raise PermanentMailError(f"{exc.smtp_code} {_said(exc.smtp_error)}") from exc
         except (OSError, smtplib.SMTPServerDisconnected) as exc:  # timeouts are OSErrors
             self.close()
             where = f"{self.smtp['host']}:{self.smtp['port']}"
@@ -377,3 +377,10 @@ class Mailer:
             raise TransientMailError(str(exc) or type(exc).__name__) from exc
         if refused:  # only with several recipients; a digest has one
             raise PermanentMailError(f"some recipients refused: {refused}")
+
+
+def _said(reply: bytes | str) -> str:
+    """A server's reply text as a person reads it: decoded, not Python's ``b'...'``."""
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())

@@ -131,6 +131,7 @@ def test_a_refused_mail_is_shown_in_settings_and_sent_when_the_server_changes(
     assert "We could not deliver mail to ada@example.org:" in page and "550" in page
     problem = client.get("/settings.json").get_json()["mail_problem"]
     assert problem["address"] == "ada@example.org" and problem["status"] == "failed"
+    assert "b'" not in problem["error"]  # the server's words, not Python's bytes repr
 
     good = MailServer()
     controller = Controller(good, hostname="127.0.0.1", port=free_port())
