@@ -383,3 +383,18 @@ def test_the_compact_list_shows_a_line_a_paper_and_triages_by_keyboard(browser, 
 VISIBLE_PAPERS = """() => [...document.querySelectorAll('.paper')]
   .filter(p => { const r = p.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; })
   .length"""
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_jump_to_a_settings_section_lands_below_the_sticky_top_bar(browser, site, size):  # noqa: F811
+    """``/settings#muted`` (and every redirect to a section after its form) shows the
+    section's heading, not the top bar over it."""
+    base, _ = site
+    page = new_page(browser, size)
+    sign_up(page, base, f"jump-{size['width']}@example.org", keywords="")
+    page.goto(f"{base}/settings#muted")
+    bar = page.locator(".topbar").bounding_box()
+    section = page.locator("#muted").bounding_box()
+    assert section["y"] >= bar["y"] + bar["height"] - 1, (section, bar)
+    assert section["y"] < size["height"] / 2, section  # it was jumped to, not left below
+    page.context.close()
