@@ -42,6 +42,13 @@ from .fetches import (
     record_fetch_done,
     record_fetch_failed,
 )
+from .library import (
+    import_library,
+    known_arxiv_ids,
+    library_key,
+    library_paper_ids,
+    library_papers,
+)
 from .merge import find_near_duplicates, merge_near_duplicates
 from .papers import (
     DumpRecord,
@@ -117,6 +124,11 @@ from .users import (
 )
 
 __all__ = [
+    "import_library",
+    "known_arxiv_ids",
+    "library_key",
+    "library_paper_ids",
+    "library_papers",
     "all_papers",
     "all_ratings",
     "delete_all_ratings",

@@ -218,8 +218,8 @@ def _near_duplicates(
         return {}
     every = any(arxiv_ids[i] is None for i in todo)
     stored = db.execute(
-        "SELECT id, title, norm_title, arxiv_id FROM papers"
-        + ("" if every else " WHERE arxiv_id IS NULL")
+        "SELECT id, title, norm_title, arxiv_id FROM papers WHERE library_of IS NULL"
+        + ("" if every else " AND arxiv_id IS NULL")
     )
     near = NearTitles()
     for paper_id, title, norm, arxiv_id in stored:

@@ -72,8 +72,18 @@ def rating_counts(db: Database, user_id: int) -> tuple[int, int]:
 
 
 def all_ratings(db: Database) -> list[tuple[int, int, int]]:
-    """Every ``(user_id, paper_id, value)``, for fitting the collaborative model."""
-    return db.execute("SELECT user_id, paper_id, value FROM ratings ORDER BY user_id").fetchall()
+    """Every ``(user_id, paper_id, value)``, for fitting the collaborative model.
+
+    Likes of library papers are left out: such a paper is one person's, so no one else can
+    ever like it; in the collaborative model it would carry no co-likes, only a factor fitted
+    to its owner's other likes (and the popularity signal would count it). Its owner's own
+    model reads it from their ratings (:func:`rating_values`).
+    """
+    return db.execute(
+        "SELECT r.user_id, r.paper_id, r.value FROM ratings r"
+        " WHERE r.paper_id NOT IN (SELECT id FROM papers WHERE library_of IS NOT NULL)"
+        " ORDER BY r.user_id"
+    ).fetchall()
 
 
 def mark_shown(
