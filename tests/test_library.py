@@ -217,3 +217,29 @@ def test_deleting_a_person_deletes_their_library_papers(world, db):  # noqa: F81
     assert len(store.library_papers(db, 1)) == 2
     store.delete_user(db, 1)
     assert db.execute("SELECT count(*) FROM papers WHERE library_of IS NOT NULL").fetchone() == (0,)
+
+
+def test_the_web_import_says_what_it_did_and_a_bad_file_imports_nothing(app, client, db):
+    import io
+
+    from ._web import post, sign_up, user_id
+
+    sign_up(client)
+    person = user_id(db, "ada@example.org")
+    bad = {"file": (io.BytesIO(b"TY  - JOUR\nTI  - Open record\n"), "mine.ris")}
+    response = post(
+        client, "/settings/library", bad, content_type="multipart/form-data", follow_redirects=True
+    )
+    page = response.get_data(as_text=True)
+    assert "Nothing was imported. mine.ris:1: this record never ends (no ER line)" in page
+    assert store.library_papers(db, person) == []
+    good = {"file": ((FIXTURES / "zotero.ris").open("rb"), "zotero.ris"), "back": "welcome"}
+    response = post(client, "/settings/library", good, content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/welcome#library")
+    page = client.get("/welcome").get_data(as_text=True)
+    assert "2 entries: 0 matched, 2 added to your profile, 0 unreadable." in page
+    assert "Start from my library" in page
+    assert len(store.library_papers(db, person)) == 2
+    # a state change needs the form's token
+    assert client.post("/settings/library", data={"ids": "2104.09937"}).status_code == 400

@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from recommender import ratings_io, store
+from recommender import library, ratings_io, store
 from recommender.accounts import timezones, valid_timezone
 
 from .auth import login_required
@@ -107,6 +107,7 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "formats": ratings_io.FORMATS,
         "score_scale": SCORE_SCALE,
         "layouts": LAYOUT_NAMES,
+        "library_count": len(store.library_papers(db, user["id"])),
     }
 
 
@@ -213,6 +214,34 @@ def import_ratings():
     # Shown in the section the redirect scrolls to, not above it at the top of the page.
     flash(message, f"{category}@import")
     return redirect(url_for("settings.show") + "#import")
+
+
+def import_library_upload(user: dict, upload, pasted: str) -> tuple[str, str]:
+    """Read an uploaded library file (or pasted ids) and import it: ``(category, message)``."""
+    try:
+        if upload is not None and upload.filename:
+            text = ratings_io.decode_ratings_file(upload.read(), source=upload.filename)
+            fmt, source = library.guess_library_format(upload.filename, text), upload.filename
+        elif pasted.strip():
+            text, source = pasted, "the pasted list"
+            fmt = library.guess_library_format("", text)
+        else:
+            return "error", "Choose a library file, or paste arXiv ids or DOIs."
+        entries = library.read_library(text, fmt, source=source)
+    except ratings_io.RatingsFormatError as exc:
+        return "error", f"Nothing was imported. {exc}"
+    return "success", library.import_library(get_db(), user["id"], entries).message()
+
+
+@bp.post("/settings/library")
+@login_required
+def import_library():
+    category, message = import_library_upload(
+        g.user, request.files.get("file"), request.form.get("ids", "")
+    )
+    back = "onboarding.welcome" if request.form.get("back") == "welcome" else "settings.show"
+    flash(message, f"{category}@library")
+    return redirect(url_for(back) + "#library")
 
 
 @bp.post("/settings/atom")
