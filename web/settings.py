@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from recommender import library, ratings_io, store
+from recommender import digest, library, ratings_io, store
 from recommender.accounts import timezones, valid_timezone
 
 from .auth import login_required
@@ -108,7 +108,17 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "score_scale": SCORE_SCALE,
         "layouts": LAYOUT_NAMES,
         "library_count": len(store.library_papers(db, user["id"])),
+        "last_digest": last_digest_words(db, user),
     }
+
+
+def last_digest_words(db, user: dict) -> str:
+    """The answer to "I got no email": why digests are off, or what the last period did."""
+    if not user["digest_enabled"]:
+        return "Digests are off."
+    if not user["email_confirmed_at"]:
+        return "Digests go only to a confirmed address: confirm yours first."
+    return digest.outcome_words(store.last_digest(db, user["id"]), user["timezone"])
 
 
 def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
@@ -140,7 +150,12 @@ def show_json():
     keys = ("email", "email_confirmed_at", "keywords", "muted_keywords", *store.SETTING_COLUMNS)
     page = settings_page(g.user)
     return jsonify(
-        {**{k: g.user[k] for k in keys}, "ratings": page["ratings"], "atom_url": page["atom_url"]}
+        {
+            **{k: g.user[k] for k in keys},
+            "ratings": page["ratings"],
+            "atom_url": page["atom_url"],
+            "last_digest": page["last_digest"],
+        }
     )
 
 
