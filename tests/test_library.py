@@ -21,6 +21,12 @@ def read(name: str) -> list[library.LibraryEntry]:
     return library.read_library(text, library.guess_library_format(name, text), source=name)
 
 
+def day_feed(feeds, db, uid, dump, **options):
+    """The person's feed of one dump's day (``?window=YYYY-MM-DD``)."""
+    query = pipeline.FeedQuery(uid, window="day", day=dump.dump_date, **options)
+    return list(feeds.feed(db, query).items)
+
+
 def test_zotero_bibtex_keeps_accents_ids_and_abstracts():
     entries = read("zotero.bib")
     assert [(e.line, e.arxiv_id, e.doi, e.year) for e in entries] == [
@@ -167,7 +173,7 @@ def test_library_papers_change_the_ranking_but_are_never_candidates(world, db): 
         )
     ]
     pipeline.refit(db, settings)
-    before = titles(pipeline.FeedService(settings).rank_for_person(db, 1, dump_id=d2.dump_id))
+    before = titles(day_feed(pipeline.FeedService(settings), db, 1, d2))
     assert before == ["Latent Diffusion for Audio", "Expressive Power of Graph Networks"]
     # The same for a graph library: the day's graph paper now comes first.
     graph_library = [
@@ -182,16 +188,14 @@ def test_library_papers_change_the_ranking_but_are_never_candidates(world, db): 
     library.import_library(db, 2, diffusion_library)
     pipeline.refit(db, settings)
     feeds = pipeline.FeedService(settings)
-    ranked = feeds.rank_for_person(db, 1, dump_id=d2.dump_id)
+    ranked = day_feed(feeds, db, 1, d2)
     assert titles(ranked) == ["Expressive Power of Graph Networks", "Latent Diffusion for Audio"]
-    assert titles(feeds.rank_for_person(db, 2, dump_id=d2.dump_id))[0] == (
-        "Latent Diffusion for Audio"
-    )
+    assert titles(day_feed(feeds, db, 2, d2))[0] == ("Latent Diffusion for Audio")
     library_ids = {p["id"] for p in store.library_papers(db, 1) + store.library_papers(db, 2)}
     # never a candidate: not on any day, in any window, in search, trending or similar
     for person in (1, 2):
         for dump in (d1, d2):
-            shown = feeds.rank_for_person(db, person, dump_id=dump.dump_id, include_seen=True)
+            shown = day_feed(feeds, db, person, dump, include_seen=True)
             assert not library_ids & {i.paper_id for i in shown}
     found = store.search_papers(db, "Message Passing Networks on Protein Graphs")
     assert found and not library_ids & {p["id"] for p in found}

@@ -109,6 +109,7 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "layouts": LAYOUT_NAMES,
         "library_count": len(store.library_papers(db, user["id"])),
         "last_digest": last_digest_words(db, user),
+        "follows": store.followed_authors(db, user["id"]),
     }
 
 

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from .. import store
 from ..config import Settings
 from ..feed import FeedItem, FeedQuery, FeedService
-from ..reasons import AGAINST_DISLIKE
+from ..reasons import AGAINST_DISLIKE, FOLLOWED
 from ..store.digests import utc_text
 
 #: People ranked per batch call: bounds memory at 10,000s of subscribers.
@@ -59,7 +59,8 @@ def choose_papers_many(
             kept = [
                 i
                 for i in page.items
-                if (bar is None or i.score >= bar) and i.reason_kind not in AGAINST_DISLIKE
+                if (bar is None or i.score >= bar or i.reason_kind == FOLLOWED)
+                and i.reason_kind not in AGAINST_DISLIKE
             ]
             chosen.append(kept[: user["digest_size"]])
             if outcomes is not None:

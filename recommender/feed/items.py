@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .. import reasons, store
 
@@ -35,6 +35,8 @@ class FeedItem:
     match: float | None = None
     #: the keyword topic it matches (reason kind "topic")
     topic: str | None = None
+    #: the followed author, as the paper names them (reason kind "followed")
+    followed_author: str | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -57,6 +59,13 @@ def ranked_item(paper: dict, ranked, because: int | None, papers: dict, rating) 
     return _feed_item(
         paper, ranked.score, words, kind, because, ranked.terms, rating, ranked.match, ranked.topic
     )
+
+
+def followed_item(paper: dict, author: str) -> FeedItem:
+    """A paper by an author the person follows: on top of its day, whatever its score."""
+    words = reasons.describe(reasons.FOLLOWED, author=author)
+    item = _feed_item(paper, 0.0, words, reasons.FOLLOWED, None, (), None, None, None)
+    return replace(item, followed_author=author)
 
 
 def unranked_item(paper: dict, kind: str, rating) -> FeedItem:

@@ -44,11 +44,17 @@ from .fetches import (
     record_fetch_failed,
 )
 from .library import (
+    follow_author,
+    followed_authors,
+    follows_many,
     import_library,
     known_arxiv_ids,
     library_key,
     library_paper_ids,
     library_papers,
+    paper_authors,
+    set_follows_pass_muted,
+    unfollow_author,
 )
 from .merge import find_near_duplicates, merge_near_duplicates
 from .papers import (
@@ -125,6 +131,12 @@ from .users import (
 )
 
 __all__ = [
+    "follow_author",
+    "followed_authors",
+    "follows_many",
+    "paper_authors",
+    "set_follows_pass_muted",
+    "unfollow_author",
     "import_library",
     "known_arxiv_ids",
     "library_key",

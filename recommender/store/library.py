@@ -152,3 +152,75 @@ def library_paper_ids(db: Database, paper_ids: Sequence[int]) -> set[int]:
         )
         found.update(r[0] for r in rows)
     return found
+
+
+# -- followed authors -------------------------------------------------------------------------
+
+
+def follow_author(db: Database, user_id: int, name: str) -> str:
+    """Follow an author by name; returns the key it is matched by (a repeat is no change)."""
+    from ..authors import author_key
+
+    key = author_key(name)
+    if not key:
+        raise ValueError("an author name needs at least one letter")
+    with transaction(db):
+        db.execute(
+            "INSERT INTO follows (user_id, author_key, name, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id, author_key) DO NOTHING",
+            [user_id, key, " ".join(name.split()), _now()],
+        )
+    return key
+
+
+def unfollow_author(db: Database, user_id: int, author_key: str) -> bool:
+    with transaction(db):
+        cursor = db.execute(
+            "DELETE FROM follows WHERE user_id = ? AND author_key = ?", [user_id, author_key]
+        )
+    return bool(cursor.rowcount)
+
+
+def followed_authors(db: Database, user_id: int) -> list[dict]:
+    """``{"author_key", "name", "created_at"}`` of everyone the person follows, by name."""
+    return select(
+        db,
+        "SELECT author_key, name, created_at FROM follows WHERE user_id = ?"
+        " ORDER BY name COLLATE NOCASE",
+        [user_id],
+    )
+
+
+def follows_many(db: Database, user_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """``{user_id: {author_key: name}}`` for the people who follow anyone."""
+    found: dict[int, dict[str, str]] = {}
+    for start in range(0, len(user_ids), 500):
+        chunk = [int(u) for u in user_ids[start : start + 500]]
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT user_id, author_key, name FROM follows WHERE user_id IN ({marks})", chunk
+        )
+        for user_id, key, name in rows:
+            found.setdefault(user_id, {})[key] = name
+    return found
+
+
+def paper_authors(db: Database, paper_ids: Sequence[int]) -> dict[int, list[str]]:
+    """``{paper_id: [author names]}`` (for matching followed authors over a candidate set)."""
+    found: dict[int, list[str]] = {}
+    ids = [int(p) for p in paper_ids]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT id, authors FROM papers WHERE id IN ({marks}) AND authors != '[]'", chunk
+        )
+        found.update((pid, json.loads(authors)) for pid, authors in rows)
+    return found
+
+
+def set_follows_pass_muted(db: Database, user_id: int, value: bool) -> None:
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET follows_pass_muted = ? WHERE id = ?", [1 if value else 0, user_id]
+        )

@@ -166,9 +166,14 @@ def user_ids(db: Database) -> list[int]:
 
 
 def user_profile_fields(db: Database, user_id: int) -> dict | None:
-    """The fields ranking needs: keywords, muted keywords (JSON), time zone."""
+    """The fields ranking needs: keywords, muted keywords (JSON), time zone, and whom they
+    follow (``follows``: the followed authors' keys, for the feed's memo key)."""
     rows = select(
-        db, "SELECT id, keywords, muted_keywords, timezone FROM users WHERE id = ?", [user_id]
+        db,
+        "SELECT id, keywords, muted_keywords, timezone, follows_pass_muted,"
+        " (SELECT group_concat(author_key, '|') FROM follows f WHERE f.user_id = users.id)"
+        " AS follows FROM users WHERE id = ?",
+        [user_id],
     )
     return rows[0] if rows else None
 
@@ -249,7 +254,8 @@ def user_profile_fields_many(db: Database, user_ids: Sequence[int]) -> dict[int,
     for chunk, marks in _chunks(user_ids):
         for row in select(
             db,
-            f"SELECT id, keywords, muted_keywords, timezone FROM users WHERE id IN ({marks})",
+            f"SELECT id, keywords, muted_keywords, timezone, follows_pass_muted FROM users"
+            f" WHERE id IN ({marks})",
             chunk,
         ):
             found[row["id"]] = row
