@@ -77,7 +77,8 @@ def render_atom(user: dict, items: list[pipeline.FeedItem], token: str) -> bytes
             entry.author([{"name": strip_unrenderable(name)} for name in item.authors])
         by = f"{', '.join(item.authors)}\n\n" if item.authors else ""
         pdf = f"\n\nPDF: {item.links['pdf']}" if item.links.get("pdf") else ""
-        entry.summary(strip_unrenderable(f"{by}{item.reason}\n\n{item.abstract}{pdf}"))
+        tldr = f"TL;DR by Hugging Face: {item.tldr}\n\n" if item.tldr else ""
+        entry.summary(strip_unrenderable(f"{by}{item.reason}\n\n{tldr}{item.abstract}{pdf}"))
         entry.updated(entry_updated(item))
     return feed.atom_str(pretty=True)
 

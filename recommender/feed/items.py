@@ -37,6 +37,10 @@ class FeedItem:
     topic: str | None = None
     #: the followed author, as the paper names them (reason kind "followed")
     followed_author: str | None = None
+    #: the source's one-line summary (Hugging Face's ai_summary), shown labelled as theirs
+    tldr: str | None = None
+    #: the source's thumbnail image URL (shown only where PAPERFEED_REMOTE_IMAGES allows)
+    thumbnail: str | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -92,5 +96,7 @@ def _feed_item(paper: dict, score, words, kind, because, terms, rating, match, t
         published=paper.get("published"),
         reason_kind=kind,
         match=match,
+        tldr=paper.get("ai_summary"),
+        thumbnail=paper.get("thumbnail"),
         topic=topic,
     )

@@ -296,12 +296,12 @@ def ready_digests(db: Database, now: datetime, *, user_id: int | None = None) ->
 
 def digest_papers(db: Database, digest_id: int) -> list[dict]:
     """The papers of one digest in order: paper_id, title, abstract, url, pdf_url,
-    authors (JSON text), score, reason."""
+    authors (JSON text), ai_summary (the source's TL;DR), score, reason."""
     return select(
         db,
         """
             SELECT i.paper_id, p.title, p.abstract, p.url, p.pdf_url, p.authors,
-                   i.score, i.reason
+                   p.ai_summary, i.score, i.reason
             FROM digest_items i JOIN papers p ON p.id = i.paper_id
             WHERE i.digest_id = ? ORDER BY i.position
             """,

@@ -193,7 +193,7 @@ def papers_by_ids(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
         for row in select(
             db,
             "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id, d.dump_date, p.authors,"
-            " p.arxiv_id, p.pdf_url, p.hf_url, p.published"
+            " p.arxiv_id, p.pdf_url, p.hf_url, p.published, p.ai_summary, p.thumbnail"
             f" FROM papers p JOIN dumps d ON d.id = p.first_dump_id WHERE p.id IN ({marks})",
             chunk,
         ):
