@@ -100,3 +100,23 @@ def test_atom_and_the_digest_carry_the_tldr_labelled(fetched, data_dir):
     text, html = parts(message)
     assert f"TL;DR by Hugging Face: {TLDR}" in text
     assert f"<strong>TL;DR by Hugging Face:</strong> {TLDR}" in html
+
+
+def test_exports_of_papers_without_authors_leave_the_author_out(data_dir):
+    from recommender.ingest import ingest_paths
+
+    from .conftest import SAMPLE_DUMPS
+
+    db = store.open_db(data_dir / "paperfeed.db")
+    ingest_paths(db, [sorted(SAMPLE_DUMPS.glob("*.txt"))[0]])
+    client = _app(data_dir).test_client()
+    sign_up(client)
+    post(client, "/papers/1/rate", {"value": "like"})
+    bib = client.get("/settings/export?format=bibtex").get_data(as_text=True)
+    assert "author" not in bib and "title = {" in bib and bib.count("@misc{") == 1
+    post(client, "/settings/atom", {"action": "regenerate"})
+    url = client.get("/settings.json").get_json()["atom_url"]
+    atom = client.get(url.split("127.0.0.1:5000")[-1]).get_data(as_text=True)
+    # one <author> (the feed's own, which every entry inherits), none empty
+    assert atom.count("<author>") == 1 and "<name>paperfeed</name>" in atom
+    assert "<name></name>" not in atom and "<name/>" not in atom
