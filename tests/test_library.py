@@ -247,3 +247,31 @@ def test_the_web_import_says_what_it_did_and_a_bad_file_imports_nothing(app, cli
     assert len(store.library_papers(db, person)) == 2
     # a state change needs the form's token
     assert client.post("/settings/library", data={"ids": "2104.09937"}).status_code == 400
+
+
+def test_the_cli_imports_a_library_and_refuses_a_malformed_one(data_dir, db):
+    from click.testing import CliRunner
+
+    from recommender.cli import cli
+
+    db["users"].insert({"email": "ada@example.org", "created_at": "2026-11-01T00:00:00"})
+    run = CliRunner().invoke(
+        cli,
+        [
+            "--data-dir",
+            str(data_dir),
+            "ratings",
+            "library",
+            "ada@example.org",
+            str(FIXTURES / "mendeley.bib"),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    assert run.output == "2 entries: 0 matched, 2 added to your profile, 0 unreadable.\n"
+    bad = data_dir / "bad.bib"
+    bad.write_text("@article{x,\n  title = {Open\n")
+    run = CliRunner().invoke(
+        cli, ["--data-dir", str(data_dir), "ratings", "library", "ada@example.org", str(bad)]
+    )
+    assert run.exit_code == 1 and "never closed" in run.output
+    assert len(store.library_papers(db, 1)) == 2
