@@ -470,6 +470,8 @@ class FeedService:
             if r.include_seen:
                 needed.update(pid for pid in seen_ok if pid in batch.ratings[r.user_id])
         self._fetch(db, batch, needed)
+        if missing := needed - batch.papers.keys():  # a liked library paper named as a reason
+            batch.papers.update(store.library_titles(db, sorted(missing)))
         papers = batch.papers
         results = []
         for r, ranked, seen_ok, fresh, followed in zip(

@@ -141,6 +141,24 @@ def library_papers(db: Database, user_id: int) -> list[dict]:
     )
 
 
+def library_titles(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
+    """``{id: {"id", "title"}}`` of these papers that are library papers: a ranking names
+    its person's own liked library paper as the reason ("because you liked ..."); nothing
+    else of it is ever shown."""
+    found: dict[int, dict] = {}
+    ids = [int(p) for p in paper_ids]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in select(
+            db,
+            f"SELECT id, title FROM papers WHERE library_of IS NOT NULL AND id IN ({marks})",
+            chunk,
+        ):
+            found[row["id"]] = row
+    return found
+
+
 def library_paper_ids(db: Database, paper_ids: Sequence[int]) -> set[int]:
     """Which of these papers are someone's library papers (never shown as candidates)."""
     found: set[int] = set()
