@@ -678,7 +678,7 @@ def ratings_library(ctx: Context, email: str, file: Path, fmt: str | None, as_js
         click.echo(f"error: {exc}", err=True)
         click.echo("nothing was imported", err=True)
         sys.exit(1)
-    done = library.import_library(ctx.db, person["id"], entries)
+    done = library.import_library(ctx.db, person["id"], entries, cfg=ctx.settings.sources)
     click.echo(json.dumps(done.as_dict(), indent=2) if as_json else done.message())
 
 

@@ -417,7 +417,7 @@ def import_library(db, user_id: int, entries: list[LibraryEntry], *, cfg=None) -
     found: dict[str, LibraryEntry] = {}
     error = None
     if wanted:
-        cfg = cfg or load_source_settings()
+        cfg = cfg or load_source_settings()  # callers pass Settings.sources
         client = client_for("arxiv", cfg)
         try:
             for start in range(0, len(wanted), ARXIV_BATCH):

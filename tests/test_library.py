@@ -276,3 +276,10 @@ def test_the_cli_imports_a_library_and_refuses_a_malformed_one(data_dir, db):
     )
     assert run.exit_code == 1 and "never closed" in run.output
     assert len(store.library_papers(db, 1)) == 2
+
+
+def test_a_library_paper_is_never_merged_as_a_near_duplicate(world, db):  # noqa: F811
+    entry = library.LibraryEntry(line=1, title="Video Difusion Models", abstract="private copy")
+    library.import_library(db, 1, [entry])
+    (own,) = [p["id"] for p in store.library_papers(db, 1)]
+    assert not [pair for pair in store.find_near_duplicates(db) if own in pair]

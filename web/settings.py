@@ -246,7 +246,9 @@ def import_library_upload(user: dict, upload, pasted: str) -> tuple[str, str]:
         entries = library.read_library(text, fmt, source=source)
     except ratings_io.RatingsFormatError as exc:
         return "error", f"Nothing was imported. {exc}"
-    return "success", library.import_library(get_db(), user["id"], entries).message()
+    return "success", library.import_library(
+        get_db(), user["id"], entries, cfg=get_settings().sources
+    ).message()
 
 
 @bp.post("/settings/library")
