@@ -105,7 +105,11 @@ def build(settings, people: int) -> None:
         for pid in rng.sample(history, rng.randint(3, 6))
     ]
     with store.transaction(db):
-        db.conn.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?)", ratings)
+        db.conn.executemany(
+            "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            ratings,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         ingest_paths(db, [two_hundred_fifty_paper_dump(Path(tmp))], dump_date="2025-03-10")
     started = time.perf_counter()

@@ -16,6 +16,16 @@ arxiv-sanity algorithm, and group against alone; writes ``labs-<split>.json`` an
 quality against group size (``labs-<split>.png``) to ``--out``. Tune on ``labs-val`` only;
 ``labs-test`` is for reporting. The SVM takes a few minutes and does not depend on
 paperfeed's code, so ``--reuse-arxiv-sanity`` reads it from an earlier JSON of the split.
+
+    python bench/labs.py --interests [--split labs-test]
+
+runs interests instead (issue 18): a person with two interests is simulated by merging the
+likes of two one-person seeds (``lab1-gA`` and ``lab1-gB``, every pair of the split), in one
+one-person install that knows both. The **blended** ranking is today's single profile of
+every like; **per interest** ranks each seed's likes on its own, every paper kept in its
+best section (:func:`recommender.ranking.best_sections`, what the feed does). Each seed's
+held-out papers are scored against the blended list and against its own section (top 100
+and top 20 of each). Prints both, their ratios, and how many seeds per-interest ranking beats.
 """
 
 from __future__ import annotations
@@ -26,15 +36,21 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
 from _common import BENCH
 
 from recommender.evaluate import (
+    Task,
     arxiv_sanity_rankings,
+    cache_dir,
     fit_and_rank,
     load_task,
     one_person,
     task_metrics,
 )
+from recommender.model import fit_recommender
+from recommender.ranking import Profile, best_sections, rank_users
 from recommender.text import default_text_kind
 
 METRICS = ("recall@100", "ndcg@20")
@@ -139,16 +155,124 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def merged(a: Task, b: Task) -> tuple[Task, np.ndarray, np.ndarray]:
+    """One person with the likes of the one-person tasks ``a`` and ``b`` (the same corpus):
+    the merged task and each seed's liked rows."""
+    likes_a, likes_b = (t.user_items[0].indices[t.user_items[0].data > 0] for t in (a, b))
+    liked = np.union1d(likes_a, likes_b)
+    ui = sp.csr_matrix(
+        (np.ones(len(liked), np.float32), (np.zeros(len(liked), np.int64), liked)),
+        shape=(1, len(a.item_ids)),
+    )
+    task = Task(
+        f"{a.name}+{b.name}",
+        a.spec,
+        a.item_ids,
+        a.texts,
+        ["merged"],
+        ui,
+        {0: a.test[0] | b.test[0]},
+        {0: a.mask.get(0, set()) | b.mask.get(0, set())},
+        np.union1d(a.candidates, b.candidates),
+    )
+    return task, likes_a, likes_b
+
+
+def rank_pair(a: Task, b: Task, text: str) -> dict[str, dict[str, dict]]:
+    """Each seed's metrics against the blended list and against its own section."""
+    task, likes_a, likes_b = merged(a, b)
+    rec = fit_recommender(task.texts, task.user_items, text=text, cache_dir=cache_dir())
+    exclude = task.mask[0]
+    whole = len(task.candidates)
+    blended, own_a, own_b = rank_users(
+        rec,
+        [
+            Profile(liked=np.sort(np.union1d(likes_a, likes_b)), exclude=exclude, uidx=0),
+            Profile(liked=likes_a, exclude=exclude),
+            Profile(liked=likes_b, exclude=exclude),
+        ],
+        candidates=task.candidates,
+        n=whole,
+        reasons=False,
+    )
+    section_a, section_b = best_sections([own_a, own_b])
+    out = {}
+    for seed, section in ((a, section_a), (b, section_b)):
+        truth = {0: seed.test[0]}
+        out[seed.name] = {
+            "blended": task_metrics({0: [r.pidx for r in blended]}, truth, [50, 100]),
+            "interest": task_metrics({0: [r.pidx for r in section]}, truth, [50, 100]),
+        }
+    return out
+
+
+def run_interests(split: str, text: str, progress: bool) -> dict:
+    """Every pair of the split's one-person seeds, merged into one person with two interests."""
+    seeds = sorted(p for p in (BENCH / split).glob("lab1-g*") if (p / "task.json").exists())
+    tasks = [load_task(p) for p in seeds]
+    pairs = [(i, j) for i in range(len(tasks)) for j in range(i + 1, len(tasks))]
+    per_seed: list[dict] = []
+    for n, (i, j) in enumerate(pairs, 1):
+        started = time.perf_counter()
+        for name, metrics in rank_pair(tasks[i], tasks[j], text).items():
+            per_seed.append({"pair": f"{tasks[i].name}+{tasks[j].name}", "seed": name, **metrics})
+        if progress:
+            took = time.perf_counter() - started
+            print(f"  [{n}/{len(pairs)}] {tasks[i].name}+{tasks[j].name}: {took:.1f} s", flush=True)
+    return {"split": split, "text": text, "per_seed": per_seed}
+
+
+def interests_table(result: dict) -> str:
+    rows = result["per_seed"]
+    mean = {
+        r: {m: float(np.mean([x[r][m] for x in rows])) for m in METRICS}
+        for r in ("blended", "interest")
+    }
+    wins = {m: sum(x["interest"][m] > x["blended"][m] for x in rows) for m in METRICS}
+    ties = {m: sum(x["interest"][m] == x["blended"][m] for x in rows) for m in METRICS}
+    same = {
+        "better": sum(x["interest"]["recall@50"] > x["blended"]["recall@100"] for x in rows),
+        "tied": sum(x["interest"]["recall@50"] == x["blended"]["recall@100"] for x in rows),
+    }
+    i50 = float(np.mean([x["interest"]["recall@50"] for x in rows]))
+    b, i = mean["blended"], mean["interest"]
+    return "\n".join(
+        [
+            "| seeds (pairs x 2) | blended | per interest | ratio | per interest better / tied |",
+            "|---:|---|---|---|---|",
+            f"| {len(rows)} | {b['recall@100']:.4f} / {b['ndcg@20']:.4f} "
+            f"| {i['recall@100']:.4f} / {i['ndcg@20']:.4f} "
+            f"| {i['recall@100'] / b['recall@100']:.2f}× / {i['ndcg@20'] / b['ndcg@20']:.2f}× "
+            f"| {wins['recall@100']} / {ties['recall@100']} (recall@100), "
+            f"{wins['ndcg@20']} / {ties['ndcg@20']} (ndcg@20) |",
+            "",
+            "The same room for both (two sections of 50 against one list of 100): "
+            f"recall@50 per interest {i50:.4f} against recall@100 blended "
+            f"{b['recall@100']:.4f}, {i50 / b['recall@100']:.2f}×; better / tied "
+            f"{same['better']} / {same['tied']} of {len(rows)} seeds.",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", default="labs-test", help="labs-val (tuning) or labs-test")
     parser.add_argument("--text", default=None, help="default: what a refit uses")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("out"))
     parser.add_argument("--reuse-arxiv-sanity", action="store_true")
+    parser.add_argument("--interests", action="store_true", help="two seeds merged (issue 18)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     text = args.text or default_text_kind()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.interests:
+        started = time.perf_counter()
+        result = run_interests(args.split, text, progress=True)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        (args.out / f"interests-{args.split}.json").write_text(json.dumps(result, indent=1))
+        print(f"{args.split} interests, text model {text}, {result['seconds']} s")
+        print(interests_table(result))
+        return
     path = args.out / f"labs-{args.split}.json"
     old = json.loads(path.read_text()) if args.reuse_arxiv_sanity and path.exists() else {}
     started = time.perf_counter()

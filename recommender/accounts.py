@@ -40,7 +40,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import store
 from .config import Settings
-from .mail import PermanentMailError, TransientMailError, account_message, send_message
+from .mail import (
+    MailServerUnavailable,
+    PermanentMailError,
+    TransientMailError,
+    account_message,
+    open_mailer,
+    server_key,
+)
 from .tokens import TokenError, make_token, read_token
 
 log = logging.getLogger(__name__)
@@ -221,8 +228,9 @@ def create_account(
     confirmed: bool = False,
     timezone: str | None = None,
 ) -> tuple[dict, bool]:
-    """A new account and whether its confirmation email went out (never sent when
-    ``confirmed``); :class:`AccountError` naming each field that is wrong.
+    """A new account and whether a confirmation email was queued (never when
+    ``confirmed``); :class:`AccountError` naming each field that is wrong, or that the
+    address has an account (the CLI says so; the sign-up form uses :func:`sign_up`).
 
     ``timezone``: the zone the sign-up form's browser reported; kept if it is a zone
     zoneinfo knows (the digest's hour is local), else the account starts on UTC.
@@ -246,8 +254,37 @@ def create_account(
     if confirmed:
         store.confirm_email(db, user_id, email)
     user = store.get_user(db, user_id)
-    sent = False if confirmed else send_account_email(settings, secret_key, user, "confirm")
-    return user, sent
+    if not confirmed:
+        queue_account_email(db, user, "confirm")
+    return user, not confirmed
+
+
+def sign_up(
+    db: Database,
+    settings: Settings,
+    secret_key: str,
+    email: str,
+    password: str,
+    *,
+    timezone: str | None = None,
+) -> str:
+    """The sign-up form: the address it answers "check your inbox" for, the same for an
+    address that has an account and one that has not, so the answer tells nobody which.
+
+    A new address gets its account and a confirmation link; an address that has an account
+    gets a mail saying someone tried to sign up, with a reset link, and the account is left
+    as it is. Both hash the password and only queue a mail (:func:`deliver_account_mails`
+    sends it), so they take the same time. :class:`AccountError` for a malformed form.
+    """
+    try:
+        create_account(db, settings, secret_key, email, password, timezone=timezone)
+    except AccountError as exc:
+        if set(exc.problems) != {"email"} or email_problem(email.strip()):
+            raise
+        user = store.get_user_by_email(db, email.strip())
+        if user is not None:
+            queue_account_email(db, user, "signup_exists")
+    return email.strip()
 
 
 def _locked(recent: dict, limit_email: int, limit_addr: int, now: float) -> str | None:
@@ -334,22 +371,93 @@ def request_reset(
         )
     user = store.get_user_by_email(db, email)
     if user is not None:
-        send_account_email(settings, secret_key, user, "reset")
+        queue_account_email(db, user, "reset")
     return 200, None
 
 
 # -- account emails ---------------------------------------------------------------------------
 
-LINK_PATHS = {"confirm": "/confirm/", "reset": "/reset/"}
+LINK_PATHS = {"confirm": "/confirm/", "reset": "/reset/", "signup_exists": "/reset/"}
+#: Seconds before the first retry of a mail the server deferred; doubles each try.
+MAIL_RETRY_AFTER = 30
+MAIL_RETRY_MAX = 3600
+#: Tries before a mail that keeps failing temporarily is given up (about 4 hours).
+MAIL_MAX_TRIES = 10
+#: A mail claimed longer ago than this by a sender that never finished is sent again.
+MAIL_LEASE = 600
 
 
-def send_account_email(settings: Settings, secret_key: str, user: dict, kind: str) -> bool:
-    """Email a confirm (``kind="confirm"``) or reset (``"reset"``) link; False if the mail
-    could not be delivered now (logged; the person can ask again)."""
-    link = settings.base_url + LINK_PATHS[kind] + link_token(secret_key, user, kind)
-    try:
-        send_message(settings, account_message(settings, kind, user["email"], link))
-    except (TransientMailError, PermanentMailError, OSError) as exc:
-        log.warning("cannot send the %s email to user %s: %s", kind, user["id"], exc)
-        return False
-    return True
+def queue_account_email(db: Database, user: dict, kind: str) -> int:
+    """Queue a confirm (``kind="confirm"``), reset (``"reset"``) or "someone tried to sign
+    up with your address" (``"signup_exists"``) mail; the scheduler sends it. No network
+    I/O: a web request may call this."""
+    return store.queue_account_mail(db, user["id"], kind, user["email"], time.time())
+
+
+@dataclass
+class MailRun:
+    """What one :func:`deliver_account_mails` run did, by mail id."""
+
+    sent: list[int]
+    retrying: list[int]
+    failed: list[int]
+    dropped: list[int]
+
+
+def deliver_account_mails(
+    db: Database, settings: Settings, secret_key: str, *, now: float | None = None
+) -> MailRun:
+    """Send the account mails that are due, one SMTP session for all of them.
+
+    Each link is made now, from the account as it is. A mail whose account changed its
+    address since is dropped. A temporary failure (4xx, a timeout) is retried after
+    :data:`MAIL_RETRY_AFTER` seconds, doubling, and given up after :data:`MAIL_MAX_TRIES`;
+    a server that does not answer ends the run (the other mails wait, untried). A 5xx is
+    final for this mail server: the person sees it in settings, and it is tried again
+    when the mail server setting changes.
+    """
+    now = time.time() if now is None else now
+    key = server_key(settings)
+    claimed = store.claim_account_mails(db, now, lease=MAIL_LEASE, server_key=key)
+    run = MailRun([], [], [], [])
+    with open_mailer(settings) as mailer:
+        for position, mail in enumerate(claimed):
+            user = store.get_user(db, mail["user_id"])
+            if user is None or user["email"].lower() != mail["address"].lower():
+                store.drop_account_mail(db, mail["id"], "the account's address changed")
+                run.dropped.append(mail["id"])
+                continue
+            link = settings.base_url + LINK_PATHS[mail["kind"]]
+            link += link_token(
+                secret_key, user, "confirm" if mail["kind"] == "confirm" else "reset"
+            )
+            try:
+                mailer.send(account_message(settings, mail["kind"], mail["address"], link))
+            except PermanentMailError as exc:
+                log.warning("account mail %d to user %d refused: %s", mail["id"], user["id"], exc)
+                store.fail_account_mail(db, mail["id"], str(exc), key)
+                run.failed.append(mail["id"])
+                continue
+            except TransientMailError as exc:
+                _retry(db, mail, exc, key, now, run)
+                if isinstance(exc, MailServerUnavailable):
+                    for rest in claimed[position + 1 :]:
+                        store.retry_account_mail(db, rest["id"], now, str(exc), count_try=False)
+                        run.retrying.append(rest["id"])
+                    break
+                continue
+            store.mark_account_mail_sent(db, mail["id"], time.time())
+            run.sent.append(mail["id"])
+    return run
+
+
+def _retry(db: Database, mail: dict, exc: Exception, key: str, now: float, run: MailRun) -> None:
+    tries = mail["tries"] + 1
+    if tries >= MAIL_MAX_TRIES:
+        store.fail_account_mail(db, mail["id"], f"gave up after {tries} tries: {exc}", key)
+        run.failed.append(mail["id"])
+        return
+    wait = min(MAIL_RETRY_AFTER * 2 ** (tries - 1), MAIL_RETRY_MAX)
+    log.warning("account mail %d: %s; next try in %d s", mail["id"], exc, wait)
+    store.retry_account_mail(db, mail["id"], now + wait, str(exc))
+    run.retrying.append(mail["id"])

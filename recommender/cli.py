@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -32,13 +34,42 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 
+BUSY = "the database is busy (locked by another process); try again"
+
 
 def counted(n: int, word: str, plural: str | None = None) -> str:
     """``1 paper``, ``2 papers``, ``0 papers``."""
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PaperfeedGroup(click.Group):
+    """Commands whose database is locked by another process, or whose disk is full, end
+    with one line saying so (exit 1) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.OperationalError as exc:
+            if store.is_busy(exc):
+                raise click.ClickException(BUSY) from None
+            if store.is_disk_full(exc):
+                raise click.ClickException(_disk_full(ctx, exc)) from None
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise click.ClickException(_disk_full(ctx, exc)) from None
+            raise
+
+
+def _disk_full(ctx: click.Context, exc: BaseException) -> str:
+    where = ctx.obj.settings.data_dir if isinstance(ctx.obj, Context) else "the data dir"
+    return (
+        f"the disk is full ({exc}); the command stopped and kept nothing half-written: "
+        f"free some space under {where} and run it again"
+    )
+
+
+@click.group(cls=PaperfeedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -358,6 +389,9 @@ def scheduler(ctx: Context) -> None:
     from .scheduler import SchedulerRunning, build_scheduler, scheduler_lock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The mail queue is looked at every 5 s: APScheduler's two lines a run would drown the
+    # log. Jobs log their own counts; a job that raises is still logged (at ERROR).
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     # SIGTERM (what `paperfeed run`, systemd and PaaS routers send) and Ctrl-C only set a
     # flag: raising inside APScheduler's start-up could leave a lock held.
     stopping: list[int] = []
@@ -552,8 +586,11 @@ def user_add(ctx: Context, email: str, password_stdin: bool, confirmed: bool) ->
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"added {user['email']} (user {user['id']})")
-    if not confirmed and not sent:
-        click.echo("warning: the confirmation email could not be sent now", err=True)
+    if sent and not accounts.deliver_account_mails(ctx.db, ctx.settings, secret_key).sent:
+        click.echo(
+            "warning: the confirmation email could not be sent now; the scheduler retries it",
+            err=True,
+        )
 
 
 @user.command("list")
@@ -639,9 +676,14 @@ def ratings_import(ctx: Context, email: str, file: Path, fmt: str | None) -> Non
         click.echo(f"error: {exc}", err=True)
         click.echo("nothing was imported", err=True)
         sys.exit(1)
-    result = store.import_ratings(
-        ctx.db, person["id"], [(r.external_id, r.title, r.value) for r in records]
-    )
+    try:
+        result = store.import_ratings(
+            ctx.db, person["id"], [(r.external_id, r.title, r.value, r.interest) for r in records]
+        )
+    except store.InterestError as exc:  # an interest's name in the file; nothing was written
+        click.echo(f"error: {exc}", err=True)
+        click.echo("nothing was imported", err=True)
+        sys.exit(1)
     click.echo(
         f"{result['imported']} imported, {result['unchanged']} unchanged, "
         f"{len(result['unmatched'])} not found"

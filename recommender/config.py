@@ -88,7 +88,7 @@ class Settings:
     #: PAPERFEED_MIN_FREE_MB, in bytes: below it ``/healthz`` says ``degraded``
     min_free_bytes: int = 200 * 1024 * 1024
     #: PAPERFEED_DB_BUSY_TIMEOUT: seconds a write waits for another process's lock, in all
-    busy_timeout: float = 10.0
+    busy_timeout: float = 5.0
     #: PAPERFEED_TEXT_MODEL (None: :func:`recommender.text.default_text_kind` chooses)
     text_model: str | None = None
     #: PAPERFEED_SECRET_KEY (see :meth:`secret_key`)
@@ -208,7 +208,7 @@ def load_settings(
         proxy_hops=hops,
         remote_images=(env.get("PAPERFEED_REMOTE_IMAGES") or "0").strip().lower() in ("1", "true"),
         min_free_bytes=int(env_number("PAPERFEED_MIN_FREE_MB", 200, 0, 10**7, env) * 1024 * 1024),
-        busy_timeout=env_number("PAPERFEED_DB_BUSY_TIMEOUT", 10.0, 0, 600, env),
+        busy_timeout=env_number("PAPERFEED_DB_BUSY_TIMEOUT", 5.0, 0, 600, env),
         text_model=(env.get("PAPERFEED_TEXT_MODEL") or "").strip() or None,
         secret_key_env=env.get("PAPERFEED_SECRET_KEY") or None,
         sources=load_source_settings(env),

@@ -21,6 +21,7 @@ from .inbox import Inbox
 from .ingest import DUMP_SUFFIXES, parse_file
 
 if TYPE_CHECKING:
+    from .accounts import MailRun
     from .digest import DigestRun
 
 log = logging.getLogger(__name__)
@@ -178,3 +179,23 @@ def send_digests(settings: Settings, *, now: datetime | None = None) -> DigestRu
     with store.connect(settings.db_path) as db:
         store.migrate(db)
         return send_due_digests(db, settings, now=now)
+
+
+def send_account_mails(settings: Settings, *, secret_key: str | None = None) -> MailRun:
+    """Send the queued account mails that are due (confirm, reset, "someone tried to sign
+    up"); see :func:`recommender.accounts.deliver_account_mails`. ``secret_key`` signs the
+    links (default: the installation's, as the web app's)."""
+    from .accounts import deliver_account_mails
+
+    key = secret_key or settings.secret_key()
+    with store.connect(settings.db_path) as db:
+        run = deliver_account_mails(db, settings, key)
+    if run.sent or run.retrying or run.failed or run.dropped:
+        log.info(
+            "account mails: %d sent, %d to retry, %d failed, %d dropped",
+            len(run.sent),
+            len(run.retrying),
+            len(run.failed),
+            len(run.dropped),
+        )
+    return run

@@ -80,6 +80,10 @@ MESSAGE_POLICY = policy.compat32.clone(max_line_length=998)
 ACCOUNT_MAILS = {
     "confirm": ("Confirm your paperfeed address", "email/account_confirm.txt"),
     "reset": ("Reset your paperfeed password", "email/account_reset.txt"),
+    "signup_exists": (
+        "Someone tried to sign up with your address",
+        "email/account_signup_exists.txt",
+    ),
 }
 
 
@@ -149,7 +153,7 @@ def build_message(
 
 
 def account_message(settings: Settings, kind: str, to: str, link: str) -> Message:
-    """The account email of ``kind`` (``"confirm"`` or ``"reset"``) carrying ``link``."""
+    """The account email of ``kind`` (a key of :data:`ACCOUNT_MAILS`) carrying ``link``."""
     subject, template = ACCOUNT_MAILS[kind]
     text = render_email(template, {"link": link, "user": {"email": to}})
     return build_message(
@@ -191,6 +195,16 @@ def send_message(settings: Settings, message: Message) -> None:
 def open_mailer(settings: Settings) -> Mailer:
     """A :class:`Mailer` for the configured backend (SMTP if ``smtp_url`` is set, else files)."""
     return Mailer(settings.outbox_dir, settings.smtp_url)
+
+
+def server_key(settings: Settings) -> str:
+    """Which mail server the settings name (scheme, user, host and port; never the
+    password): a mail refused by one server is worth a try on another."""
+    if not settings.smtp_url:
+        return f"file:{settings.outbox_dir}"
+    cfg = _parse_smtp_url(settings.smtp_url)
+    user = f"{cfg['username']}@" if cfg["username"] else ""
+    return f"{'smtps' if cfg['ssl'] else 'smtp'}://{user}{cfg['host']}:{cfg['port']}"
 
 
 def eml_path(outbox: Path, message_id: str) -> Path:

@@ -9,11 +9,13 @@ process; this module re-exports their public names for the callers that import t
 
 from .bundles import WriterBusy
 from .feed import (
+    DEFAULT_KEY,
     NEW_WINDOW_CAP_DAYS,
     WINDOW_DAYS,
     FeedItem,
     FeedPage,
     FeedQuery,
+    FeedSection,
     FeedService,
     FeedWindow,
     Memo,
@@ -26,12 +28,14 @@ from .feedback import mark_shown, record_feedback, user_ratings
 from .refit import SERVED_DAYS, refit
 
 __all__ = [
+    "DEFAULT_KEY",
     "NEW_WINDOW_CAP_DAYS",
     "SERVED_DAYS",
     "WINDOW_DAYS",
     "FeedItem",
     "FeedPage",
     "FeedQuery",
+    "FeedSection",
     "FeedService",
     "FeedWindow",
     "Memo",

@@ -40,6 +40,7 @@ __all__ = [
     "Ranked",
     "block_features",
     "context",
+    "best_sections",
     "rankable_mask",
     "rank_for_user",
     "rank_users",
@@ -231,3 +232,21 @@ def rank_for_user(
     return rank_users(
         rec, [profile], candidates=candidates, n=n, diversity=diversity, reasons=reasons
     )[0]
+
+
+def best_sections(sections: Sequence[Sequence], key=lambda x: x.pidx) -> list[list]:
+    """Each paper once, in the section where it scores highest (a person's interests).
+
+    ``sections`` are rankings of the same candidates, each best first, whose items have a
+    ``score`` (blended z-units over the same candidates, so comparable across sections) and
+    an identity ``key``; a tie goes to the earlier section. Each section keeps its order.
+    """
+    best: dict = {}
+    for s, ranked in enumerate(sections):
+        for item in ranked:
+            k = key(item)
+            if k not in best or item.score > best[k][1]:
+                best[k] = (s, item.score)
+    return [
+        [item for item in ranked if best[key(item)][0] == s] for s, ranked in enumerate(sections)
+    ]

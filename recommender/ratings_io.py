@@ -4,11 +4,13 @@ The same formats serve the settings page and ``paperfeed ratings import/export``
 A paper is identified by its source id where it has one, else by its title (as
 ingest does), so an export from one installation imports into another.
 
-- **CSV**: header ``title,rating,external_id,url,authors,rated_at``; ``rating`` is
-  ``like`` or ``dislike`` (``1``/``-1`` also read); authors separated by ``; ``.
+- **CSV**: header ``title,rating,external_id,url,authors,rated_at,interest``; ``rating`` is
+  ``like`` or ``dislike`` (``1``/``-1`` also read); authors separated by ``; ``;
+  ``interest`` the named interest a like is filed under (empty: the default one).
 - **JSON**: ``{"format": "paperfeed-ratings", "version": 1, "ratings": [{...}]}`` with
   the same keys (``authors`` a list); a bare list of such objects is read too.
-- **BibTeX**: one ``@misc`` per paper with a ``rating = {like}`` field. Entries
+- **BibTeX**: one ``@misc`` per paper with a ``rating = {like}`` field (and an
+  ``interest`` field for a like filed under a named interest). Entries
   without a ``rating`` field count as likes, so a reference manager's export of
   the papers you keep imports as likes.
 
@@ -31,9 +33,12 @@ from dataclasses import dataclass
 FORMATS = ("csv", "json", "bibtex")
 MEDIA_TYPES = {"csv": "text/csv", "json": "application/json", "bibtex": "application/x-bibtex"}
 EXTENSIONS = {"csv": "csv", "json": "json", "bibtex": "bib"}
-CSV_COLUMNS = ("title", "rating", "external_id", "url", "authors", "rated_at")
+CSV_COLUMNS = ("title", "rating", "external_id", "url", "authors", "rated_at", "interest")
 _VALUES = {"like": 1, "dislike": -1, "1": 1, "+1": 1, "-1": -1}
 _NAMES = {1: "like", -1: "dislike"}
+# A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first), possibly behind
+# quotes we added before: written with one more leading quote, read back without it.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
 
 
 class RatingsFormatError(ValueError):
@@ -57,6 +62,7 @@ class RatingRecord:
     rated_at: str | None = None
     arxiv_id: str | None = None
     published: str | None = None
+    interest: str | None = None  # the named interest it is filed under (None: the default)
 
     def as_dict(self) -> dict:
         return {
@@ -66,6 +72,7 @@ class RatingRecord:
             "url": self.url,
             "authors": list(self.authors),
             "rated_at": self.rated_at,
+            "interest": self.interest,
         }
 
 
@@ -81,6 +88,7 @@ def records_from_rows(rows: Iterable[dict]) -> list[RatingRecord]:
             rated_at=row.get("created_at"),
             arxiv_id=row.get("arxiv_id"),
             published=row.get("published"),
+            interest=row.get("interest"),
         )
         for row in rows
     ]
@@ -109,7 +117,7 @@ def write_ratings(records: Iterable[RatingRecord], fmt: str) -> str:
         for rec in records:
             row = rec.as_dict()
             row["authors"] = "; ".join(rec.authors)
-            writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+            writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
         return out.getvalue()
     if fmt == "json":
         body = {
@@ -121,6 +129,13 @@ def write_ratings(records: Iterable[RatingRecord], fmt: str) -> str:
     if fmt == "bibtex":
         return "\n".join(_bibtex_entry(i, rec) for i, rec in enumerate(records, 1))
     raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def _csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet shows as text: ``=HYPERLINK(...)`` is written
+    ``'=HYPERLINK(...)`` (OWASP's neutralisation); :func:`_read_csv` undoes it."""
+    text = "" if value is None else str(value)
+    return "'" + text if _FORMULA.match(text) else text
 
 
 def _bib_value(text: str) -> str:
@@ -147,6 +162,8 @@ def _bibtex_entry(number: int, rec: RatingRecord) -> str:
     fields.append(("rating", _NAMES[rec.value]))
     if rec.rated_at:
         fields.append(("rated", rec.rated_at))
+    if rec.interest:
+        fields.append(("interest", rec.interest))
     ident = rec.arxiv_id or rec.external_id or ""
     key = re.sub(r"[^A-Za-z0-9:._-]", "", ident) or f"paperfeed{number}"
     body = "".join(f"  {name} = {_bib_value(value)},\n" for name, value in fields)
@@ -252,6 +269,7 @@ def _record(fields: dict, value: object, source: str, line: int | None, sep: str
         url=_text(fields.get("url"), source, line, "url"),
         authors=_authors(fields.get("authors"), source, line, sep),
         rated_at=_text(fields.get("rated_at"), source, line, "rated_at"),
+        interest=_text(fields.get("interest"), source, line, "interest"),
     )
 
 
@@ -281,6 +299,7 @@ def _read_csv(text: str, source: str) -> list[RatingRecord]:
         line = reader.line_num
         if None in row:
             raise RatingsFormatError(source, line, "more fields than the header has")
+        row = {k: v[1:] if v and v[0] == "'" and _FORMULA.match(v) else v for k, v in row.items()}
         if not _text(row.get("title"), source, line, "the title"):
             if not any((v or "").strip() for v in row.values()):
                 continue  # blank line
@@ -490,6 +509,7 @@ def _read_bibtex(text: str, source: str) -> list[RatingRecord]:
             "url": fields.get("url"),
             "authors": _unbrace(fields.get("author", "")).split(" and "),
             "rated_at": fields.get("rated"),
+            "interest": _unbrace(fields["interest"]) if "interest" in fields else None,
         }
         records.append(_record(record, fields.get("rating", "like"), source, line, " and "))
     return records

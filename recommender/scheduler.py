@@ -18,6 +18,10 @@ process was suspended or busy collapse into one), and a deliberate
     Jobs live in memory, so a restarted scheduler has no record of the runs it
     missed; the run at start-up is what sends the 07:00 digests once when the
     scheduler comes back at 09:00.
+``send_account_mails`` (every :data:`MAIL_POLL_SECONDS`, and at start-up)
+    send the queued account mails (confirm, reset, "someone tried to sign up"): web
+    requests only queue them. Cheap when the queue is empty (one indexed SELECT); retries
+    and their backoff are in the queue rows, so no grace limit.
 ``fetch_sources`` (hourly at minute 10, when ``PAPERFEED_FETCH_SOURCES`` names any)
     fetch the days due from Hugging Face Daily Papers / arXiv, then refit and rank.
     The job itself decides what is due (from ``PAPERFEED_FETCH_HOUR`` on, days not
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 
 INBOX_POLL_SECONDS = 60
 DIGEST_POLL_SECONDS = 5 * 60
+#: How often the queue of account mails is looked at: a sign-up's link arrives this late.
+MAIL_POLL_SECONDS = 5
 NIGHTLY_REFIT = {"hour": 3, "minute": 30}
 REFIT_GRACE_SECONDS = 6 * 3600
 
@@ -79,7 +85,7 @@ def scheduler_lock(settings: Settings) -> Iterator[None]:
 def build_scheduler(
     settings: Settings, *, scheduler_class: type[BaseScheduler] = BlockingScheduler
 ) -> BaseScheduler:
-    """A scheduler (not started) with the three jobs; ``scheduler_class`` for tests."""
+    """A scheduler (not started) with its jobs; ``scheduler_class`` for tests."""
     scheduler = scheduler_class(timezone="UTC")
     common = {"args": [settings], "replace_existing": True, "max_instances": 1, "coalesce": True}
     scheduler.add_job(
@@ -107,6 +113,16 @@ def build_scheduler(
         next_run_time=datetime.now(UTC),  # catch up at start-up, see the module docstring
         id="send_digests",
         name="send due digests",
+        misfire_grace_time=None,
+        **common,
+    )
+    scheduler.add_job(
+        jobs.send_account_mails,
+        "interval",
+        seconds=MAIL_POLL_SECONDS,
+        next_run_time=datetime.now(UTC),
+        id="send_account_mails",
+        name="send queued account mails",
         misfire_grace_time=None,
         **common,
     )

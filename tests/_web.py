@@ -69,9 +69,30 @@ def rate_by_fetch(client, paper_id: int, value: str):
     )
 
 
-def sign_up(client, address: str = "ada@example.org", password: str = PASSWORD) -> None:
+def deliver_mails(app) -> None:
+    """What the scheduler does every few seconds: send the queued account mails."""
+    from recommender import jobs
+
+    jobs.send_account_mails(
+        load_settings(app.config["DATA_DIR"]), secret_key=app.config["SECRET_KEY"]
+    )
+
+
+def sign_up(
+    client, address: str = "ada@example.org", password: str = PASSWORD, *, confirm: bool = True
+) -> None:
+    """Sign up as a browser would; with ``confirm``, then open the link the confirmation
+    mail carries and press its button, which logs in."""
     response = post(client, "/signup", {"email": address, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    if not confirm:
+        return
+    deliver_mails(client.application)
+    outbox = Path(client.application.config["DATA_DIR"])
+    sent = [m for m in mails(outbox) if m["To"] == address and m["Subject"].startswith("Confirm")]
+    assert sent, f"no confirmation mail to {address}"
+    confirmed = post(client, link_in(sent[-1], "confirm"))
+    assert confirmed.status_code == 302, confirmed.get_data(as_text=True)[:500]
 
 
 def log_in(client, address: str, password: str = PASSWORD):
@@ -94,3 +115,22 @@ def link_in(message, kind: str) -> str:
     found = re.search(rf"https?://[^/\s]+(/{kind}/\S+)", body)
     assert found, body
     return found.group(1)
+
+
+#: Data dir and secret key of each browser test's server, by base URL (tests/test_browser*.py).
+BROWSER_SITES: dict[str, tuple[Path, str | None]] = {}
+
+
+def confirm_in_browser(page, base: str, address: str) -> None:
+    """After the sign-up form: what the scheduler and the person do next. The queued
+    confirmation mail is sent, and its link opened and confirmed, which logs in."""
+    from recommender import jobs
+
+    data_dir, secret_key = BROWSER_SITES[base]
+    page.wait_for_url(f"{base}/login")
+    jobs.send_account_mails(load_settings(data_dir), secret_key=secret_key)
+    sent = [m for m in mails(data_dir) if m["To"] == address and m["Subject"].startswith("Confirm")]
+    assert sent, f"no confirmation mail to {address}"
+    page.goto(base + link_in(sent[-1], "confirm"))
+    page.click(f"button[type=submit]:has-text('Confirm {address}')")
+    page.wait_for_url(f"{base}/welcome")

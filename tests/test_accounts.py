@@ -94,7 +94,8 @@ def test_the_migration_keeps_every_row_and_gives_each_account_its_own_secret(tmp
             [uid, f"u{uid}@x.org", now],
         )
         db.execute(
-            "INSERT INTO ratings VALUES (?, 1, 1, 'web', ?, ?)",
+            "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
+            " VALUES (?, 1, 1, 'web', ?, ?)",
             [uid, now, now],
         )
     db.conn.commit()

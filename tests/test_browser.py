@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ._web import PASSWORD, copy_corpus
+from ._web import BROWSER_SITES, PASSWORD, confirm_in_browser, copy_corpus
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,9 @@ def server(tmp_path_factory):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    BROWSER_SITES[base] = (data, "browser-test-secret")
+    yield base
     httpd.shutdown()
     thread.join(timeout=10)
 
@@ -60,7 +62,7 @@ def sign_up(page, server: str, address: str) -> None:
     page.fill("#email", address)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]:has-text('Sign up')")
-    page.wait_for_url(f"{server}/welcome")
+    confirm_in_browser(page, server, address)
 
 
 def titles(page) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 from recommender import digest, store
 from recommender.config import load_settings
 
-from ._web import PASSWORD, copy_corpus, mails
+from ._web import BROWSER_SITES, PASSWORD, confirm_in_browser, copy_corpus, mails
 from .test_browser import ARTIFACTS, browser, titles  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.browser
@@ -42,7 +42,9 @@ def site(tmp_path_factory):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", data
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    BROWSER_SITES[base] = (data, None)
+    yield base, data
     httpd.shutdown()
     thread.join(timeout=10)
 
@@ -68,7 +70,7 @@ def sign_up(page, base: str, address: str, keywords: str = "speech recognition")
     page.fill("#email", address)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]:has-text('Sign up')")
-    page.wait_for_url(f"{base}/welcome")
+    confirm_in_browser(page, base, address)
     if keywords:
         page.fill("#keywords", keywords)
         page.click("button:has-text('Save topics')")

@@ -63,7 +63,7 @@ def test_ratings_export_then_import_into_another_account(run, db, tmp_path):
     bob = store.get_user_by_email(db, "bob@example.org")["id"]
     assert store.rating_values(db, bob) == {1: 1, 2: -1}
     as_csv = run("ratings", "export", "bob@example.org")
-    assert as_csv.output.splitlines()[0] == "title,rating,external_id,url,authors,rated_at"
+    assert as_csv.output.splitlines()[0] == "title,rating,external_id,url,authors,rated_at,interest"
 
 
 def test_a_malformed_ratings_file_imports_nothing(run, db, tmp_path):

@@ -329,7 +329,9 @@ def test_a_later_digest_never_repeats_a_paper_or_sends_a_rated_one(papers, setti
     candidates = store.digest_candidates(db, {uid: "2000-01-01"})[uid]
     rated = candidates[0]
     db.execute(
-        "INSERT INTO ratings VALUES (?, ?, 1, 'web', '2025-03-10', '2025-03-10')", [uid, rated]
+        "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
+        " VALUES (?, ?, 1, 'web', '2025-03-10', '2025-03-10')",
+        [uid, rated],
     )
     db.conn.commit()
     digest.send_due_digests(db, settings, now=MONDAY_0705_BERLIN + timedelta(days=1))

@@ -26,6 +26,12 @@ def test_the_email_templates_belong_to_the_library_and_ship_in_the_wheel(tmp_pat
     templates = {n for n in names if n.startswith("recommender/templates/email/")}
     assert templates == {
         f"recommender/templates/email/{name}"
-        for name in ("account_confirm.txt", "account_reset.txt", "digest.html", "digest.txt")
+        for name in (
+            "account_confirm.txt",
+            "account_reset.txt",
+            "account_signup_exists.txt",
+            "digest.html",
+            "digest.txt",
+        )
     }
     assert "recommender/weights.json" in names  # the shipped blend weights

@@ -33,6 +33,8 @@ def test_every_job_has_an_id_coalescing_one_instance_and_a_deliberate_grace(sett
         "nightly_refit": (CronTrigger, True, 1, scheduler.REFIT_GRACE_SECONDS),
         # No limit: the job is idempotent and has its own catch-up window.
         "send_digests": (IntervalTrigger, True, 1, None),
+        # Every few seconds; retries and backoff live in the queue rows.
+        "send_account_mails": (IntervalTrigger, True, 1, None),
         # Hourly; the job decides which days are due (recommender.sources.due_days).
         "fetch_sources": (CronTrigger, True, 1, 3600),
     }
@@ -53,6 +55,7 @@ def test_adding_the_jobs_again_replaces_them(settings):
             "fetch_sources",
             "ingest_inbox",
             "nightly_refit",
+            "send_account_mails",
             "send_digests",
         ]
     finally:

@@ -123,6 +123,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         feed,
         follows,
         health,
+        interests,
         onboarding,
         papers,
         search,
@@ -145,6 +146,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         papers.bp,
         follows.bp,
         settings_views.bp,
+        interests.bp,
         atom.bp,
         email_links.bp,
     ):

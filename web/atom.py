@@ -78,6 +78,8 @@ def render_atom(user: dict, items: list[pipeline.FeedItem], token: str) -> bytes
         by = f"{', '.join(item.authors)}\n\n" if item.authors else ""
         pdf = f"\n\nPDF: {item.links['pdf']}" if item.links.get("pdf") else ""
         tldr = f"TL;DR by Hugging Face: {item.tldr}\n\n" if item.tldr else ""
+        if item.section:  # the interest whose section lists it
+            entry.category(term=strip_unrenderable(item.section))
         entry.summary(strip_unrenderable(f"{by}{item.reason}\n\n{tldr}{item.abstract}{pdf}"))
         entry.updated(entry_updated(item))
     return feed.atom_str(pretty=True)

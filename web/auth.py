@@ -115,10 +115,6 @@ def _client() -> str:
     return request.remote_addr or ""
 
 
-def _mail_failed() -> None:
-    flash("We could not send the email just now. Try again in a few minutes.", "error")
-
-
 # -- views -----------------------------------------------------------------------------------
 
 
@@ -128,7 +124,7 @@ def signup():
         return render_template("auth/signup.html", errors={}, email="")
     email = request.form.get("email", "")
     try:
-        user, sent = accounts.create_account(
+        address = accounts.sign_up(
             get_db(),
             get_settings(),
             _secret(),
@@ -138,10 +134,12 @@ def signup():
         )
     except accounts.AccountError as exc:
         return render_template("auth/signup.html", errors=exc.problems, email=email), 400
-    if not sent:
-        _mail_failed()
-    flash(f"Welcome! We sent a confirmation link to {user['email']}.", "success")
-    return _log_in(user, redirect(url_for("onboarding.welcome")))
+    # The same answer whether or not the address has an account (the mail says which).
+    flash(
+        f"Check your inbox: we are sending a link to {address}. Open it to finish signing up.",
+        "success",
+    )
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -189,16 +187,16 @@ def confirm_post(token: str):
         return error_response(400, error)
     store.confirm_email(get_db(), user["id"], user["email"])
     flash(f"Thanks: {user['email']} is confirmed. Digests will reach you there.", "success")
+    if g.user is None:  # the link of a sign-up: it proves the address, so it logs in
+        return _log_in(user, redirect(url_for("onboarding.welcome")))
     return redirect(url_for("feed.index"))
 
 
 @bp.post("/confirm/resend")
 @login_required
 def resend_confirmation():
-    if accounts.send_account_email(get_settings(), _secret(), g.user, "confirm"):
-        flash(f"We sent a new confirmation link to {g.user['email']}.", "success")
-    else:
-        _mail_failed()
+    accounts.queue_account_email(get_db(), g.user, "confirm")
+    flash(f"We are sending a new confirmation link to {g.user['email']}.", "success")
     return redirect(url_for("settings.show"))
 
 

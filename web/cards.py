@@ -75,8 +75,15 @@ class CardCache:
         self._cards: OrderedDict[tuple, tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, papers, next_url: str, show_reason: bool = True) -> Markup:
-        """The cards of ``papers`` (FeedItems or dicts), in order, as one piece of HTML."""
+    def __call__(
+        self, papers, next_url: str, show_reason: bool = True, interests=(), section=None
+    ) -> Markup:
+        """The cards of ``papers`` (FeedItems or dicts), in order, as one piece of HTML.
+
+        ``interests``: the person's ``{"key", "name"}`` interests, for the like form's choice
+        of where a like is filed (``section`` preselected); none when they have one.
+        """
+        choices = tuple((i["key"], i["name"]) for i in interests)
         token = generate_csrf()
         root = request.script_root
         # With templates reloading (debug), an edited macro must show at once: no keeping.
@@ -91,13 +98,13 @@ class CardCache:
                 values[-2] = values[-1] = None
             elif values[-1] is not None:
                 values[-1] = round(float(values[-1]), 2)
-            key = (root, next_url, *map(_hashable, values))
+            key = (root, next_url, choices, section, *map(_hashable, values))
             with self._lock:
                 parts = self._cards.get(key) if keep else None
                 if parts is not None:
                     self._cards.move_to_end(key)
             if parts is None:
-                parts = self._render(values, next_url)
+                parts = self._render(values, next_url, choices, section)
                 if keep:
                     with self._lock:
                         self._cards[key] = parts
@@ -107,11 +114,11 @@ class CardCache:
         # The token is URL-safe base64 and dots: nothing in it needs escaping.
         return Markup("".join(out))
 
-    def _render(self, values: list, next_url: str) -> tuple[str, ...]:
+    def _render(self, values: list, next_url: str, choices=(), section=None) -> tuple[str, ...]:
         macro = current_app.jinja_env.get_template("_macros.html").module.paper_card
         card = dict(zip(_FIELDS, values, strict=True))
         card["match"] = match_label(card["match"])
-        html = str(macro(card, next_url, self.slot))
+        html = str(macro(card, next_url, self.slot, choices, section))
         return tuple(html.split(self.slot))
 
     def __len__(self) -> int:

@@ -18,6 +18,8 @@ from recommender import pipeline, store
 from .auth import login_required
 from .cards import match_label
 from .db import get_db, get_feeds
+from .errors import parse_page
+from .interests import interest_key, person_interests
 
 bp = Blueprint("feed", __name__)
 
@@ -36,12 +38,17 @@ WINDOWS = {
 
 def feed_query(user: dict, args: dict, dumps: list[dict]) -> pipeline.FeedQuery:
     """The :class:`~recommender.feed.FeedQuery` of a feed URL's query arguments
-    (``window``, ``dump``, ``page``, ``seen``); 404 for an unknown dump, 400 for a bad window.
-    The page and the re-rank after a rating both read their URL here, once."""
-    page = int(args["page"]) if str(args.get("page", "")).isdigit() else 1
+    (``window``, ``dump``, ``page``, ``seen``, ``interest``); 404 for an unknown dump or
+    interest, 400 for a bad window or a page beyond :data:`~web.errors.MAX_PAGE`. The page
+    and the re-rank after a rating both read their URL here, once."""
+    try:
+        interest = interest_key(args.get("interest"), user)
+    except store.InterestError as exc:
+        abort(404, description=str(exc))
     common = {
+        "interest": interest,
         "user_id": user["id"],
-        "page": max(page, 1),
+        "page": parse_page(args.get("page")),
         "include_seen": args.get("seen") == "1",
         "page_size": PAGE_SIZE,
     }
@@ -106,6 +113,8 @@ def rerank(user: dict, page_url: str, visible: str) -> dict:
     ids = [int(p) for p in visible.split(",")[:RERANK_MAX] if p.strip().isdigit()]
     if url.path != url_for("feed.index") or not ids:
         return {}
+    if person_interests(user["id"]) and "interest=" not in url.query:
+        return {}  # sections: the page is reloaded, a paper may change section
     db = get_db()
     dumps = store.list_dumps(db)
     if not dumps:
@@ -155,6 +164,17 @@ def index_json():
             "next_page": feed.query.page + 1 if feed.has_next else None,
             "include_seen": feed.query.include_seen,
             "ratings": page["ratings"],
+            "interest": feed.query.interest,
+            "interests": list(feed.interests),
+            "sections": [
+                {
+                    "key": s.key,
+                    "name": s.name,
+                    "likes": s.likes,
+                    "papers": [i.paper_id for i in s.items],
+                }
+                for s in feed.sections
+            ],
             "papers": [item.as_dict() for item in feed.items],
         }
     )

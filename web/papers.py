@@ -11,6 +11,7 @@ from .auth import login_required, safe_next
 from .db import get_db, get_feeds
 from .errors import error_response, wants_json
 from .feed import rerank
+from .interests import interest_key
 
 bp = Blueprint("papers", __name__)
 
@@ -41,13 +42,15 @@ def paper_page(user: dict, paper_id: int) -> dict:
     }
 
 
-def rate_paper(user: dict, paper_id: int, value: int | None) -> str:
-    """Record the person's rating; return the paper's title (404 if it does not exist)."""
+def rate_paper(user: dict, paper_id: int, value: int | None, interest: str | None = None) -> str:
+    """Record the person's rating, a like filed under ``interest`` (the form's key, ``"0"``
+    the default; absent: where it was); return the paper's title (404: no such paper)."""
     db = get_db()
     title = store.paper_title(db, paper_id)
     if title is None:
         abort(404)
-    pipeline.record_feedback(db, user["id"], paper_id, value, source="web")
+    key = interest_key(interest, user)
+    pipeline.record_feedback(db, user["id"], paper_id, value, source="web", interest=key)
     return title
 
 
@@ -80,7 +83,10 @@ def rate(paper_id: int):
     choice = request.form.get("value", "")
     if choice not in RATING_VALUES:
         return error_response(400, "Choose like, dislike or undo.")
-    title = rate_paper(g.user, paper_id, RATING_VALUES[choice])
+    try:
+        title = rate_paper(g.user, paper_id, RATING_VALUES[choice], request.form.get("interest"))
+    except store.InterestError as exc:
+        return error_response(400, str(exc))
     if wants_json():
         # With the ids of the page's cards, the answer carries their new order (app.js).
         order = rerank(g.user, request.form.get("next", ""), request.form.get("visible", ""))

@@ -10,6 +10,7 @@ from recommender.search import search_for_person
 
 from .auth import login_required
 from .db import get_db, get_feeds
+from .errors import page_arg
 
 bp = Blueprint("search", __name__)
 
@@ -63,7 +64,7 @@ def search_page(user: dict, query: str, page: int) -> dict:
 
 
 def _args() -> tuple[str, int]:
-    return request.args.get("q", ""), max(1, request.args.get("page", 1, type=int))
+    return request.args.get("q", ""), page_arg()
 
 
 @bp.get("/search")

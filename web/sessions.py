@@ -21,6 +21,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 #: An unchanged session cookie is re-issued when it is older than this (seconds).
 REFRESH_AFTER = 3600
+#: Flash messages a session keeps until a page shows them, newest last; and the most text
+#: they may hold in all. A client that never follows the redirects after its POSTs would
+#: otherwise grow the cookie until every request is refused (431).
+MAX_FLASHES = 5
+MAX_FLASH_CHARS = 1500
 
 
 class RollingSession(SecureCookieSession):
@@ -64,3 +69,24 @@ class HourlyRefreshSessionInterface(SecureCookieSessionInterface):
         if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
             return False
         return session.issued_at is None or time.time() - session.issued_at > REFRESH_AFTER
+
+    def save_session(self, app: Flask, session: RollingSession, response) -> None:
+        cap_flashes(session)
+        super().save_session(app, session, response)
+
+
+def cap_flashes(session: RollingSession) -> None:
+    """Keep the newest :data:`MAX_FLASHES` queued messages, within
+    :data:`MAX_FLASH_CHARS` (the newest one alone is cut to fit)."""
+    flashes = session.get("_flashes")
+    if not flashes:
+        return
+    kept, chars = [], 0
+    for category, message in reversed(flashes[-MAX_FLASHES:]):
+        if kept and chars + len(message) > MAX_FLASH_CHARS:
+            break
+        kept.append((category, message[:MAX_FLASH_CHARS]))
+        chars += len(message)
+    kept.reverse()
+    if kept != [tuple(f) for f in flashes]:
+        session["_flashes"] = kept

@@ -22,6 +22,7 @@ from recommender.accounts import timezones, valid_timezone
 from .auth import login_required
 from .cards import SCORE_SCALE
 from .db import get_db, get_settings
+from .interests import person_interests
 
 bp = Blueprint("settings", __name__)
 
@@ -110,6 +111,9 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "library_count": len(store.library_papers(db, user["id"])),
         "last_digest": last_digest_words(db, user),
         "follows": store.followed_authors(db, user["id"]),
+        "interests": person_interests(user["id"]),
+        "default_interest": store.DEFAULT_INTEREST,
+        "mail_problem": store.account_mail_problem(db, user["id"]),
     }
 
 
@@ -133,9 +137,12 @@ def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
         records = ratings_io.read_ratings(text, fmt, source=upload.filename)
     except ratings_io.RatingsFormatError as exc:
         return "error", f"Nothing was imported. {exc}"
-    result = store.import_ratings(
-        get_db(), user["id"], [(r.external_id, r.title, r.value) for r in records]
-    )
+    try:
+        result = store.import_ratings(
+            get_db(), user["id"], [(r.external_id, r.title, r.value, r.interest) for r in records]
+        )
+    except store.InterestError as exc:  # an interest's name in the file; nothing was written
+        return "error", f"Nothing was imported. {exc}"
     return "success", import_message(result)
 
 
@@ -156,6 +163,8 @@ def show_json():
             "ratings": page["ratings"],
             "atom_url": page["atom_url"],
             "last_digest": page["last_digest"],
+            "interests": list(page["interests"]),
+            "mail_problem": page["mail_problem"],
         }
     )
 

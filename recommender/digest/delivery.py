@@ -151,7 +151,7 @@ def _claim_all(
                 due_at=d.due_at,
                 message_id=new_message_id(settings, d.user["id"], d.period),
                 subject=subject_for(d.period, len(items)),
-                items=[(i.paper_id, i.score, i.reason) for i in items],
+                items=[(i.paper_id, i.score, i.reason, i.section) for i in items],
                 outcome=why,
             )
             for d, items, why in zip(people, papers, whys, strict=True)

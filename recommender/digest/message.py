@@ -105,6 +105,9 @@ def render_digest(
         }
         for p in papers
     ]
+    # Interests: one section each, in the order they first appear (the best paper first).
+    order = {s: n for n, s in enumerate(dict.fromkeys(p.get("section") for p in papers))}
+    papers.sort(key=lambda p: order[p.get("section")])
     context = {
         "subject": digest["subject"] or subject_for(digest["period"], len(papers)),
         "period": digest["period"],
@@ -124,6 +127,7 @@ def render_digest(
                 "authors": _authors_line(p.get("authors")),
                 "reason": p["reason"],
                 "tldr": " ".join((p.get("ai_summary") or "").split()) or None,
+                "section": p.get("section"),
                 "like_url": rate_url(settings, token, p["paper_id"], 1),
                 "dislike_url": rate_url(settings, token, p["paper_id"], -1),
             }

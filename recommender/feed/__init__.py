@@ -15,19 +15,22 @@ from .query import (
     WINDOW_DAYS,
     FeedPage,
     FeedQuery,
+    FeedSection,
     FeedWindow,
     local_day,
     window_bounds,
     window_papers,
 )
-from .service import FeedService, RankRequest
+from .service import DEFAULT_KEY, FeedService, RankRequest
 
 __all__ = [
+    "DEFAULT_KEY",
     "NEW_WINDOW_CAP_DAYS",
     "WINDOW_DAYS",
     "FeedItem",
     "FeedPage",
     "FeedQuery",
+    "FeedSection",
     "FeedService",
     "FeedWindow",
     "Memo",

@@ -41,11 +41,15 @@ class FeedItem:
     tldr: str | None = None
     #: the source's thumbnail image URL (shown only where PAPERFEED_REMOTE_IMAGES allows)
     thumbnail: str | None = None
+    #: the interest whose section lists it (None: the person has one interest)
+    section: str | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["terms"] = list(self.terms)
         data["authors"] = list(self.authors)
+        if self.section is None:  # one interest: the item as it always was
+            del data["section"]
         return data
 
 

@@ -51,6 +51,9 @@ class FeedQuery:
     min_score: float | None = None
     since: str | None = None
     papers: tuple[int, ...] = ()
+    #: one interest chosen in the picker (``0``: the default one, else its id); None: a
+    #: section each (for a person with named interests; one list for everyone else)
+    interest: int | None = None
 
     @property
     def value(self) -> str:
@@ -65,7 +68,19 @@ class FeedQuery:
             "window": query.value,
             "page": query.page if query.page > 1 else None,
             "seen": 1 if query.include_seen else None,
+            **({"interest": query.interest} if query.interest is not None else {}),
         }
+
+
+@dataclass(frozen=True)
+class FeedSection:
+    """One interest's part of a feed page: ``key`` is :data:`DEFAULT_KEY` or the interest's
+    id, ``name`` what it is called, ``items`` its papers on this page."""
+
+    key: int
+    name: str
+    items: tuple[FeedItem, ...]
+    likes: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,11 @@ class FeedPage:
     items: tuple[FeedItem, ...]
     has_next: bool
     days: tuple[dict, ...]
+    #: one per interest when the person has named interests and chose none (``items`` is
+    #: then every section's items, in order); empty for one interest or a chosen one
+    sections: tuple[FeedSection, ...] = ()
+    #: the person's interests, for the picker and the like form: ``{"key", "name", "likes"}``
+    interests: tuple[dict, ...] = ()
 
     @property
     def day_without_dump(self) -> bool:

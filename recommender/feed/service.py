@@ -23,10 +23,18 @@ from ..authors import followed_author
 from ..bundles import Bundle, changed_on_disk, load_servable
 from ..config import Settings
 from ..muting import muted_filter
-from ..ranking import CandidateIndex, Profile, rank_users
+from ..ranking import CandidateIndex, Profile, best_sections, rank_users
 from .items import FeedItem, followed_item, ranked_item, unranked_item
 from .memo import Memo
-from .query import FeedPage, FeedQuery, FeedWindow, local_day, window_bounds, window_papers
+from .query import (
+    FeedPage,
+    FeedQuery,
+    FeedSection,
+    FeedWindow,
+    local_day,
+    window_bounds,
+    window_papers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,13 @@ class RankRequest:
     offset: int = 0
     include_seen: bool = False
     min_score: float | None = None
+    #: whose likes make the profile: None every like (one interest); :data:`DEFAULT_KEY`
+    #: the likes filed under no named interest; else an interest's id. Dislikes always count.
+    interest: int | None = None
+
+
+#: :attr:`RankRequest.interest` of the default interest (likes filed under none).
+DEFAULT_KEY = 0
 
 
 @dataclass
@@ -64,6 +79,7 @@ class _Batch:
     papers: dict[int, dict] = field(default_factory=dict)  # rows read so far
     follows: dict[int, dict[str, str]] = field(default_factory=dict)  # user -> key -> name
     followed: list[dict[int, str]] = field(default_factory=list)  # per request: pid -> author
+    filed: dict[int, dict[int, int]] = field(default_factory=dict)  # likes' named interests
 
 
 class FeedService:
@@ -190,7 +206,13 @@ class FeedService:
                 tuple(user.items()),
                 store.person_fingerprint(db, query.user_id, day),
                 day,
-                (query.page, query.page_size, query.include_seen, query.min_score),
+                (
+                    query.page,
+                    query.page_size,
+                    query.include_seen,
+                    query.min_score,
+                    query.interest,
+                ),
             )
             page = self.pages.get(key)
             if page is not None:
@@ -228,29 +250,81 @@ class FeedService:
         now: datetime | None,
         progress: bool,
     ) -> list[FeedPage]:
-        requests = [
-            RankRequest(
-                q.user_id,
-                w.paper_ids,
-                limit=q.page_size + 1,  # one more: is there a next page?
-                offset=(q.page - 1) * q.page_size,
-                include_seen=q.include_seen,
-                min_score=q.min_score,
-            )
-            for q, w in zip(queries, chosen, strict=True)
-        ]
-        ranked = self._rank(db, requests, bundle, now, progress)
+        """Each query's page. A person with named interests gets each interest that has
+        likes ranked on its own over the whole window (all in one batch call), each paper
+        in its best section (:func:`~recommender.ranking.best_sections`), the sections taken
+        in turn (each one's best, then each one's second, ...) so a page of 20 or a digest
+        of 10 shares its room; or, with ``query.interest``, that interest alone."""
+        named = store.interests_many(db, sorted({q.user_id for q in queries}))
+        requests: list[RankRequest] = []
+        plans: list[list[dict] | None] = []
+        for q, w in zip(queries, chosen, strict=True):
+            interests = named[q.user_id]
+            plan = None
+            if interests and q.interest is None:
+                keywords = bool((interests[0].get("keywords") or "").strip())
+                plan = _ranked_interests(interests, keywords)
+            plans.append(plan)
+            common = {"include_seen": q.include_seen, "min_score": q.min_score}
+            if plan is None:
+                requests.append(
+                    RankRequest(
+                        q.user_id,
+                        w.paper_ids,
+                        limit=q.page_size + 1,  # one more: is there a next page?
+                        offset=(q.page - 1) * q.page_size,
+                        interest=q.interest if interests else None,
+                        **common,
+                    )
+                )
+            else:
+                whole = len(w.paper_ids)
+                requests += [
+                    RankRequest(q.user_id, w.paper_ids, whole, 0, interest=i["key"], **common)
+                    for i in plan
+                ]
+        ranked = iter(self._rank(db, requests, bundle, now, progress))
         days = self.days(db)
-        return [
-            FeedPage(
-                query=q,
-                window=w,
-                items=tuple(items[: q.page_size]),
-                has_next=len(items) > q.page_size,
-                days=days,
+        pages = []
+        for q, w, plan in zip(queries, chosen, plans, strict=True):
+            interests = tuple({k: i[k] for k in ("key", "name", "likes")} for i in named[q.user_id])
+            if plan is None:
+                items = next(ranked)
+                pages.append(
+                    FeedPage(q, w, tuple(items[: q.page_size]), len(items) > q.page_size, days)
+                )
+                pages[-1] = replace(pages[-1], interests=interests)
+                continue
+            placed = best_sections([next(ranked) for _ in plan], key=lambda x: x.paper_id)
+            turns = [
+                replace(items[n], section=i["name"])
+                for n in range(max(map(len, placed), default=0))
+                for i, items in zip(plan, placed, strict=True)
+                if n < len(items)
+            ]
+            start = (q.page - 1) * q.page_size
+            items = tuple(turns[start : start + q.page_size])
+            sections = tuple(
+                FeedSection(
+                    i["key"],
+                    i["name"],
+                    tuple(x for x in items if x.section == i["name"]),
+                    i["likes"],
+                )
+                for i in plan
             )
-            for q, w, items in zip(queries, chosen, ranked, strict=True)
-        ]
+            pages.append(
+                FeedPage(
+                    q,
+                    w,
+                    items,
+                    len(turns) > start + q.page_size,
+                    days,
+                    sections=sections,
+                    interests=interests,
+                )
+            )
+        return pages
 
     def _windows(
         self, db: Database, queries: Sequence[FeedQuery], users: dict, now: datetime | None
@@ -313,6 +387,8 @@ class FeedService:
                 raise LookupError(f"no user with id {r.user_id}")
         batch = _Batch(requests, users, store.rating_values_many(db, ids))
         batch.follows = store.follows_many(db, ids)
+        if any(r.interest is not None for r in requests):
+            batch.filed = store.like_interests_many(db, ids)
         return batch
 
     def _candidates(
@@ -377,9 +453,15 @@ class FeedService:
         profiles = []
         for r in batch.requests:
             rated = batch.ratings[r.user_id]
-            liked = bundle.rows_of([p for p, v in rated.items() if v > 0])
+            likes = [p for p, v in rated.items() if v > 0]
+            if r.interest is not None:  # one interest: its likes; dislikes count for all
+                filed = batch.filed.get(r.user_id, {})
+                likes = [p for p in likes if filed.get(p, DEFAULT_KEY) == r.interest]
+            liked = bundle.rows_of(likes)
             disliked = bundle.rows_of([p for p, v in rated.items() if v < 0])
             keywords = (batch.users[r.user_id]["keywords"] or "").strip()
+            if r.interest not in (None, DEFAULT_KEY):  # onboarding topics: the default's
+                keywords = ""
             profiles.append(
                 Profile(
                     liked=np.sort(liked),
@@ -581,3 +663,10 @@ def _followed(
         if name is not None:
             found[pid] = name
     return found
+
+
+def _ranked_interests(interests: Sequence[dict], keywords: bool) -> list[dict]:
+    """The interests that get a section: those with likes (the default one also on its
+    onboarding topics), or the first alone when none has anything to rank on."""
+    ranked = [i for i in interests if i["likes"] or (i["key"] == DEFAULT_KEY and keywords)]
+    return ranked or list(interests[:1])

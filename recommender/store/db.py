@@ -16,6 +16,9 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from ..config import env_number
+
+#: How long a write waits for another process's lock, unless PAPERFEED_DB_BUSY_TIMEOUT says.
 BUSY_TIMEOUT_MS = 5000
 MIGRATION_SET = "paperfeed"
 
@@ -31,15 +34,36 @@ def migrations_dir() -> Path:
     raise FileNotFoundError(f"no migrations folder at {here} or {installed}")
 
 
+def busy_timeout_ms() -> int:
+    """Milliseconds a write waits for a lock another process holds: the setting
+    ``PAPERFEED_DB_BUSY_TIMEOUT`` (seconds), else :data:`BUSY_TIMEOUT_MS`."""
+    return int(env_number("PAPERFEED_DB_BUSY_TIMEOUT", BUSY_TIMEOUT_MS / 1000, 0, 600) * 1000)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether a database error means another connection holds the lock."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database error means the disk (or its quota) is full (SQLITE_FULL)."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == 13 or "disk is full" in str(exc)
+    )
+
+
 def connect(path: str | Path) -> Database:
     """Open the database file with WAL, foreign keys and a busy timeout."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    wait = busy_timeout_ms()
+    conn = sqlite3.connect(str(path), timeout=wait / 1000, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout={wait}")
     return Database(conn)
 
 
@@ -125,31 +149,38 @@ def open_db(path: str | Path) -> Database:
     return db
 
 
-def _begin_immediate(conn: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, waiting for another writer in short, even steps.
+def _begin_immediate(conn: sqlite3.Connection, wait_ms: int | None = None) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another writer in short steps that grow.
 
     SQLite's own busy handler backs off in steps that grow to 100 ms, so a writer
     that finds the lock taken for a millisecond often sleeps 50-100 ms: the tail
-    latency of every like under concurrent use. We poll every 0.5-2 ms instead, up to
-    the same :data:`BUSY_TIMEOUT_MS`, then report SQLite's "database is locked".
+    latency of every like under concurrent use. We poll every 0.5-2 ms for the first
+    0.1 s, then back off to 50 ms steps (a lock held for seconds: a long transaction in
+    another process), up to ``wait_ms`` (default :func:`busy_timeout_ms`), then report
+    SQLite's "database is locked".
     """
+    full = busy_timeout_ms()
+    wait_ms = full if wait_ms is None else wait_ms
     conn.execute("PRAGMA busy_timeout=0")
     try:
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        started = time.monotonic()
+        deadline = started + wait_ms / 1000
         pause = 0.0005
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                if not is_busy(exc):
                     raise
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline:
                     raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+            cap = 0.002 if now - started < 0.1 else 0.05
+            time.sleep(min(pause, max(deadline - now, 0)))
+            pause = min(pause * 2, cap)
     finally:
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={full}")
 
 
 # Connections inside a transaction() block: a nested block joins the outer transaction
@@ -158,7 +189,7 @@ _OPEN: set[int] = set()
 
 
 @contextlib.contextmanager
-def transaction(db: Database) -> Iterator[Database]:
+def transaction(db: Database, *, wait_ms: int | None = None) -> Iterator[Database]:
     """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
 
     Deferred transactions that read then write can fail with SQLITE_BUSY when
@@ -169,7 +200,7 @@ def transaction(db: Database) -> Iterator[Database]:
     if key in _OPEN:
         yield db
         return
-    _begin_immediate(db.conn)
+    _begin_immediate(db.conn, wait_ms)
     _OPEN.add(key)
     try:
         yield db

@@ -131,7 +131,7 @@ def digest_candidates(db: Database, fallback_since: dict[int, str]) -> dict[int,
 class Claim:
     """One person's digest for one period, to be written by :func:`claim_digests`.
 
-    ``items`` are ``(paper_id, score, reason)`` in digest order; none makes an
+    ``items`` are ``(paper_id, score, reason[, section])`` in digest order; none makes an
     ``'empty'`` row (nothing cleared the bar: nothing to send, but the period is
     settled).
     """
@@ -143,7 +143,7 @@ class Claim:
     due_at: datetime
     message_id: str | None
     subject: str | None
-    items: Sequence[tuple[int, float, str]]
+    items: Sequence[tuple]
     #: why an empty period sent nothing (JSON; recommender.digest.outcome_words)
     outcome: str | None = None
 
@@ -188,11 +188,11 @@ def claim_digests(db: Database, claims: Sequence[Claim], now: datetime) -> list[
                 continue
             ids.append(cursor.lastrowid)
             db.conn.executemany(
-                "INSERT INTO digest_items (digest_id, position, paper_id, score, reason) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO digest_items (digest_id, position, paper_id, score, reason, section)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (cursor.lastrowid, pos, pid, score, why)
-                    for pos, (pid, score, why) in enumerate(c.items)
+                    (cursor.lastrowid, pos, pid, score, why, *(section or (None,)))
+                    for pos, (pid, score, why, *section) in enumerate(c.items)
                 ],
             )
     return ids
@@ -296,12 +296,13 @@ def ready_digests(db: Database, now: datetime, *, user_id: int | None = None) ->
 
 def digest_papers(db: Database, digest_id: int) -> list[dict]:
     """The papers of one digest in order: paper_id, title, abstract, url, pdf_url,
-    authors (JSON text), ai_summary (the source's TL;DR), score, reason."""
+    authors (JSON text), ai_summary (the source's TL;DR), score, reason, section (the interest
+    it is listed under)."""
     return select(
         db,
         """
             SELECT i.paper_id, p.title, p.abstract, p.url, p.pdf_url, p.authors,
-                   p.ai_summary, i.score, i.reason
+                   p.ai_summary, i.score, i.reason, i.section
             FROM digest_items i JOIN papers p ON p.id = i.paper_id
             WHERE i.digest_id = ? ORDER BY i.position
             """,

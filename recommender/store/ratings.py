@@ -7,25 +7,52 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .db import select, transaction
+from .db import busy_timeout_ms, select, transaction
+
+#: The longest a page waits to record its impressions behind another writer.
+IMPRESSION_WAIT_MS = 250
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def set_rating(db: Database, user_id: int, paper_id: int, value: int, *, source: str = "web"):
-    """Record a like (+1) or dislike (-1); a second rating of the same paper replaces the first."""
+#: ``interest_id`` of :func:`set_rating` when the rating keeps the interest it had.
+KEEP_INTEREST = object()
+
+
+def set_rating(
+    db: Database,
+    user_id: int,
+    paper_id: int,
+    value: int,
+    *,
+    source: str = "web",
+    interest_id=KEEP_INTEREST,
+):
+    """Record a like (+1) or dislike (-1); a second rating of the same paper replaces the first.
+
+    ``interest_id`` files the rating under one of the person's interests (None: the default
+    interest); left out, a new rating goes to the default and a changed one keeps its own.
+    """
     if value not in (1, -1):
         raise ValueError(f"a rating is 1 or -1, not {value!r}")
     now = _now()
+    keep = interest_id is KEEP_INTEREST
     with transaction(db):
+        if not keep and interest_id is not None:
+            owned = db.execute(
+                "SELECT 1 FROM interests WHERE id = ? AND user_id = ?", [interest_id, user_id]
+            ).fetchone()
+            if owned is None:
+                raise ValueError("no such interest: it may have been deleted or merged")
         db.execute(
-            "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at,"
+            " interest_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (user_id, paper_id) DO UPDATE SET value = excluded.value,"
-            " source = excluded.source, updated_at = excluded.updated_at",
-            [user_id, paper_id, value, source, now, now],
+            " source = excluded.source, updated_at = excluded.updated_at"
+            + ("" if keep else ", interest_id = excluded.interest_id"),
+            [user_id, paper_id, value, source, now, now, None if keep else interest_id],
         )
 
 
@@ -50,8 +77,9 @@ def user_ratings(db: Database, user_id: int) -> list[dict]:
     return select(
         db,
         "SELECT r.paper_id, p.title, p.abstract, p.url, p.authors, p.published, r.value,"
-        " r.source, r.created_at, r.updated_at"
-        " FROM ratings r JOIN papers p ON p.id = r.paper_id WHERE r.user_id = ?"
+        " r.source, r.created_at, r.updated_at, i.name AS interest"
+        " FROM ratings r JOIN papers p ON p.id = r.paper_id"
+        " LEFT JOIN interests i ON i.id = r.interest_id WHERE r.user_id = ?"
         " ORDER BY r.updated_at DESC, r.paper_id DESC",
         [user_id],
     )
@@ -109,7 +137,8 @@ def mark_shown(
     rows = [(user_id, pid, channel, day) for pid in ids if pid not in known]
     if not rows:
         return
-    with transaction(db):
+    # Bookkeeping beside a read: never hold a page for long behind another writer.
+    with transaction(db, wait_ms=min(IMPRESSION_WAIT_MS, busy_timeout_ms())):
         db.conn.executemany(
             "INSERT OR IGNORE INTO impressions (user_id, paper_id, channel, shown_on)"
             " VALUES (?, ?, ?, ?)",
@@ -150,10 +179,16 @@ def person_fingerprint(db: Database, user_id: int, day: str) -> tuple:
         " coalesce(sum(paper_id * value), 0) FROM ratings WHERE user_id = ?",
         [user_id],
     ).fetchone()
+    filed = db.execute(
+        "SELECT count(*), coalesce(sum(paper_id * interest_id), 0),"
+        " (SELECT group_concat(id || ':' || name, '|') FROM interests WHERE user_id = ?)"
+        " FROM ratings WHERE user_id = ? AND interest_id IS NOT NULL",
+        [user_id, user_id],
+    ).fetchone()
     shown = db.execute(
         "SELECT count(*) FROM impressions WHERE user_id = ? AND shown_on < ?", [user_id, day]
     ).fetchone()[0]
-    return (*ratings, shown)
+    return (*ratings, *filed, shown)
 
 
 def count_papers_after(db: Database, paper_id: int) -> int:

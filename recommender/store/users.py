@@ -275,13 +275,14 @@ def ratings_for_export(db: Database, user_id: int) -> list[dict]:
     """The person's ratings with what identifies each paper elsewhere, oldest first.
 
     Keys: ``paper_id, title, external_id, arxiv_id, url, authors`` (list), ``published,
-    value, created_at``.
+    value, created_at, interest`` (the interest's name; None: the default one).
     """
     rows = select(
         db,
         "SELECT p.id AS paper_id, p.title, p.external_id, p.arxiv_id, p.url, p.authors,"
-        " p.published,"
-        " r.value, r.created_at FROM ratings r JOIN papers p ON p.id = r.paper_id"
+        " p.published, r.value, r.created_at, i.name AS interest"
+        " FROM ratings r JOIN papers p ON p.id = r.paper_id"
+        " LEFT JOIN interests i ON i.id = r.interest_id"
         " WHERE r.user_id = ? ORDER BY r.created_at, p.id",
         [user_id],
     )
@@ -290,20 +291,23 @@ def ratings_for_export(db: Database, user_id: int) -> list[dict]:
     return rows
 
 
-def import_ratings(
-    db: Database, user_id: int, items: Sequence[tuple[str | None, str, int]]
-) -> dict:
-    """Apply ``(external_id, title, value)`` ratings in one transaction.
+def import_ratings(db: Database, user_id: int, items: Sequence[tuple]) -> dict:
+    """Apply ``(external_id, title, value[, interest])`` ratings in one transaction.
 
     A paper is found by external id, else by normalised title (as ingest does). A
-    rating replaces the person's earlier rating of the same paper. Returns
+    rating replaces the person's earlier rating of the same paper. ``interest`` names the
+    interest a like is filed under, created if the person has none of that name (the
+    default interest's name: the default; None: a new rating goes to the default and an
+    earlier one stays where it was, so a file without interests moves nothing). Returns
     ``{"imported": n, "unchanged": n, "unmatched": [titles]}``.
     """
     now = _now()
     imported = unchanged = 0
     unmatched: list[str] = []
     with transaction(db):
-        for external_id, title, value in items:
+        for external_id, title, value, *filed in items:
+            name = filed[0] if filed else None
+            interest_id = _interest_id(db, user_id, name) if name else None
             row = None
             if external_id:
                 row = db.execute(
@@ -317,15 +321,36 @@ def import_ratings(
                 unmatched.append(title)
                 continue
             cursor = db.execute(
-                "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
-                " VALUES (?, ?, ?, 'import', ?, ?)"
+                "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at,"
+                " interest_id) VALUES (?, ?, ?, 'import', ?, ?, ?)"
                 " ON CONFLICT (user_id, paper_id) DO UPDATE SET value = excluded.value,"
-                " source = 'import', updated_at = excluded.updated_at"
-                " WHERE ratings.value != excluded.value",
-                [user_id, row[0], value, now, now],
+                " source = 'import', updated_at = excluded.updated_at,"
+                " interest_id = CASE WHEN ? THEN excluded.interest_id ELSE ratings.interest_id END"
+                " WHERE ratings.value != excluded.value"
+                " OR (? AND ratings.interest_id IS NOT excluded.interest_id)",
+                [user_id, row[0], value, now, now, interest_id, bool(name), bool(name)],
             )
             if cursor.rowcount:
                 imported += 1
             else:
                 unchanged += 1
     return {"imported": imported, "unchanged": unchanged, "unmatched": unmatched}
+
+
+def _interest_id(db: Database, user_id: int, name: str | None) -> int | None:
+    """The id of the person's interest called ``name``, made if missing (inside the caller's
+    transaction); None for the default interest's name."""
+    from .interests import DEFAULT_INTEREST, clean_name
+
+    if " ".join(name.split()).casefold() == DEFAULT_INTEREST.casefold():
+        return None
+    name = clean_name(name)
+    row = db.execute(
+        "SELECT id FROM interests WHERE user_id = ? AND name = ?", [user_id, name]
+    ).fetchone()
+    if row is not None:
+        return row[0]
+    return db.execute(
+        "INSERT INTO interests (user_id, name, created_at) VALUES (?, ?, ?)",
+        [user_id, name, _now()],
+    ).lastrowid

@@ -12,7 +12,17 @@ import pytest
 
 from recommender import store
 
-from .._web import PASSWORD, csrf_token, link_in, log_in, mails, post, sign_up, user_id
+from .._web import (
+    PASSWORD,
+    csrf_token,
+    deliver_mails,
+    link_in,
+    log_in,
+    mails,
+    post,
+    sign_up,
+    user_id,
+)
 
 COOKIE = "session"
 
@@ -39,12 +49,13 @@ def test_a_deleted_accounts_cookie_and_links_never_work_on_the_next_account(app,
     eve_id = user_id(db, "eve@example.org")
     confirm_link = link_in(mails(data_dir)[-1], "confirm")
     post(eve, "/reset", {"email": "eve@example.org"})
+    deliver_mails(app)
     reset_link = link_in(mails(data_dir)[-1], "reset")
     kept_cookie = cookie_of(eve)
     assert post(eve, "/account/delete", {"password": PASSWORD}).status_code == 302
 
     carol = app.test_client()
-    sign_up(carol, "carol@example.org")
+    sign_up(carol, "carol@example.org", confirm=False)
     carol_before = store.get_user_by_email(db, "carol@example.org")
     assert carol_before["id"] != eve_id  # ids are never reused
 
@@ -100,6 +111,7 @@ def test_a_cookie_copied_before_a_reset_no_longer_works(ada, app, data_dir):
     copied = cookie_of(ada)
     stranger = app.test_client()
     post(stranger, "/reset", {"email": "ada@example.org"})
+    deliver_mails(app)
     post(stranger, link_in(mails(data_dir)[-1], "reset"), {"password": "a new password"})
     assert client_with(app, copied).get("/settings.json").status_code == 401
 

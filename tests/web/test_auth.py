@@ -13,6 +13,7 @@ from web import auth
 from .._web import (
     PASSWORD,
     csrf_token,
+    deliver_mails,
     link_in,
     log_in,
     mails,
@@ -23,14 +24,49 @@ from .._web import (
 )
 
 
-def test_sign_up_stores_a_scrypt_hash_logs_in_and_emails_a_confirmation_link(client, db, data_dir):
-    sign_up(client, "ada@example.org")
+def test_sign_up_stores_a_scrypt_hash_and_its_mailed_link_confirms_and_logs_in(
+    client, app, db, data_dir
+):
+    response = post(client, "/signup", {"email": "ada@example.org", "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
     user = store.get_user_by_email(db, "ADA@example.org")
     assert user["password_hash"].startswith("scrypt:") and PASSWORD not in user["password_hash"]
     assert user["email_confirmed_at"] is None
-    assert client.get("/").status_code == 200  # logged in
+    assert client.get("/").status_code == 302  # not logged in until the link is opened
+    assert "Check your inbox" in client.get("/login").get_data(as_text=True)
+    assert mails(data_dir) == []  # queued: the request sent nothing
+    deliver_mails(app)
     [message] = mails(data_dir)
     assert message["To"] == "ada@example.org" and "/confirm/" in message.get_content()
+    confirmed = post(client, link_in(message, "confirm"))
+    assert confirmed.status_code == 302 and confirmed.headers["Location"] == "/welcome"
+    assert store.get_user_by_email(db, "ada@example.org")["email_confirmed_at"] is not None
+    assert client.get("/").status_code == 200  # logged in
+
+
+def test_sign_up_answers_the_same_for_an_address_that_has_an_account(app, db, data_dir):
+    sign_up(app.test_client(), "ada@example.org")
+    before = store.get_user_by_email(db, "ada@example.org")
+    answers = []
+    for address in ("Ada@Example.org", "new@example.org"):
+        visitor = app.test_client()
+        response = post(visitor, "/signup", {"email": address, "password": "another password"})
+        page = visitor.get("/login").get_data(as_text=True)
+        flash = page[page.index("Check your inbox") :].split("<")[0].replace(address, "X")
+        answers.append((response.status_code, response.headers["Location"], flash))
+        assert visitor.get("/").status_code == 302  # nobody is logged in
+    assert answers[0] == answers[1]
+    assert store.get_user_by_email(db, "ada@example.org") == before  # unchanged
+    assert len(store.list_users(db)) == 2
+    deliver_mails(app)
+    tried = mails(data_dir)[-2]
+    assert tried["To"] == "ada@example.org"
+    assert tried["Subject"] == "Someone tried to sign up with your address"
+    stranger = app.test_client()  # its link resets the password
+    assert (
+        post(stranger, link_in(tried, "reset"), {"password": "a new password"}).status_code == 302
+    )
+    assert log_in(app.test_client(), "ada@example.org", "a new password").status_code == 302
 
 
 @pytest.mark.parametrize(
@@ -48,6 +84,7 @@ def test_sign_up_keeps_the_time_zone_the_browser_sent_if_it_is_one(client, db, s
     )
     assert response.status_code == 302
     assert store.get_user_by_email(db, "ada@example.org")["timezone"] == stored
+    sign_up(client, "ada@example.org")  # the link logs in; the second sign-up changes nothing
     assert client.get("/settings.json").get_json()["timezone"] == stored
 
 
@@ -65,12 +102,12 @@ def test_sign_up_names_the_field_that_is_wrong(client, db, address, password, pr
     assert store.list_users(db) == []
 
 
-def test_an_address_signs_up_only_once_whatever_its_case(client, app):
+def test_an_address_signs_up_only_once_whatever_its_case(client, app, db):
     sign_up(client, "ada@example.org")
     other = app.test_client()
     response = post(other, "/signup", {"email": "Ada@Example.org", "password": PASSWORD})
-    assert response.status_code == 400
-    assert "exists" in response.get_data(as_text=True)
+    assert response.status_code == 302 and "exists" not in response.get_data(as_text=True)
+    assert [u["email"] for u in store.list_users(db)] == ["ada@example.org"]
 
 
 def test_log_in_and_out(client, app):
@@ -131,8 +168,9 @@ def test_logout_is_a_post(client):
     assert client.get("/").status_code == 200
 
 
-def test_confirming_the_address_needs_the_button_not_just_the_link(client, db, data_dir):
-    sign_up(client)
+def test_confirming_the_address_needs_the_button_not_just_the_link(client, app, db, data_dir):
+    sign_up(client, confirm=False)
+    deliver_mails(app)
     link = link_in(mails(data_dir)[0], "confirm")
     page = client.get(link)
     assert page.status_code == 200 and "Confirm ada@example.org" in page.get_data(as_text=True)
@@ -153,6 +191,7 @@ def test_password_reset_link_works_once_and_ends_other_sessions(client, app, db,
     stranger = app.test_client()
     page = post(stranger, "/reset", {"email": "ada@example.org"})
     assert "If an account exists" in page.get_data(as_text=True)
+    deliver_mails(app)
     link = link_in(mails(data_dir)[-1], "reset")
     assert stranger.get(link).status_code == 200
     assert post(stranger, link, {"password": "short"}).status_code == 400
@@ -164,17 +203,19 @@ def test_password_reset_link_works_once_and_ends_other_sessions(client, app, db,
     assert spent.status_code == 400 and "used already" in spent.get_data(as_text=True)
 
 
-def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, data_dir):
+def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, app, data_dir):
     page = post(client, "/reset", {"email": "nobody@example.org"})
     assert page.status_code == 200 and "If an account exists" in page.get_data(as_text=True)
+    deliver_mails(app)
     assert mails(data_dir) == []
 
 
-def test_an_expired_reset_link_says_so(client, db, data_dir, monkeypatch):
+def test_an_expired_reset_link_says_so(client, app, db, data_dir, monkeypatch):
     sign_up(client)
     three_hours_ago = int(time.time()) - 3 * 3600
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: three_hours_ago)
     post(client, "/reset", {"email": "ada@example.org"})
+    deliver_mails(app)  # the link is made when the mail is sent
     monkeypatch.undo()
     response = client.get(link_in(mails(data_dir)[-1], "reset"))
     assert response.status_code == 400 and "expired" in response.get_data(as_text=True)
@@ -284,7 +325,7 @@ def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(cli
     assert log_in(app.test_client(), "ada@example.org", "a new long password").status_code == 302
 
 
-def test_reset_requests_are_rate_limited_whether_or_not_the_account_exists(client, data_dir):
+def test_reset_requests_are_rate_limited_whether_or_not_the_account_exists(client, app, data_dir):
     for address in ("nobody@example.org", "ada@example.org"):
         if address == "ada@example.org":
             sign_up(client)
@@ -295,6 +336,7 @@ def test_reset_requests_are_rate_limited_whether_or_not_the_account_exists(clien
         limited = post(client, "/reset", {"email": address})
         assert limited.status_code == 429
         assert "Too many reset requests" in limited.get_data(as_text=True)
+        deliver_mails(app)
         sent = len(mails(data_dir)) - before
         assert sent == (auth.MAX_RESETS_PER_EMAIL if address == "ada@example.org" else 0)
     bad = post(client, "/reset", {"email": "not an address"})
