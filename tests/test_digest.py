@@ -308,11 +308,12 @@ def test_a_failed_source_and_no_papers_is_the_recorded_reason(db, settings, smtp
     )
     from web import create_app
 
-    from ._web import sign_up
+    from ._web import log_in, sign_up
 
     app = create_app({"DATA_DIR": str(settings.data_dir), "SECRET_KEY": "s"})
     client = app.test_client()
-    sign_up(client, "bob@example.org")
+    sign_up(client, "bob@example.org", confirm=False)  # an unconfirmed address
+    log_in(client, "bob@example.org")
     page = client.get("/settings").get_data(as_text=True)
     assert "Digests go only to a confirmed address" in page
     from web.settings import last_digest_words
