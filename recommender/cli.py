@@ -692,6 +692,38 @@ def ratings_import(ctx: Context, email: str, file: Path, fmt: str | None) -> Non
         click.echo(f"not found: {title}", err=True)
 
 
+@ratings.command("library")
+@click.argument("email")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["bibtex", "ris", "csv", "ids"]),
+    default=None,
+    help="[default: from the file name, else the content]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what the import did as JSON.")
+@pass_context
+def ratings_library(ctx: Context, email: str, file: Path, fmt: str | None, as_json: bool) -> None:
+    """Start EMAIL's profile from a library (BibTeX, RIS, CSV, or arXiv ids / DOIs):
+    stored papers are liked, the others added as library papers; a malformed file imports
+    nothing (exit 1)."""
+    from . import library
+    from .ratings_io import RatingsFormatError, decode_ratings_file
+
+    person = _user_or_exit(ctx, email)
+    try:
+        text = decode_ratings_file(file.read_bytes(), source=str(file))
+        fmt = fmt or library.guess_library_format(file.name, text)
+        entries = library.read_library(text, fmt, source=str(file))
+    except RatingsFormatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.echo("nothing was imported", err=True)
+        sys.exit(1)
+    done = library.import_library(ctx.db, person["id"], entries, cfg=ctx.settings.sources)
+    click.echo(json.dumps(done.as_dict(), indent=2) if as_json else done.message())
+
+
 def main(args: list[str] | None = None) -> None:
     cli(args=args, prog_name="paperfeed")
 

@@ -80,6 +80,9 @@ class Settings:
     #: PAPERFEED_SMTP_URL: ``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``;
     #: None: the file backend
     smtp_url: str | None = None
+    #: PAPERFEED_REMOTE_IMAGES: pages may show the sources' thumbnails, loaded by the
+    #: browser from the source's image host (off: no page loads anything from a third party)
+    remote_images: bool = False
     #: PAPERFEED_PROXY_HOPS: reverse proxies whose X-Forwarded-* to trust (0: none)
     proxy_hops: int = 0
     #: PAPERFEED_MIN_FREE_MB, in bytes: below it ``/healthz`` says ``degraded``
@@ -203,6 +206,7 @@ def load_settings(
         unsubscribe_mailto=env.get("PAPERFEED_UNSUBSCRIBE_MAILTO") or None,
         smtp_url=env.get("PAPERFEED_SMTP_URL") or None,
         proxy_hops=hops,
+        remote_images=(env.get("PAPERFEED_REMOTE_IMAGES") or "0").strip().lower() in ("1", "true"),
         min_free_bytes=int(env_number("PAPERFEED_MIN_FREE_MB", 200, 0, 10**7, env) * 1024 * 1024),
         busy_timeout=env_number("PAPERFEED_DB_BUSY_TIMEOUT", 5.0, 0, 600, env),
         text_model=(env.get("PAPERFEED_TEXT_MODEL") or "").strip() or None,

@@ -100,6 +100,8 @@ class ParsedPaper:
     # Set by the fetched sources (recommender.sources), not by dump files.
     upvotes: int | None = None
     hf_url: str | None = None
+    ai_summary: str | None = None  # the source's one-line TL;DR (Hugging Face)
+    thumbnail: str | None = None  # the source's thumbnail image (an https URL)
 
     def __post_init__(self) -> None:
         if not self.norm_title:

@@ -20,6 +20,7 @@ POPULAR = "popular"  # liked by more than one reader here
 DISLIKED = "disliked"  # closer to a disliked paper than to any liked one
 COLLEAGUES_DESPITE_DISLIKE = "colleagues-despite-dislike"
 RANKED = "ranked"  # ranked, nothing stands out
+FOLLOWED = "followed"  # by an author the person follows (``author``): always on top of its day
 #: Kinds the feed gives papers the ranker did not rank: their score means nothing.
 NEW_SINCE_MODEL = "new-since-model"
 NEW_IN_DUMP = "new-in-dump"
@@ -50,8 +51,12 @@ class Ranked:
     match: float | None = None
 
 
-def describe(kind: str, *, because_title: str | None = None, terms=(), topic=None) -> str:
+def describe(
+    kind: str, *, because_title: str | None = None, terms=(), topic=None, author=None
+) -> str:
     """The words for a reason: the one place a reason becomes text (feeds, email, Atom)."""
+    if kind == FOLLOWED and author:
+        return f"by {author}, whom you follow"
     if kind == LIKED and because_title:
         short = because_title if len(because_title) <= 80 else because_title[:77].rstrip() + "…"
         return f"because you liked “{short}”"
@@ -71,6 +76,7 @@ _WORDS = {
     DISLIKED: "similar to a paper you disliked",
     COLLEAGUES_DESPITE_DISLIKE: "liked by colleagues, though similar to a paper you disliked",
     RANKED: "recommended",
+    FOLLOWED: "by an author you follow",
     NEW_SINCE_MODEL: "new since the model was fitted",
     NEW_IN_DUMP: "new in this dump",
     RATED: "you rated this",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import logging
 import os
 import re
@@ -274,6 +275,51 @@ def test_nothing_above_the_bar_sends_nothing_and_says_so(papers, settings, smtp,
     # The period is settled: later runs that morning neither send nor rank again.
     again = digest.send_due_digests(db, settings, now=MONDAY_0705_BERLIN + timedelta(hours=1))
     assert (again.due, again.sent) == (0, 0) and len(ledger(db)) == 1
+
+
+def test_an_empty_period_records_why_and_settings_shows_it(papers, settings, smtp):
+    db = papers
+    uid = add_user(db, "picky@example.org", min_score=1e9)
+    digest.send_due_digests(db, settings, now=MONDAY_0705_BERLIN)
+    row = store.last_digest(db, uid)
+    outcome = json.loads(row["outcome"])
+    assert outcome["kind"] == "below_bar" and outcome["arrived"] > 0
+    words = digest.outcome_words(row, "Europe/Berlin")
+    assert words.startswith(
+        f"No digest on 2025-03-10: nothing new above your bar: {outcome['arrived']} papers arrived"
+    )
+
+
+def test_a_failed_source_and_no_papers_is_the_recorded_reason(db, settings, smtp):
+    uid = add_user(db, "ada@example.org")
+    day = MONDAY_0705_BERLIN.astimezone(UTC).date().isoformat()
+    store.record_fetch_failed(
+        db, "hf-daily", day, error="HTTP 503", next_attempt_at="2025-03-10T08:00:00+00:00"
+    )
+    digest.send_due_digests(db, settings, now=MONDAY_0705_BERLIN)
+    row = store.last_digest(db, uid)
+    assert json.loads(row["outcome"]) == {
+        "kind": "source_failed",
+        "source": "hf-daily",
+        "retry_at": "2025-03-10T08:00:00+00:00",
+    }
+    assert digest.outcome_words(row, "Europe/Berlin") == (
+        "No digest on 2025-03-10: the source failed (hf-daily); retrying at 09:00."
+    )
+    from web import create_app
+
+    from ._web import log_in, sign_up
+
+    app = create_app({"DATA_DIR": str(settings.data_dir), "SECRET_KEY": "s"})
+    client = app.test_client()
+    sign_up(client, "bob@example.org", confirm=False)  # an unconfirmed address
+    log_in(client, "bob@example.org")
+    page = client.get("/settings").get_data(as_text=True)
+    assert "Digests go only to a confirmed address" in page
+    from web.settings import last_digest_words
+
+    answer = last_digest_words(db, store.get_user(db, uid))  # what ada's settings page says
+    assert answer == "No digest on 2025-03-10: the source failed (hf-daily); retrying at 09:00."
 
 
 def test_a_later_digest_never_repeats_a_paper_or_sends_a_rated_one(papers, settings, smtp):

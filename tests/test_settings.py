@@ -33,6 +33,7 @@ EFFECTS = {
     "PAPERFEED_SMTP_URL": ("smtp://mx:25", lambda s: s.smtp_url == "smtp://mx:25"),
     "PAPERFEED_MAIL_FROM": ("pf <pf@x.org>", lambda s: s.mail_from == "pf <pf@x.org>"),
     "PAPERFEED_PROXY_HOPS": ("2", lambda s: s.proxy_hops == 2),
+    "PAPERFEED_REMOTE_IMAGES": ("1", lambda s: s.remote_images is True),
     "PAPERFEED_HF_API_URL": ("http://hf/", lambda s: s.sources.hf_api_url == "http://hf"),
     "PAPERFEED_ARXIV_API_URL": ("http://ax", lambda s: s.sources.arxiv_api_url == "http://ax"),
     "PAPERFEED_ARXIV_CATEGORIES": (

@@ -55,8 +55,16 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000"
 
 
-def _security_headers(production: bool):
+#: Where the sources' thumbnails are, allowed in img-src only with PAPERFEED_REMOTE_IMAGES.
+THUMBNAIL_HOSTS = "https://cdn-thumbnails.huggingface.co"
+
+
+def _security_headers(production: bool, remote_images: bool = False):
     headers = {**SECURITY_HEADERS, **({"Strict-Transport-Security": HSTS} if production else {})}
+    if remote_images:
+        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+            "img-src 'self' data:", f"img-src 'self' data: {THUMBNAIL_HOSTS}"
+        )
 
     def add(response):
         for name, value in headers.items():
@@ -92,7 +100,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # The serving state of this data dir: the published bundle and the memos over it.
     # Workers keep answering from the old bundle while a newly published one loads.
     app.extensions["paperfeed.feeds"] = FeedService(settings, background_reload=True)
-    app.after_request(_security_headers(production))
+    app.after_request(_security_headers(production, settings.remote_images))
+    app.jinja_env.globals["remote_images"] = settings.remote_images
     app.jinja_env.tests["http_url"] = _is_http_url
     app.jinja_env.tests["flash_of"] = _flash_of
     app.jinja_env.finalize = _renderable
@@ -112,6 +121,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         email_links,
         errors,
         feed,
+        follows,
         health,
         interests,
         onboarding,
@@ -134,6 +144,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         search.bp,
         trending.bp,
         papers.bp,
+        follows.bp,
         settings_views.bp,
         interests.bp,
         atom.bp,

@@ -77,9 +77,10 @@ def render_atom(user: dict, items: list[pipeline.FeedItem], token: str) -> bytes
             entry.author([{"name": strip_unrenderable(name)} for name in item.authors])
         by = f"{', '.join(item.authors)}\n\n" if item.authors else ""
         pdf = f"\n\nPDF: {item.links['pdf']}" if item.links.get("pdf") else ""
+        tldr = f"TL;DR by Hugging Face: {item.tldr}\n\n" if item.tldr else ""
         if item.section:  # the interest whose section lists it
             entry.category(term=strip_unrenderable(item.section))
-        entry.summary(strip_unrenderable(f"{by}{item.reason}\n\n{item.abstract}{pdf}"))
+        entry.summary(strip_unrenderable(f"{by}{item.reason}\n\n{tldr}{item.abstract}{pdf}"))
         entry.updated(entry_updated(item))
     return feed.atom_str(pretty=True)
 

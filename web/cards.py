@@ -28,7 +28,19 @@ from markupsafe import Markup
 #: Cards kept per app: a few pages each for a few hundred people (~2 KB a card).
 CACHE_SIZE = 4096
 
-_FIELDS = ("paper_id", "title", "abstract", "url", "rating", "authors", "links", "reason", "match")
+_FIELDS = (
+    "paper_id",
+    "title",
+    "abstract",
+    "url",
+    "rating",
+    "authors",
+    "links",
+    "tldr",
+    "thumbnail",
+    "reason",  # the last two: cleared where reasons are not shown (see __call__)
+    "match",
+)
 _ATTRS = operator.attrgetter(*_FIELDS)
 
 #: Words for a match, from the highest band down: the share of the person's own likes that

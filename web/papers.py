@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request
 
 from recommender import pipeline, store
+from recommender.authors import author_key
 
 from .auth import login_required, safe_next
 from .db import get_db, get_feeds
@@ -26,9 +27,15 @@ def paper_page(user: dict, paper_id: int) -> dict:
     """
     db = get_db()
     paper = store.get_paper(db, paper_id) or abort(404)
+    if paper.get("library_of") not in (None, user["id"]):
+        abort(404)  # someone else's library paper: private
     bundle = get_feeds().bundle()
+    followed = {f["author_key"] for f in store.followed_authors(db, user["id"])}
     return {
         "paper": paper,
+        "authors": [
+            (name, author_key(name), author_key(name) in followed) for name in paper["authors"]
+        ],
         "rating": store.rating_values(db, user["id"]).get(paper_id),
         "similar": get_feeds().similar_papers(db, paper_id, k=SIMILAR),
         "text_model": bundle.info.get("text_model") if bundle is not None else None,

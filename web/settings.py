@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from recommender import ratings_io, store
+from recommender import digest, library, ratings_io, store
 from recommender.accounts import timezones, valid_timezone
 
 from .auth import login_required
@@ -108,10 +108,22 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "formats": ratings_io.FORMATS,
         "score_scale": SCORE_SCALE,
         "layouts": LAYOUT_NAMES,
+        "library_count": len(store.library_papers(db, user["id"])),
+        "last_digest": last_digest_words(db, user),
+        "follows": store.followed_authors(db, user["id"]),
         "interests": person_interests(user["id"]),
         "default_interest": store.DEFAULT_INTEREST,
         "mail_problem": store.account_mail_problem(db, user["id"]),
     }
+
+
+def last_digest_words(db, user: dict) -> str:
+    """The answer to "I got no email": why digests are off, or what the last period did."""
+    if not user["digest_enabled"]:
+        return "Digests are off."
+    if not user["email_confirmed_at"]:
+        return "Digests go only to a confirmed address: confirm yours first."
+    return digest.outcome_words(store.last_digest(db, user["id"]), user["timezone"])
 
 
 def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
@@ -150,6 +162,7 @@ def show_json():
             **{k: g.user[k] for k in keys},
             "ratings": page["ratings"],
             "atom_url": page["atom_url"],
+            "last_digest": page["last_digest"],
             "interests": list(page["interests"]),
             "mail_problem": page["mail_problem"],
         }
@@ -226,6 +239,36 @@ def import_ratings():
     # Shown in the section the redirect scrolls to, not above it at the top of the page.
     flash(message, f"{category}@import")
     return redirect(url_for("settings.show") + "#import")
+
+
+def import_library_upload(user: dict, upload, pasted: str) -> tuple[str, str]:
+    """Read an uploaded library file (or pasted ids) and import it: ``(category, message)``."""
+    try:
+        if upload is not None and upload.filename:
+            text = ratings_io.decode_ratings_file(upload.read(), source=upload.filename)
+            fmt, source = library.guess_library_format(upload.filename, text), upload.filename
+        elif pasted.strip():
+            text, source = pasted, "the pasted list"
+            fmt = library.guess_library_format("", text)
+        else:
+            return "error", "Choose a library file, or paste arXiv ids or DOIs."
+        entries = library.read_library(text, fmt, source=source)
+    except ratings_io.RatingsFormatError as exc:
+        return "error", f"Nothing was imported. {exc}"
+    return "success", library.import_library(
+        get_db(), user["id"], entries, cfg=get_settings().sources
+    ).message()
+
+
+@bp.post("/settings/library")
+@login_required
+def import_library():
+    category, message = import_library_upload(
+        g.user, request.files.get("file"), request.form.get("ids", "")
+    )
+    back = "onboarding.welcome" if request.form.get("back") == "welcome" else "settings.show"
+    flash(message, f"{category}@library")
+    return redirect(url_for(back) + "#library")
 
 
 @bp.post("/settings/atom")

@@ -64,7 +64,7 @@ Never twice, never lost
       *sending*. The recovered row's ``last_error`` says it was resent.
 """
 
-from .choose import CHOOSE_BATCH, choose_papers_many
+from .choose import CHOOSE_BATCH, choose_papers_many, empty_outcome, failed_fetches
 from .delivery import (
     CLAIM_BATCH,
     MAX_ATTEMPTS,
@@ -85,6 +85,7 @@ from .message import (
     subject_for,
     unsubscribe_url,
 )
+from .outcome import outcome_words
 from .schedule import CATCH_UP, Due, current_period, due_people, send_instant
 
 __all__ = [
@@ -100,6 +101,9 @@ __all__ = [
     "Due",
     "backoff",
     "choose_papers_many",
+    "empty_outcome",
+    "failed_fetches",
+    "outcome_words",
     "current_period",
     "due_people",
     "new_message_id",

@@ -133,11 +133,15 @@ def _claim_all(
     chosen: list[list[FeedItem]],
     now: datetime,
     report: DigestRun,
+    outcomes: list[str] | None = None,
 ) -> None:
-    """Write the ledger rows of everyone due, :data:`CLAIM_BATCH` per transaction."""
+    """Write the ledger rows of everyone due, :data:`CLAIM_BATCH` per transaction; an empty
+    period records its outcome (why nothing was sent)."""
+    outcomes = outcomes or [None] * len(due)
     for start in range(0, len(due), CLAIM_BATCH):
         people = due[start : start + CLAIM_BATCH]
         papers = chosen[start : start + CLAIM_BATCH]
+        whys = outcomes[start : start + CLAIM_BATCH]
         claims = [
             store.Claim(
                 user_id=d.user["id"],
@@ -148,8 +152,9 @@ def _claim_all(
                 message_id=new_message_id(settings, d.user["id"], d.period),
                 subject=subject_for(d.period, len(items)),
                 items=[(i.paper_id, i.score, i.reason, i.section) for i in items],
+                outcome=why,
             )
-            for d, items in zip(people, papers, strict=True)
+            for d, items, why in zip(people, papers, whys, strict=True)
         ]
         for d, items, digest_id in zip(
             people, papers, store.claim_digests(db, claims, now), strict=True
@@ -354,8 +359,10 @@ def send_due_digests(
             due = due_people(db, now, email=email)
             report.due = len(due)
             started = perf_counter()
-            chosen = choose_papers_many(db, settings, [d.user for d in due], now)
-            _claim_all(db, settings, due, chosen, now, report)
+            outcomes: list[str] = []
+            users = [d.user for d in due]
+            chosen = choose_papers_many(db, settings, users, now, outcomes=outcomes)
+            _claim_all(db, settings, due, chosen, now, report, outcomes)
             report.choose_seconds = perf_counter() - started
             only = None
             if email is not None:

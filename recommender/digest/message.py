@@ -126,6 +126,7 @@ def render_digest(
                 "pdf_url": p.get("pdf_url") if _is_http(p.get("pdf_url")) else None,
                 "authors": _authors_line(p.get("authors")),
                 "reason": p["reason"],
+                "tldr": " ".join((p.get("ai_summary") or "").split()) or None,
                 "section": p.get("section"),
                 "like_url": rate_url(settings, token, p["paper_id"], 1),
                 "dislike_url": rate_url(settings, token, p["paper_id"], -1),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .. import reasons, store
 
@@ -35,6 +35,12 @@ class FeedItem:
     match: float | None = None
     #: the keyword topic it matches (reason kind "topic")
     topic: str | None = None
+    #: the followed author, as the paper names them (reason kind "followed")
+    followed_author: str | None = None
+    #: the source's one-line summary (Hugging Face's ai_summary), shown labelled as theirs
+    tldr: str | None = None
+    #: the source's thumbnail image URL (shown only where PAPERFEED_REMOTE_IMAGES allows)
+    thumbnail: str | None = None
     #: the interest whose section lists it (None: the person has one interest)
     section: str | None = None
 
@@ -63,6 +69,13 @@ def ranked_item(paper: dict, ranked, because: int | None, papers: dict, rating) 
     )
 
 
+def followed_item(paper: dict, author: str) -> FeedItem:
+    """A paper by an author the person follows: on top of its day, whatever its score."""
+    words = reasons.describe(reasons.FOLLOWED, author=author)
+    item = _feed_item(paper, 0.0, words, reasons.FOLLOWED, None, (), None, None, None)
+    return replace(item, followed_author=author)
+
+
 def unranked_item(paper: dict, kind: str, rating) -> FeedItem:
     return _feed_item(paper, 0.0, reasons.describe(kind), kind, None, (), rating, None, None)
 
@@ -87,5 +100,7 @@ def _feed_item(paper: dict, score, words, kind, because, terms, rating, match, t
         published=paper.get("published"),
         reason_kind=kind,
         match=match,
+        tldr=paper.get("ai_summary"),
+        thumbnail=paper.get("thumbnail"),
         topic=topic,
     )

@@ -19,11 +19,12 @@ import numpy as np
 from sqlite_utils import Database
 
 from .. import reasons, store
+from ..authors import followed_author
 from ..bundles import Bundle, changed_on_disk, load_servable
 from ..config import Settings
 from ..muting import muted_filter
 from ..ranking import CandidateIndex, Profile, best_sections, rank_users
-from .items import FeedItem, ranked_item, unranked_item
+from .items import FeedItem, followed_item, ranked_item, unranked_item
 from .memo import Memo
 from .query import (
     FeedPage,
@@ -76,6 +77,8 @@ class _Batch:
     visible: list[list[int]] = field(default_factory=list)  # not hidden, not muted
     unrated: list[list[int]] = field(default_factory=list)  # ... and not rated: to rank
     papers: dict[int, dict] = field(default_factory=dict)  # rows read so far
+    follows: dict[int, dict[str, str]] = field(default_factory=dict)  # user -> key -> name
+    followed: list[dict[int, str]] = field(default_factory=list)  # per request: pid -> author
     filed: dict[int, dict[int, int]] = field(default_factory=dict)  # likes' named interests
 
 
@@ -383,6 +386,7 @@ class FeedService:
             if r.user_id not in users:
                 raise LookupError(f"no user with id {r.user_id}")
         batch = _Batch(requests, users, store.rating_values_many(db, ids))
+        batch.follows = store.follows_many(db, ids)
         if any(r.interest is not None for r in requests):
             batch.filed = store.like_interests_many(db, ids)
         return batch
@@ -417,19 +421,32 @@ class FeedService:
         muting = {id(r.paper_ids) for r in requests if mutes[r.user_id] is not None}
         if muting:
             self._fetch(db, batch, (p for key in muting for p in in_store[key]))
+        authors = self._authors(db, batch, in_store)
         for r in requests:
             rated, gone = batch.ratings[r.user_id], hidden.get(r.user_id, set())
             seen_ok = in_store[id(r.paper_ids)]
             if gone and not gone.isdisjoint(seen_ok):
                 seen_ok = [pid for pid in seen_ok if pid not in gone]
+            followed = _followed(seen_ok, authors, batch.follows.get(r.user_id))
             if (mute := mutes[r.user_id]) is not None:
-                seen_ok = [pid for pid in seen_ok if not mute(batch.papers[pid])]
+                passes = followed if users[r.user_id].get("follows_pass_muted") else {}
+                seen_ok = [p for p in seen_ok if p in passes or not mute(batch.papers[p])]
+                followed = {p: a for p, a in followed.items() if p in seen_ok}
+            batch.followed.append({p: a for p, a in followed.items() if p not in rated})
             batch.visible.append(seen_ok)
             batch.unrated.append(
                 seen_ok
                 if rated.keys().isdisjoint(seen_ok)
                 else [pid for pid in seen_ok if pid not in rated]
             )
+
+    @staticmethod
+    def _authors(db: Database, batch: _Batch, in_store: dict) -> dict[int, list[str]]:
+        """The author names of the candidates of people who follow anyone (none read
+        for anyone else)."""
+        lists = {id(r.paper_ids) for r in batch.requests if r.user_id in batch.follows}
+        ids = sorted({p for key in lists for p in in_store[key]})
+        return store.paper_authors(db, ids) if ids else {}
 
     def _profiles(self, bundle: Bundle, batch: _Batch) -> list[Profile]:
         """What the ranker knows of each person, in the bundle's rows."""
@@ -512,10 +529,11 @@ class FeedService:
         model, then (``include_seen``) the rated ones."""
         needed: set[int] = set()
         fresh_of = []
-        for r, ranked, seen_ok, unrated in zip(
-            batch.requests, ranked_all, batch.visible, batch.unrated, strict=True
+        for r, ranked, seen_ok, unrated, followed in zip(
+            batch.requests, ranked_all, batch.visible, batch.unrated, batch.followed, strict=True
         ):
             top = r.offset + r.limit
+            needed.update(followed)
             for x in ranked[:top]:
                 needed.add(int(bundle.paper_ids[x.pidx]))
                 if x.because_pidx is not None:
@@ -534,17 +552,22 @@ class FeedService:
             if r.include_seen:
                 needed.update(pid for pid in seen_ok if pid in batch.ratings[r.user_id])
         self._fetch(db, batch, needed)
+        if missing := needed - batch.papers.keys():  # a liked library paper named as a reason
+            batch.papers.update(store.library_titles(db, sorted(missing)))
         papers = batch.papers
         results = []
-        for r, ranked, seen_ok, fresh in zip(
-            batch.requests, ranked_all, batch.visible, fresh_of, strict=True
+        for r, ranked, seen_ok, fresh, followed in zip(
+            batch.requests, ranked_all, batch.visible, fresh_of, batch.followed, strict=True
         ):
             rated = batch.ratings[r.user_id]
-            items: list[FeedItem] = []
+            # a followed author's paper tops its day, whatever its score
+            items = [followed_item(papers[p], a) for p, a in followed.items() if p in papers]
             for x in ranked[: r.offset + r.limit]:
+                pid = int(bundle.paper_ids[x.pidx])
+                if pid in followed:
+                    continue
                 if r.min_score is not None and x.score < r.min_score:
                     continue
-                pid = int(bundle.paper_ids[x.pidx])
                 if pid not in papers:  # deleted by hand since the model was fitted
                     continue
                 because = (
@@ -554,7 +577,7 @@ class FeedService:
                     because = None
                 items.append(ranked_item(papers[pid], x, because, papers, None))
             why = reasons.NEW_SINCE_MODEL if ranked else reasons.NEW_IN_DUMP
-            items += [unranked_item(papers[pid], why, None) for pid in fresh]
+            items += [unranked_item(papers[pid], why, None) for pid in fresh if pid not in followed]
             if r.include_seen:
                 items += [
                     unranked_item(papers[pid], reasons.RATED, rated[pid])
@@ -626,6 +649,20 @@ def _unique(values: np.ndarray) -> np.ndarray:
     if len(values) < 2:
         return values
     return values[np.concatenate(([True], values[1:] != values[:-1]))]
+
+
+def _followed(
+    paper_ids: Sequence[int], authors: dict[int, list[str]], follows: dict[str, str] | None
+) -> dict[int, str]:
+    """``{paper_id: the followed author as the paper names them}`` among ``paper_ids``."""
+    if not follows:
+        return {}
+    found = {}
+    for pid in paper_ids:
+        name = followed_author(authors.get(pid, ()), follows)
+        if name is not None:
+            found[pid] = name
+    return found
 
 
 def _ranked_interests(interests: Sequence[dict], keywords: bool) -> list[dict]:

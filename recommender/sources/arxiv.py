@@ -116,3 +116,19 @@ def search_titles(
                 {"authors": list(paper.authors), "published": paper.published},
             )
     return found
+
+
+def fetch_ids(client: PoliteClient, base_url: str, arxiv_ids: list[str]) -> dict[str, ParsedPaper]:
+    """The papers with these bare arXiv ids, in one request (``id_list``): ``{id: paper}``
+    for the ids arXiv knows (an unknown id is simply absent from the answer)."""
+    if not arxiv_ids:
+        return {}
+    params = {"id_list": ",".join(arxiv_ids), "start": 0, "max_results": len(arxiv_ids)}
+    _, papers = client.get(f"{base_url}/api/query?{urlencode(params)}", parse_page)
+    wanted = set(arxiv_ids)
+    found: dict[str, ParsedPaper] = {}
+    for paper in papers:
+        bare = (paper.external_id or "").removeprefix("arxiv:")  # parse_dump drops versions
+        if bare in wanted:
+            found.setdefault(bare, paper)
+    return found

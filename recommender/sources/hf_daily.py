@@ -64,6 +64,7 @@ def parse_daily_papers(body: bytes) -> tuple[list[ParsedPaper], int]:
             if isinstance(a, dict) and _text(a.get("name"))
         )
         upvotes = paper.get("upvotes")
+        thumbnail = item.get("thumbnail") or paper.get("thumbnail")
         papers.append(
             ParsedPaper(
                 title=title,
@@ -75,6 +76,10 @@ def parse_daily_papers(body: bytes) -> tuple[list[ParsedPaper], int]:
                 line=position,
                 upvotes=upvotes if isinstance(upvotes, int) and upvotes >= 0 else None,
                 hf_url=HF_PAPER_PAGE + arxiv_id if arxiv_id else None,
+                ai_summary=_text(paper.get("ai_summary"), item.get("ai_summary")) or None,
+                thumbnail=thumbnail
+                if isinstance(thumbnail, str) and thumbnail.startswith("https://")
+                else None,
             )
         )
     return papers, skipped

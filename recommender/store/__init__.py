@@ -27,6 +27,7 @@ from .digests import (
     digest_subscribers,
     digests_in_state,
     get_subscriber,
+    last_digest,
     mark_digest_cancelled,
     mark_digest_failed,
     mark_digest_retry,
@@ -56,6 +57,20 @@ from .interests import (
     list_interests,
     merge_interests,
     rename_interest,
+)
+from .library import (
+    follow_author,
+    followed_authors,
+    follows_many,
+    import_library,
+    known_arxiv_ids,
+    library_key,
+    library_paper_ids,
+    library_papers,
+    library_titles,
+    paper_authors,
+    set_follows_pass_muted,
+    unfollow_author,
 )
 from .mails import (
     MAIL_KINDS,
@@ -143,6 +158,18 @@ from .users import (
 )
 
 __all__ = [
+    "follow_author",
+    "followed_authors",
+    "follows_many",
+    "paper_authors",
+    "library_titles",
+    "set_follows_pass_muted",
+    "unfollow_author",
+    "import_library",
+    "known_arxiv_ids",
+    "library_key",
+    "library_paper_ids",
+    "library_papers",
     "DEFAULT_INTEREST",
     "InterestError",
     "clean_name",
@@ -198,6 +225,7 @@ __all__ = [
     "digest_subscribers",
     "digests_in_state",
     "get_subscriber",
+    "last_digest",
     "mark_digest_cancelled",
     "mark_digest_failed",
     "mark_digest_retry",

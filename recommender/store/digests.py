@@ -144,6 +144,8 @@ class Claim:
     message_id: str | None
     subject: str | None
     items: Sequence[tuple]
+    #: why an empty period sent nothing (JSON; recommender.digest.outcome_words)
+    outcome: str | None = None
 
 
 def claim_digests(db: Database, claims: Sequence[Claim], now: datetime) -> list[int | None]:
@@ -161,8 +163,8 @@ def claim_digests(db: Database, claims: Sequence[Claim], now: datetime) -> list[
                 """
                 INSERT INTO digests (user_id, period, cadence, state, recipient, message_id,
                                      subject, papers, due_at, created_at, next_attempt_at,
-                                     updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     updated_at, outcome)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (user_id, period) DO NOTHING
                 """,
                 [
@@ -178,6 +180,7 @@ def claim_digests(db: Database, claims: Sequence[Claim], now: datetime) -> list[
                     stamp,
                     stamp,
                     stamp,
+                    None if c.items else c.outcome,
                 ],
             )
             if cursor.rowcount != 1:
@@ -293,12 +296,13 @@ def ready_digests(db: Database, now: datetime, *, user_id: int | None = None) ->
 
 def digest_papers(db: Database, digest_id: int) -> list[dict]:
     """The papers of one digest in order: paper_id, title, abstract, url, pdf_url,
-    authors (JSON text), score, reason, section (the interest it is listed under)."""
+    authors (JSON text), ai_summary (the source's TL;DR), score, reason, section (the interest
+    it is listed under)."""
     return select(
         db,
         """
             SELECT i.paper_id, p.title, p.abstract, p.url, p.pdf_url, p.authors,
-                   i.score, i.reason, i.section
+                   p.ai_summary, i.score, i.reason, i.section
             FROM digest_items i JOIN papers p ON p.id = i.paper_id
             WHERE i.digest_id = ? ORDER BY i.position
             """,
@@ -348,3 +352,14 @@ def unsubscribe_user(db: Database, user_id: int, email: str) -> bool:
             "UPDATE users SET digest_enabled = 0 WHERE id = ? AND email = ?", [user_id, email]
         )
     return cursor.rowcount == 1
+
+
+def last_digest(db: Database, user_id: int) -> dict | None:
+    """The person's newest digest row (their last period's outcome), or None."""
+    rows = select(
+        db,
+        "SELECT period, state, papers, attempts, last_error, outcome, next_attempt_at, sent_at,"
+        " updated_at FROM digests WHERE user_id = ? ORDER BY period DESC, id DESC LIMIT 1",
+        [user_id],
+    )
+    return rows[0] if rows else None

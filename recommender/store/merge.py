@@ -21,7 +21,8 @@ def find_near_duplicates(db: Database) -> list[tuple[int, int]]:
     near = NearTitles()
     pairs = []
     for paper_id, title, norm, arxiv_id in db.execute(
-        "SELECT id, title, norm_title, arxiv_id FROM papers ORDER BY id"
+        # a library paper is one person's private copy: never merged with another paper
+        "SELECT id, title, norm_title, arxiv_id FROM papers WHERE library_of IS NULL ORDER BY id"
     ):
         found = near.find(title, norm, arxiv_id)
         if found is None:

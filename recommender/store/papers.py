@@ -163,7 +163,7 @@ def record_dump(
                 new_rows.append(_paper_row(paper, arxiv_id, paper_id, dump_id, created))
             elif paper_id in linked:  # two near-duplicates of one stored paper
                 continue
-            elif arxiv_id or paper.authors or paper.url or paper.published:
+            elif arxiv_id or paper.authors or paper.url or paper.published or paper.ai_summary:
                 fills.append(_fill_row(paper, arxiv_id, paper_id))
             linked.add(paper_id)
             links.append((dump_id, paper_id, position))
@@ -171,8 +171,8 @@ def record_dump(
                 progress(1000)
         db.conn.executemany(
             "INSERT INTO papers (id, norm_title, external_id, title, abstract, url, authors,"
-            " published, first_dump_id, created_at, arxiv_id, pdf_url, hf_url, upvotes)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " published, first_dump_id, created_at, arxiv_id, pdf_url, hf_url, upvotes,"
+            " ai_summary, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             new_rows,
         )
         db.execute(
@@ -218,8 +218,8 @@ def _near_duplicates(
         return {}
     every = any(arxiv_ids[i] is None for i in todo)
     stored = db.execute(
-        "SELECT id, title, norm_title, arxiv_id FROM papers"
-        + ("" if every else " WHERE arxiv_id IS NULL")
+        "SELECT id, title, norm_title, arxiv_id FROM papers WHERE library_of IS NULL"
+        + ("" if every else " AND arxiv_id IS NULL")
     )
     near = NearTitles()
     for paper_id, title, norm, arxiv_id in stored:
@@ -247,6 +247,8 @@ def _paper_row(
         links.get("pdf"),
         paper.hf_url,
         paper.upvotes,
+        paper.ai_summary,
+        paper.thumbnail,
     )
 
 
@@ -262,6 +264,8 @@ def _fill_row(paper: ParsedPaper, arxiv_id: str | None, paper_id: int) -> dict:
         "authors": json.dumps(list(paper.authors)) if paper.authors else None,
         "published": paper.published,
         "upvotes": paper.upvotes,
+        "ai_summary": paper.ai_summary,
+        "thumbnail": paper.thumbnail,
     }
 
 
@@ -288,7 +292,8 @@ def _fill_metadata(db: Database, fills: list[dict]) -> None:
         " pdf_url = coalesce(pdf_url, :pdf_url), hf_url = coalesce(hf_url, :hf_url),"
         " authors = CASE WHEN authors = '[]' AND :authors IS NOT NULL THEN :authors"
         " ELSE authors END, published = coalesce(published, :published),"
-        " upvotes = coalesce(:upvotes, upvotes) WHERE id = :id",
+        " upvotes = coalesce(:upvotes, upvotes), ai_summary = coalesce(:ai_summary, ai_summary),"
+        " thumbnail = coalesce(:thumbnail, thumbnail) WHERE id = :id",
         fills,
     )
 

@@ -100,8 +100,18 @@ def rating_counts(db: Database, user_id: int) -> tuple[int, int]:
 
 
 def all_ratings(db: Database) -> list[tuple[int, int, int]]:
-    """Every ``(user_id, paper_id, value)``, for fitting the collaborative model."""
-    return db.execute("SELECT user_id, paper_id, value FROM ratings ORDER BY user_id").fetchall()
+    """Every ``(user_id, paper_id, value)``, for fitting the collaborative model.
+
+    Likes of library papers are left out: such a paper is one person's, so no one else can
+    ever like it; in the collaborative model it would carry no co-likes, only a factor fitted
+    to its owner's other likes (and the popularity signal would count it). Its owner's own
+    model reads it from their ratings (:func:`rating_values`).
+    """
+    return db.execute(
+        "SELECT r.user_id, r.paper_id, r.value FROM ratings r"
+        " WHERE r.paper_id NOT IN (SELECT id FROM papers WHERE library_of IS NOT NULL)"
+        " ORDER BY r.user_id"
+    ).fetchall()
 
 
 def mark_shown(
@@ -191,9 +201,14 @@ def user_ids(db: Database) -> list[int]:
 
 
 def user_profile_fields(db: Database, user_id: int) -> dict | None:
-    """The fields ranking needs: keywords, muted keywords (JSON), time zone."""
+    """The fields ranking needs: keywords, muted keywords (JSON), time zone, and whom they
+    follow (``follows``: the followed authors' keys, for the feed's memo key)."""
     rows = select(
-        db, "SELECT id, keywords, muted_keywords, timezone FROM users WHERE id = ?", [user_id]
+        db,
+        "SELECT id, keywords, muted_keywords, timezone, follows_pass_muted,"
+        " (SELECT group_concat(author_key, '|') FROM follows f WHERE f.user_id = users.id)"
+        " AS follows FROM users WHERE id = ?",
+        [user_id],
     )
     return rows[0] if rows else None
 
@@ -213,7 +228,7 @@ def papers_by_ids(db: Database, paper_ids: Sequence[int]) -> dict[int, dict]:
         for row in select(
             db,
             "SELECT p.id, p.title, p.abstract, p.url, p.first_dump_id, d.dump_date, p.authors,"
-            " p.arxiv_id, p.pdf_url, p.hf_url, p.published"
+            " p.arxiv_id, p.pdf_url, p.hf_url, p.published, p.ai_summary, p.thumbnail"
             f" FROM papers p JOIN dumps d ON d.id = p.first_dump_id WHERE p.id IN ({marks})",
             chunk,
         ):
@@ -274,7 +289,8 @@ def user_profile_fields_many(db: Database, user_ids: Sequence[int]) -> dict[int,
     for chunk, marks in _chunks(user_ids):
         for row in select(
             db,
-            f"SELECT id, keywords, muted_keywords, timezone FROM users WHERE id IN ({marks})",
+            f"SELECT id, keywords, muted_keywords, timezone, follows_pass_muted FROM users"
+            f" WHERE id IN ({marks})",
             chunk,
         ):
             found[row["id"]] = row

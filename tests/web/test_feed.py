@@ -15,6 +15,9 @@ from .._web import NEW_DAY, OLD_DAY, post, rate_by_fetch, sign_up, user_id
 
 FEED_ITEM_KEYS = {
     "paper_id",
+    "followed_author",
+    "tldr",
+    "thumbnail",
     "title",
     "abstract",
     "url",
