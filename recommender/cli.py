@@ -28,7 +28,7 @@ class Context:
     def db(self):
         if self._db is None:
             self.settings.ensure_dirs()
-            self._db = store.open_db(self.settings.db_path)
+            self._db = store.open_db(self.settings.db_path, busy_timeout=self.settings.busy_timeout)
         return self._db
 
 
@@ -92,7 +92,7 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 def migrate(ctx: Context) -> None:
     """Create or upgrade the database schema."""
     ctx.settings.ensure_dirs()
-    db = store.connect(ctx.settings.db_path)
+    db = store.connect(ctx.settings.db_path, busy_timeout=ctx.settings.busy_timeout)
     applied = store.migrate(db)
     if applied:
         for name in applied:

@@ -69,7 +69,7 @@ def ingest_inbox(settings: Settings) -> InboxReport:
         )
         if not waiting:
             return report
-        with store.connect(settings.db_path) as db:
+        with store.connect(settings.db_path, busy_timeout=settings.busy_timeout) as db:
             store.migrate(db)
             for name in waiting:
                 _ingest_one(db, box, name, report)
@@ -117,7 +117,7 @@ def refit_models(settings: Settings) -> dict | None:
     """
     from .refit import refit
 
-    with store.connect(settings.db_path) as db:
+    with store.connect(settings.db_path, busy_timeout=settings.busy_timeout) as db:
         store.migrate(db)
         if store.latest_dump(db) is None:
             log.info("refit: no dumps yet; nothing to fit")
@@ -161,7 +161,7 @@ def fetch_sources(settings: Settings, *, now: datetime | None = None) -> list:
     """
     from .sources import fetch_due
 
-    with store.connect(settings.db_path) as db:
+    with store.connect(settings.db_path, busy_timeout=settings.busy_timeout) as db:
         store.migrate(db)
         outcomes = fetch_due(db, settings.sources, now=now)
     if any(getattr(o, "new_papers", 0) for o in outcomes):
@@ -176,7 +176,7 @@ def send_digests(settings: Settings, *, now: datetime | None = None) -> DigestRu
     """
     from .digest import send_due_digests
 
-    with store.connect(settings.db_path) as db:
+    with store.connect(settings.db_path, busy_timeout=settings.busy_timeout) as db:
         store.migrate(db)
         return send_due_digests(db, settings, now=now)
 
@@ -188,7 +188,7 @@ def send_account_mails(settings: Settings, *, secret_key: str | None = None) -> 
     from .accounts import deliver_account_mails
 
     key = secret_key or settings.secret_key()
-    with store.connect(settings.db_path) as db:
+    with store.connect(settings.db_path, busy_timeout=settings.busy_timeout) as db:
         run = deliver_account_mails(db, settings, key)
     if run.sent or run.retrying or run.failed or run.dropped:
         log.info(

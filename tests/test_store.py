@@ -192,8 +192,10 @@ def test_a_writer_waits_for_the_lock_and_gives_up_after_the_busy_timeout(data_di
 
     path = data_dir / "paperfeed.db"
     store.open_db(path).close()
-    first, second = store.connect(path), store.connect(path)
-    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 300)
+    # The wait comes from the caller (settings.busy_timeout), never from the environment.
+    monkeypatch.setenv("PAPERFEED_DB_BUSY_TIMEOUT", "30")
+    first, second = store.connect(path), store.connect(path, busy_timeout=0.3)
+    assert first.execute("PRAGMA busy_timeout").fetchone()[0] == dbmod.BUSY_TIMEOUT_MS
 
     def hold(seconds: float, taken: threading.Event, email: str):
         with dbmod.transaction(first):

@@ -43,12 +43,13 @@ _local = threading.local()
 
 def get_db() -> Database:
     if "db" not in g:
-        path = get_settings().db_path
+        settings = get_settings()
+        path = settings.db_path
         mine: dict[Path, Database] = _local.__dict__.setdefault("connections", {})
         if path not in mine:
             if len(mine) >= 4:  # several apps in one process (tests): keep the newest few
                 mine.pop(next(iter(mine))).close()
-            mine[path] = store.connect(path)
+            mine[path] = store.connect(path, busy_timeout=settings.busy_timeout)
         g.db = mine[path]
     return g.db
 
@@ -64,6 +65,6 @@ def init_app(app: Flask) -> None:
     """Migrate once at start-up, and close connections after each request."""
     settings = load_settings(app.config["DATA_DIR"])
     settings.ensure_dirs()
-    with store.connect(settings.db_path) as db:
+    with store.connect(settings.db_path, busy_timeout=settings.busy_timeout) as db:
         store.migrate(db)
     app.teardown_appcontext(close_db)

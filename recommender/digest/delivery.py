@@ -173,9 +173,11 @@ def _claim_all(
 
 
 def _sender_db(db: Database) -> Database | None:
-    """A second connection to the same file, for the sender thread (None: in memory)."""
+    """A second connection to the same file, with the same busy timeout, for the sender
+    thread (None: in memory)."""
     path = store.database_file(db)
-    return store.connect(path) if path else None
+    wait = store.busy_timeout_ms(db.conn) / 1000
+    return store.connect(path, busy_timeout=wait) if path else None
 
 
 def _deliver_all(

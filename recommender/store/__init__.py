@@ -6,6 +6,7 @@ Callers get plain dicts and ids back, never cursors.
 """
 
 from .db import (
+    busy_timeout_ms,
     connect,
     database_file,
     is_busy,
@@ -251,6 +252,7 @@ __all__ = [
     "update_upvotes",
     "DumpRecord",
     "StoreError",
+    "busy_timeout_ms",
     "connect",
     "count_papers",
     "dump_papers",

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
-from ..config import env_number
-
-#: How long a write waits for another process's lock, unless PAPERFEED_DB_BUSY_TIMEOUT says.
+#: How long a write waits for another process's lock, for a connection opened without a
+#: ``busy_timeout`` (callers with :class:`~recommender.config.Settings` pass
+#: ``settings.busy_timeout``: PAPERFEED_DB_BUSY_TIMEOUT, read once with the settings).
 BUSY_TIMEOUT_MS = 5000
 MIGRATION_SET = "paperfeed"
 
@@ -34,10 +34,10 @@ def migrations_dir() -> Path:
     raise FileNotFoundError(f"no migrations folder at {here} or {installed}")
 
 
-def busy_timeout_ms() -> int:
-    """Milliseconds a write waits for a lock another process holds: the setting
-    ``PAPERFEED_DB_BUSY_TIMEOUT`` (seconds), else :data:`BUSY_TIMEOUT_MS`."""
-    return int(env_number("PAPERFEED_DB_BUSY_TIMEOUT", BUSY_TIMEOUT_MS / 1000, 0, 600) * 1000)
+def busy_timeout_ms(conn: sqlite3.Connection) -> int:
+    """Milliseconds a write on ``conn`` waits for a lock another process holds: the
+    connection's own ``busy_timeout``, set by :func:`connect`."""
+    return conn.execute("PRAGMA busy_timeout").fetchone()[0]
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -54,11 +54,12 @@ def is_disk_full(exc: BaseException) -> bool:
     )
 
 
-def connect(path: str | Path) -> Database:
-    """Open the database file with WAL, foreign keys and a busy timeout."""
+def connect(path: str | Path, *, busy_timeout: float | None = None) -> Database:
+    """Open the database file with WAL, foreign keys and a busy timeout: ``busy_timeout``
+    seconds (``settings.busy_timeout``), else :data:`BUSY_TIMEOUT_MS`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wait = busy_timeout_ms()
+    wait = BUSY_TIMEOUT_MS if busy_timeout is None else int(busy_timeout * 1000)
     conn = sqlite3.connect(str(path), timeout=wait / 1000, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -142,9 +143,9 @@ def pending_migrations(db: Database, folder: Path | None = None) -> list[str]:
     return [m.name for m in build_migrations(folder).pending(db)]
 
 
-def open_db(path: str | Path) -> Database:
+def open_db(path: str | Path, *, busy_timeout: float | None = None) -> Database:
     """Connect and migrate: what every command does first."""
-    db = connect(path)
+    db = connect(path, busy_timeout=busy_timeout)
     migrate(db)
     return db
 
@@ -156,10 +157,10 @@ def _begin_immediate(conn: sqlite3.Connection, wait_ms: int | None = None) -> No
     that finds the lock taken for a millisecond often sleeps 50-100 ms: the tail
     latency of every like under concurrent use. We poll every 0.5-2 ms for the first
     0.1 s, then back off to 50 ms steps (a lock held for seconds: a long transaction in
-    another process), up to ``wait_ms`` (default :func:`busy_timeout_ms`), then report
-    SQLite's "database is locked".
+    another process), up to ``wait_ms`` (default: the connection's busy timeout), then
+    report SQLite's "database is locked".
     """
-    full = busy_timeout_ms()
+    full = busy_timeout_ms(conn)
     wait_ms = full if wait_ms is None else wait_ms
     conn.execute("PRAGMA busy_timeout=0")
     try:

@@ -138,7 +138,7 @@ def mark_shown(
     if not rows:
         return
     # Bookkeeping beside a read: never hold a page for long behind another writer.
-    with transaction(db, wait_ms=min(IMPRESSION_WAIT_MS, busy_timeout_ms())):
+    with transaction(db, wait_ms=min(IMPRESSION_WAIT_MS, busy_timeout_ms(db.conn))):
         db.conn.executemany(
             "INSERT OR IGNORE INTO impressions (user_id, paper_id, channel, shown_on)"
             " VALUES (?, ?, ?, ?)",

@@ -47,9 +47,11 @@ class Lock:
         self.process.wait(timeout=30)
 
 
-@pytest.fixture
-def quick(monkeypatch):
-    monkeypatch.setenv("PAPERFEED_DB_BUSY_TIMEOUT", "0.5")
+@pytest.fixture(autouse=True)
+def busy_timeout(request, monkeypatch):
+    """Settings are read once, when the app starts: the wait (0.5 s unless a test says)
+    is set before it does."""
+    monkeypatch.setenv("PAPERFEED_DB_BUSY_TIMEOUT", getattr(request, "param", "0.5"))
 
 
 def user_id(data_dir: Path, address: str) -> int:
@@ -67,7 +69,7 @@ def ratings(data_dir: Path, uid: int) -> list:
         return db.execute("SELECT paper_id, value FROM ratings WHERE user_id = ?", [uid]).fetchall()
 
 
-def test_a_rating_during_a_long_lock_is_a_503_with_retry_after_and_not_saved(ada, data_dir, quick):
+def test_a_rating_during_a_long_lock_is_a_503_with_retry_after_and_not_saved(ada, data_dir):
     paper, uid = a_paper(data_dir), user_id(data_dir, "ada@example.org")
     token = csrf_token(ada)
     lock = Lock(data_dir / "paperfeed.db", 2)
@@ -95,8 +97,8 @@ def test_a_rating_during_a_long_lock_is_a_503_with_retry_after_and_not_saved(ada
     assert ratings(data_dir, uid) == [(paper, 1)]
 
 
-def test_a_rating_during_a_short_lock_waits_and_is_saved(ada, data_dir, monkeypatch):
-    monkeypatch.setenv("PAPERFEED_DB_BUSY_TIMEOUT", "5")
+@pytest.mark.parametrize("busy_timeout", ["5"], indirect=True)
+def test_a_rating_during_a_short_lock_waits_and_is_saved(ada, data_dir):
     paper, uid = a_paper(data_dir), user_id(data_dir, "ada@example.org")
     token = csrf_token(ada)
     lock = Lock(data_dir / "paperfeed.db", 1)
@@ -110,7 +112,7 @@ def test_a_rating_during_a_short_lock_waits_and_is_saved(ada, data_dir, monkeypa
     assert ratings(data_dir, uid) == [(paper, -1)]
 
 
-def test_logging_in_during_a_long_lock_is_a_503_not_a_500(client, ada, data_dir, quick):
+def test_logging_in_during_a_long_lock_is_a_503_not_a_500(client, ada, data_dir):
     ada.post("/logout", data={"csrf_token": csrf_token(ada)})
     lock = Lock(data_dir / "paperfeed.db", 2)
     response = log_in(client, "ada@example.org", PASSWORD + "wrong")
@@ -118,7 +120,7 @@ def test_logging_in_during_a_long_lock_is_a_503_not_a_500(client, ada, data_dir,
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
 
 
-def test_the_feed_is_read_during_a_lock_and_its_impressions_skipped(ada, data_dir, quick):
+def test_the_feed_is_read_during_a_lock_and_its_impressions_skipped(ada, data_dir):
     uid = user_id(data_dir, "ada@example.org")
     lock = Lock(data_dir / "paperfeed.db", 2)
     page = ada.get("/feed.json")
