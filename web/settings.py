@@ -109,7 +109,8 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
         "score_scale": SCORE_SCALE,
         "layouts": LAYOUT_NAMES,
         "library_count": len(store.library_papers(db, user["id"])),
-        "last_digest": last_digest_words(db, user),
+        "digest_problem": (problem := store.digest_problem(db, user["id"])),
+        "last_digest": last_digest_words(db, user, problem),
         "follows": store.followed_authors(db, user["id"]),
         "interests": person_interests(user["id"]),
         "default_interest": store.DEFAULT_INTEREST,
@@ -117,13 +118,18 @@ def settings_page(user: dict, errors: dict | None = None) -> dict:
     }
 
 
-def last_digest_words(db, user: dict) -> str:
-    """The answer to "I got no email": why digests are off, or what the last period did."""
+def last_digest_words(db, user: dict, problem: dict | None = None) -> str:
+    """The answer to "I got no email": why digests are off, or what the last period did,
+    and a digest that could not be delivered (``problem``) if a later period hides it."""
     if not user["digest_enabled"]:
         return "Digests are off."
     if not user["email_confirmed_at"]:
         return "Digests go only to a confirmed address: confirm yours first."
-    return digest.outcome_words(store.last_digest(db, user["id"]), user["timezone"])
+    last = store.last_digest(db, user["id"])
+    words = digest.outcome_words(last, user["timezone"])
+    if problem and (last is None or last["period"] != problem["period"]):
+        words += " " + digest.problem_words(problem)
+    return words
 
 
 def import_upload(user: dict, upload, fmt: str) -> tuple[str, str]:
@@ -165,6 +171,7 @@ def show_json():
             "last_digest": page["last_digest"],
             "interests": list(page["interests"]),
             "mail_problem": page["mail_problem"],
+            "digest_problem": page["digest_problem"],
         }
     )
 

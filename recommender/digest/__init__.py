@@ -85,7 +85,7 @@ from .message import (
     subject_for,
     unsubscribe_url,
 )
-from .outcome import outcome_words
+from .outcome import outcome_words, problem_words
 from .schedule import CATCH_UP, Due, current_period, due_people, send_instant
 
 __all__ = [
@@ -104,6 +104,7 @@ __all__ = [
     "empty_outcome",
     "failed_fetches",
     "outcome_words",
+    "problem_words",
     "current_period",
     "due_people",
     "new_message_id",

@@ -28,6 +28,7 @@ from ..mail import (
     TransientMailError,
     eml_path,
     open_mailer,
+    server_key,
     sweep_partial_files,
 )
 from ..store.digests import utc_text
@@ -104,6 +105,13 @@ def _run_lock(settings: Settings) -> Iterator[None]:
 def backoff(attempts: int) -> timedelta:
     """Wait after the ``attempts``-th failed attempt: 1, 2, 4, ... minutes, at most an hour."""
     return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_CAP)
+
+
+def _requeue_refused(db: Database, settings: Settings, now: datetime) -> None:
+    """Digests a mail server refused go out again once the setting names another one."""
+    server = server_key(settings)
+    if again := store.requeue_refused_digests(db, server, now):
+        log.warning("digest: %d refused digests to try again on %s", again, server)
 
 
 def _recover(db: Database, settings: Settings, now: datetime, report: DigestRun) -> None:
@@ -200,6 +208,7 @@ def _deliver_all(
     After :data:`MAX_UNAVAILABLE_IN_A_ROW` failures to reach the server the run stops.
     """
     sender_db = _sender_db(db)
+    server = server_key(settings)
     unavailable = 0
     # The sender thread needs the GIL to read the 250 and commit, while the main thread
     # renders: a short switch interval hands it over in about 0.5 ms, not 5 ms a step.
@@ -211,7 +220,7 @@ def _deliver_all(
             for index, row in enumerate(rows):
                 prepared = _prepare(db, settings, row, secret)
                 if flight is not None:
-                    outcome = _tally(db, sender_db, *flight, now, report)
+                    outcome = _tally(db, sender_db, *flight, now, server, report)
                     flight = None
                     unavailable = unavailable + 1 if outcome == "unavailable" else 0
                     if unavailable >= MAX_UNAVAILABLE_IN_A_ROW:
@@ -228,10 +237,12 @@ def _deliver_all(
                         report.failed += 1
                 elif store.start_digest_sending(db, row["id"], now):  # else another run has it
                     message, raw = prepared
-                    job = wire.submit(_send_and_record, sender_db, mailer, row, message, raw, now)
+                    job = wire.submit(
+                        _send_and_record, sender_db, mailer, row, message, raw, now, server
+                    )
                     flight = (row, job)
             if flight is not None:
-                _tally(db, sender_db, *flight, now, report)
+                _tally(db, sender_db, *flight, now, server, report)
     finally:
         sys.setswitchinterval(interval)
         if sender_db is not None:
@@ -255,6 +266,7 @@ def _send_and_record(
     message: Message,
     raw: bytes,
     now: datetime,
+    server: str,
 ) -> tuple[str, Exception | None]:
     """In the sender thread: send, then at once record the outcome (if it has a connection)."""
     try:
@@ -264,7 +276,7 @@ def _send_and_record(
     else:
         outcome = ("sent", None)
     if sender_db is not None:
-        _record(sender_db, row, outcome, now)
+        _record(sender_db, row, outcome, now, server)
     return outcome
 
 
@@ -274,12 +286,13 @@ def _tally(
     row: dict,
     sent: Future,
     now: datetime,
+    server: str,
     report: DigestRun,
 ) -> str:
     """Wait for the send of ``row``; count its outcome. Returns ``"sent"``, ``"retry"``,
     ``"failed"`` or ``"unavailable"`` (a retry because the server did not answer)."""
     outcome = sent.result()
-    kind = _record(db, row, outcome, now) if sender_db is None else _kind(row, outcome)
+    kind = _record(db, row, outcome, now, server) if sender_db is None else _kind(row, outcome)
     if kind == "sent":
         report.sent += 1
     elif kind == "failed":
@@ -298,17 +311,22 @@ def _kind(row: dict, outcome: tuple[str, Exception | None]) -> str:
     return "unavailable" if isinstance(exc, MailServerUnavailable) else "retry"
 
 
-def _record(db: Database, row: dict, outcome: tuple[str, Exception | None], now: datetime) -> str:
-    """Write how the send of ``row`` (now in *sending*) ended; returns :func:`_kind`."""
+def _record(
+    db: Database, row: dict, outcome: tuple[str, Exception | None], now: datetime, server: str
+) -> str:
+    """Write how the send of ``row`` (now in *sending*) ended; returns :func:`_kind`. A
+    failed row names ``server``: it is tried again when the setting names another."""
     kind, exc = _kind(row, outcome), outcome[1]
     attempts = row["attempts"] + 1
     if kind == "sent":
         store.mark_digest_sent(db, row["id"], now)  # and its papers as shown
     elif isinstance(exc, PermanentMailError):
-        store.mark_digest_failed(db, row["id"], now, str(exc))
+        store.mark_digest_failed(db, row["id"], now, str(exc), server=server)
         log.error("digest %s to %s refused: %s", row["id"], row["recipient"], exc)
     elif kind == "failed":
-        store.mark_digest_failed(db, row["id"], now, f"gave up after {attempts}: {exc}")
+        store.mark_digest_failed(
+            db, row["id"], now, f"gave up after {attempts}: {exc}", server=server
+        )
         log.error("digest %s to %s failed for good: %s", row["id"], row["recipient"], exc)
     else:
         store.mark_digest_retry(db, row["id"], now, str(exc), now + backoff(attempts))
@@ -358,6 +376,7 @@ def send_due_digests(
     try:
         with _run_lock(settings):
             _recover(db, settings, now, report)
+            _requeue_refused(db, settings, now)
             due = due_people(db, now, email=email)
             report.due = len(due)
             started = perf_counter()

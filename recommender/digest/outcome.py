@@ -8,6 +8,20 @@ from datetime import UTC, datetime
 
 from .schedule import _zone
 
+#: What happens to a digest the mail server refused (see store.requeue_refused_digests).
+RETRY_ON_NEW_SERVER = "We will try it again when the mail server setting changes."
+
+
+def problem_words(problem: dict) -> str:
+    """An undelivered digest (:func:`recommender.store.digest_problem`) in words: said
+    beside the last period's outcome when a later period hides it."""
+    then = RETRY_ON_NEW_SERVER if problem["status"] == "failed" else "We keep trying."
+    error = (problem["error"] or "unknown").rstrip(".")
+    return (
+        f"Your digest of {problem['period']} could not be delivered to {problem['address']}:"
+        f" {error}. {then}"
+    )
+
 
 def outcome_words(row: dict | None, timezone: str | None = None) -> str:
     """What a person's last digest period did, in words (the settings page's answer to
@@ -22,7 +36,13 @@ def outcome_words(row: dict | None, timezone: str | None = None) -> str:
         note = f" ({row['last_error']})" if row.get("last_error") else ""
         return f"Your digest of {period} is being sent{note}; next try at {_at(retry, timezone)}."
     if state == "failed":
-        return f"Your digest of {period} could not be sent: {row.get('last_error') or 'unknown'}."
+        error = (row.get("last_error") or "unknown").rstrip(".")
+        again = (
+            f" {RETRY_ON_NEW_SERVER}"
+            if json.loads(row.get("outcome") or "{}").get("kind") == "refused"
+            else ""
+        )
+        return f"Your digest of {period} could not be sent: {error}.{again}"
     if state == "cancelled":
         return f"Your digest of {period} was not sent: you turned digests off."
     outcome = json.loads(row.get("outcome") or "{}")

@@ -8,6 +8,7 @@ Times are UTC ISO-8601 strings (``2025-03-10T07:00:00+00:00``), comparable as te
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -252,15 +253,62 @@ def mark_digest_retry(
     )
 
 
-def mark_digest_failed(db: Database, digest_id: int, now: datetime, error: str) -> bool:
-    """sending → failed, for good (shown by ``paperfeed digest --status``)."""
+def mark_digest_failed(
+    db: Database, digest_id: int, now: datetime, error: str, *, server: str | None = None
+) -> bool:
+    """sending → failed, for good (shown by ``paperfeed digest --status`` and in the
+    person's settings). ``server``: the mail server that refused it or failed too often
+    (:func:`recommender.mail.server_key`); :func:`requeue_refused_digests` tries the row
+    again once the setting names another one."""
+    outcome = json.dumps({"kind": "refused", "server": server}) if server else None
     return _move(
         db,
         digest_id,
         "sending",
-        "state = 'failed', last_error = ?, updated_at = ?",
-        [error, utc_text(now)],
+        "state = 'failed', last_error = ?, outcome = ?, updated_at = ?",
+        [error, outcome, utc_text(now)],
     )
+
+
+def requeue_refused_digests(db: Database, server: str, now: datetime) -> int:
+    """failed → pending, due at ``now``, for each person's newest digest that a mail
+    server other than ``server`` refused (the setting changed: worth a new try, as
+    account mails are); a digest with a newer one after it stays failed. How many."""
+    stamp = utc_text(now)
+    with transaction(db):
+        cursor = db.execute(
+            """
+            UPDATE digests SET state = 'pending', attempts = 0, next_attempt_at = ?,
+                               updated_at = ?
+            WHERE state = 'failed'
+              AND json_extract(outcome, '$.kind') = 'refused'
+              AND json_extract(outcome, '$.server') != ?
+              AND NOT EXISTS (
+                  SELECT 1 FROM digests later
+                  WHERE later.user_id = digests.user_id AND later.period > digests.period
+                    AND later.state IN ('pending', 'sending', 'sent', 'failed'))
+            """,
+            [stamp, stamp, server],
+        )
+    return cursor.rowcount
+
+
+def digest_problem(db: Database, user_id: int) -> dict | None:
+    """The person's newest digest that could not be delivered, unless a later one was:
+    ``{"period", "address", "error", "status"}`` or None. ``status`` is ``failed``
+    (given up; tried again when the mail server setting changes) or ``retrying``."""
+    rows = select(
+        db,
+        "SELECT period, recipient AS address, last_error AS error, state FROM digests"
+        " WHERE user_id = ? AND state IN ('pending', 'sending', 'sent', 'failed')"
+        " ORDER BY period DESC, id DESC LIMIT 1",
+        [user_id],
+    )
+    if not rows or rows[0]["state"] == "sent" or not rows[0]["error"]:
+        return None
+    row = rows.pop()
+    state = row.pop("state")
+    return {**row, "status": "failed" if state == "failed" else "retrying"}
 
 
 def mark_digest_cancelled(db: Database, digest_id: int, now: datetime, reason: str) -> bool:
