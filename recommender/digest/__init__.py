@@ -32,7 +32,10 @@ Never twice, never lost
     2. *pending → sending* before the message leaves;
     3. *sending → sent* as soon as the server (or the outbox) has it;
        a transient error puts the row back to *pending* with exponential
-       backoff, a permanent one (or :data:`MAX_ATTEMPTS`) to *failed*.
+       backoff, a permanent one (or :data:`MAX_ATTEMPTS`) to *failed*, naming
+       the server; a run puts each person's newest *failed* row back to *pending*
+       once the mail server setting names another server (the settings page says
+       so meanwhile).
 
     A mail server that stops answering (refused connections, timeouts: a hung
     or dead server) ends the run after :data:`MAX_UNAVAILABLE_IN_A_ROW`
