@@ -76,6 +76,10 @@ def save_recommender(rec: Recommender, folder: Path) -> None:
         params, taste_arrays = rec.taste.state()
         manifest["taste"] = params
         arrays.update({f"taste/{k}": v for k, v in taste_arrays.items()})
+    if rec.bridge_text is not None:
+        params, bridge_arrays = rec.bridge_text.state()
+        manifest["bridge_text"] = params
+        arrays.update({f"bridge_text/{k}": v for k, v in bridge_arrays.items()})
     if rec.collab is not None:
         params, collab_arrays = rec.collab.state()
         manifest["collab"] = params
@@ -118,6 +122,9 @@ def load_recommender(folder: Path) -> Recommender:
     taste = None
     if manifest.get("taste") is not None:
         taste = TasteModel.from_state(manifest["taste"], group("taste"))
+    bridge_text = None
+    if manifest.get("bridge_text") is not None:
+        bridge_text = text_model_from_state(manifest["bridge_text"], group("bridge_text"))
     return Recommender(
         text=text,
         item_vectors=vectors,
@@ -133,4 +140,5 @@ def load_recommender(folder: Path) -> Recommender:
         co_ratings=int(manifest["co_ratings"]),
         n_people=int(manifest.get("n_people", 0)),
         taste=taste,
+        bridge_text=bridge_text,
     )

@@ -337,6 +337,49 @@ def refit(ctx: Context, as_json: bool, wait: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--wait", is_flag=True, help="If another refit is running, wait and then publish.")
+@pass_context
+def publish(ctx: Context, as_json: bool, wait: bool) -> None:
+    """Publish the papers ingested since the last bundle with its fitted models (no refit).
+
+    New papers get vectors from the fitted text model, bridged collaborative factors and
+    their neighbourhoods; the scheduler does this after every ingest and refits nightly. A
+    full refit runs instead when the current bundle cannot be reused (none, damaged,
+    another text model, papers merged away) or the ratings changed by more than a fifth.
+    """
+    from .bundles import WriterBusy
+    from .refit import publish as publish_models
+
+    try:
+        report = publish_models(ctx.db, ctx.settings, progress=not as_json, wait=wait)
+    except WriterBusy as exc:
+        if as_json:
+            click.echo(json.dumps({"version": None, "skipped": str(exc)}))
+        else:
+            click.echo(f"{exc}; not starting a second one (use --wait to queue)")
+        return
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    parts = ", ".join(f"{k} {v} s" for k, v in report["parts"].items())
+    if report.get("refit_because"):
+        click.echo(f"refitted in full: {report['refit_because']}")
+    if not report["published"]:
+        click.echo(f"model {report['version']} already holds every paper; nothing to publish")
+        return
+    click.echo(
+        f"model {report['version']}: {counted(report['papers'], 'paper')}"
+        + (
+            f" ({report['new_papers']} new, models of {report['fit_of']})"
+            if not report.get("refit_because")
+            else ""
+        )
+        + f", published in {report['seconds']} s ({parts})"
+    )
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the merged pairs as JSON.")
 @pass_context
 def dedupe(ctx: Context, as_json: bool) -> None:

@@ -18,6 +18,7 @@ a millisecond, without refitting anything.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -164,6 +165,33 @@ class CollabModel:
         self.item_factors_ = np.where(self.rated_[:, None], factors, self.bridged_factors_)
         self._prepare()
         return self
+
+    def extended(
+        self,
+        item_vectors: np.ndarray | sp.spmatrix,
+        new: np.ndarray,
+        extra_vectors: np.ndarray | sp.spmatrix | None = None,
+    ) -> CollabModel:
+        """A copy that also holds the papers ``new`` (the last rows of ``item_vectors``,
+        nobody has rated them), nothing refitted: their factors are bridged exactly as
+        :meth:`fit` bridges unrated papers, by the fitted ridge (``extra_vectors``: the rows
+        ``new`` of the stacked ridge's features) mixed with the kNN bridge over the rated
+        papers. The people's factors and the learned papers' factors are shared."""
+        new = _as_index(new)
+        model = copy.copy(self)
+        pad = np.zeros((len(new), self.factors), np.float32)
+        model.rated_ = np.concatenate([self.rated_, np.zeros(len(new), bool)])
+        model.likes_ = np.concatenate([self.likes_, np.zeros(len(new), np.float32)])
+        bridged = self.bridge(item_vectors[new], extra_vectors)
+        if self.bridge_neighbours > 0 and self.bridge_knn_share > 0:
+            share = np.float32(self.bridge_knn_share)
+            knn = model.knn_bridge(item_vectors, np.concatenate([self.item_factors_, pad]), new)
+            bridged = share * knn + (1 - share) * bridged
+        bridged = bridged.astype(np.float32)
+        model.bridged_factors_ = np.concatenate([self.bridged_factors_, bridged])
+        model.item_factors_ = np.concatenate([self.item_factors_, bridged])
+        model._prepare()
+        return model
 
     def _prepare(self) -> None:
         Y = self.item_factors_.astype(np.float64)

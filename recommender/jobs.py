@@ -135,12 +135,38 @@ def refit_models(settings: Settings) -> dict | None:
     return report
 
 
-def ingest_and_refit(settings: Settings) -> InboxReport:
-    """Ingest the inbox; if a new dump arrived, refit and publish the models for it.
+def publish_models(settings: Settings) -> dict | None:
+    """Publish the papers that arrived, reusing the fitted models (the scheduler's side of
+    :func:`recommender.refit.publish`, which refits in full when it must). Waits for a
+    writer already running, as :func:`refit_models` does. None when there are no papers."""
+    from .refit import publish
 
-    Also refits when the published model does not verify against its checksums (a file
+    with store.connect(settings.db_path) as db:
+        store.migrate(db)
+        if store.latest_dump(db) is None:
+            log.info("publish: no dumps yet; nothing to publish")
+            return None
+        report = publish(db, settings, wait=True)
+    log.info(
+        "publish: model %s on %d papers (%d new; fit of %s%s) in %s s (%s)",
+        report["version"],
+        report["papers"],
+        report.get("new_papers", 0),
+        report.get("fit_of", report["version"]),
+        f", refitted: {report['refit_because']}" if report.get("refit_because") else "",
+        report["seconds"],
+        ", ".join(f"{k} {v} s" for k, v in report["parts"].items()),
+    )
+    return report
+
+
+def ingest_and_publish(settings: Settings) -> InboxReport:
+    """Ingest the inbox; if a new dump arrived, publish its papers with the fitted models
+    (:func:`publish_models`; the nightly :func:`refit_models` refits them).
+
+    Also publishes when the published model does not verify against its checksums (a file
     damaged on disk): web workers serve an older bundle meanwhile, and this minute's run
-    publishes a fresh one."""
+    refits and publishes a fresh one (a damaged bundle is never extended)."""
     from .bundles import current_problem
 
     report = ingest_inbox(settings)
@@ -148,13 +174,14 @@ def ingest_and_refit(settings: Settings) -> InboxReport:
     if damaged:
         log.warning("refit: the published model is damaged (%s); publishing a new one", damaged)
     if report.ingested or damaged:
-        refit_models(settings)
+        publish_models(settings)
     return report
 
 
 def fetch_sources(settings: Settings, *, now: datetime | None = None) -> list:
     """Fetch the due days of every configured source (``PAPERFEED_FETCH_SOURCES``);
-    if one brought new papers, refit and publish. See :func:`recommender.sources.fetch_due`.
+    if one brought new papers, publish them (:func:`publish_models`).
+    See :func:`recommender.sources.fetch_due`.
 
     Returns the outcomes (:class:`~recommender.sources.FetchResult` or the
     :class:`~recommender.sources.FetchError` of a day left for a later retry).
@@ -165,7 +192,7 @@ def fetch_sources(settings: Settings, *, now: datetime | None = None) -> list:
         store.migrate(db)
         outcomes = fetch_due(db, settings.sources, now=now)
     if any(getattr(o, "new_papers", 0) for o in outcomes):
-        refit_models(settings)
+        publish_models(settings)
     return outcomes
 
 

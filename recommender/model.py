@@ -47,6 +47,9 @@ class Recommender:
     tuning_: dict = field(default_factory=lambda: {"status": "off"}, compare=False)
     #: Each person's own linear taste model shares this whitening (:mod:`recommender.taste`).
     taste: TasteModel | None = None
+    #: Embeddings: the TF-IDF model whose vectors feed the collaborative bridge's stacked
+    #: ridge (``CollabModel.extra_coef_``); kept so a publish bridges new papers the same way.
+    bridge_text: TfidfText | None = None
     _terms: list[str] | None = field(default=None, repr=False, compare=False)
     _topics: dict = field(default_factory=dict, repr=False, compare=False)
     _topics_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -184,13 +187,17 @@ def fit_recommender(
     shipped = weights or BlendWeights.load(text)
     chosen, report = shipped, {"status": "off"}
     collab_model = None
+    bridge_text = None
     co_ratings = 0
     if user_items is not None and sp.csr_matrix(user_items).nnz:
         user_items = sp.csr_matrix(user_items)
         co_ratings = _co_ratings(user_items)
         # Embeddings: TF-IDF (fitted here, used only by the bridge) adds the words the
         # sentence encoder blurs, as a ridge stacked on the embedding ridge's residuals.
-        extra = None if sp.issparse(vectors) else TfidfText().fit(texts).transform(texts)
+        extra = None
+        if not sp.issparse(vectors):
+            bridge_text = TfidfText().fit(texts)
+            extra = bridge_text.transform(texts)
         blank = copy.deepcopy(collab) if collab is not None else default_collab(text)
         if tune:
             tuned = time.perf_counter()
@@ -238,9 +245,60 @@ def fit_recommender(
         n_people=_n_people(user_items) if user_items is not None else 0,
         tuning_=report,
         taste=taste_model,
+        bridge_text=bridge_text,
     )
     report["sample"] = _sample_report(rec, user_items)
     return rec
+
+
+def extend_recommender(
+    rec: Recommender, texts: Sequence[str], *, cache_dir: Path | None = None
+) -> Recommender:
+    """``rec`` with the papers ``texts`` appended as new rows, nothing refitted.
+
+    What a day of new papers needs when the models themselves need no refit: their vectors
+    come from ``rec``'s fitted text model (TF-IDF: its vocabulary and idf, ``transform``
+    only; embeddings: the encoder and its cache), nobody has rated them, so their
+    collaborative factors are bridged exactly as a fit bridges unrated papers
+    (:meth:`CollabModel.extended`), and their taste terms use the fitted whitening. The
+    blend weights, the self-tuning report and the people's counts are ``rec``'s.
+    """
+    texts = list(texts)
+    if not texts:
+        return rec
+    text_model = rec.text
+    if isinstance(text_model, EmbeddingText) and cache_dir is not None:
+        text_model.cache_dir = cache_dir
+    new_vectors = text_model.transform(texts)
+    old = rec.item_vectors
+    if sp.issparse(old):
+        vectors = sp.vstack([sp.csr_matrix(old), sp.csr_matrix(new_vectors)], format="csr")
+    else:
+        vectors = np.concatenate([np.asarray(old), np.asarray(new_vectors, np.float32)])
+    new = np.arange(rec.n_items, rec.n_items + len(texts))
+    content = rec.content
+    content_model = ContentModel(
+        k=content.k,
+        knn_weight=content.knn_weight,
+        dislike_weight=content.dislike_weight,
+        block_size=content.block_size,
+    ).fit(vectors)
+    collab = None
+    if rec.collab is not None:
+        extra = rec.bridge_text.transform(texts) if rec.bridge_text is not None else None
+        collab = rec.collab.extended(vectors, new, extra)
+    taste = rec.taste.extended(new_vectors) if rec.taste is not None else None
+    return dataclasses.replace(
+        rec,
+        item_vectors=vectors,
+        content=content_model,
+        collab=collab,
+        taste=taste,
+        tuning_=rec.tuning_,
+        _terms=None,
+        _topics={},
+        _topics_lock=threading.Lock(),
+    )
 
 
 def _sample_report(rec: Recommender, user_items) -> dict:

@@ -6,10 +6,12 @@ process was suspended or busy collapse into one), and a deliberate
 ``misfire_grace_time``:
 
 ``ingest_inbox`` (every minute)
-    ingest new dump files, then refit and publish the models for them.
+    ingest new dump files, then publish their papers with the fitted models
+    (:func:`recommender.refit.publish`: no refit unless it must).
     Grace one interval: a late poll is pointless once the next is due.
 ``nightly_refit`` (03:30 UTC)
-    refit on the day's ratings. Grace six hours: a refit that comes late is
+    refit every model (text model, ALS, self-tuning) on the day's ratings and papers.
+    Grace six hours: a refit that comes late is
     still worth having that morning; later than that, the next night's does it.
 ``send_digests`` (every five minutes, and once at start-up)
     send the digests whose local send hour has come. No grace limit: the job
@@ -23,7 +25,7 @@ process was suspended or busy collapse into one), and a deliberate
     requests only queue them. Cheap when the queue is empty (one indexed SELECT); retries
     and their backoff are in the queue rows, so no grace limit.
 ``fetch_sources`` (hourly at minute 10, when ``PAPERFEED_FETCH_SOURCES`` names any)
-    fetch the days due from Hugging Face Daily Papers / arXiv, then refit and rank.
+    fetch the days due from Hugging Face Daily Papers / arXiv, then publish their papers.
     The job itself decides what is due (from ``PAPERFEED_FETCH_HOUR`` on, days not
     yet fetched whole, failed days once their retry time has come: the ``fetches``
     ledger), so hourly runs are cheap and a failure is retried. Grace one hour.
@@ -89,11 +91,11 @@ def build_scheduler(
     scheduler = scheduler_class(timezone="UTC")
     common = {"args": [settings], "replace_existing": True, "max_instances": 1, "coalesce": True}
     scheduler.add_job(
-        jobs.ingest_and_refit,
+        jobs.ingest_and_publish,
         "interval",
         seconds=INBOX_POLL_SECONDS,
         id="ingest_inbox",
-        name="ingest the inbox and refit",
+        name="ingest the inbox and publish",
         misfire_grace_time=INBOX_POLL_SECONDS,
         **common,
     )

@@ -22,6 +22,8 @@ corpus mean towards the disliked papers (``dislike_share``).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -72,6 +74,18 @@ class TasteModel:
             block = X[start : start + 4096]
             self.quad_[start : start + 4096] = ((block @ P) * block).sum(axis=1)
         return self
+
+    def extended(self, new_vectors: np.ndarray | sp.spmatrix) -> TasteModel:
+        """A copy that also holds the papers ``new_vectors`` (appended rows), with the
+        fitted mean and whitening: only their ``x P x`` terms are computed."""
+        model = copy.copy(self)
+        if self.precision_ is None or sp.issparse(new_vectors):
+            quad = np.zeros(new_vectors.shape[0], np.float32)
+        else:
+            X = np.asarray(new_vectors, dtype=np.float64)
+            quad = ((X @ self.precision_.astype(np.float64)) * X).sum(axis=1).astype(np.float32)
+        model.quad_ = np.concatenate([self.quad_, quad])
+        return model
 
     def own_scores(
         self, liked_vectors: np.ndarray, liked_quad: np.ndarray, direction_parts

@@ -119,11 +119,11 @@ def test_the_schedulers_next_inbox_run_republishes_a_damaged_model(app_data):
     settings = load_settings(app_data)
     before = bundles.current_name(settings.models_dir)
     truncate(settings.models_dir / "bundles" / before / "arrays.vectors.data.npy")
-    jobs.ingest_and_refit(settings)  # nothing in the inbox: only the damage makes it refit
+    jobs.ingest_and_publish(settings)  # nothing in the inbox: only the damage makes it refit
     after = bundles.current_name(settings.models_dir)
     assert after != before and bundles.current_problem(settings.models_dir) is None
     assert bundles.load_servable(settings.models_dir)[0].name == after
-    jobs.ingest_and_refit(settings)  # a sound model is left alone
+    jobs.ingest_and_publish(settings)  # a sound model is left alone
     assert bundles.current_name(settings.models_dir) == after
 
 

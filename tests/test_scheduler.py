@@ -116,7 +116,7 @@ def test_the_inbox_job_ingests_and_publishes_a_model_that_knows_the_new_dump(pap
     dropped = shutil.copy(SAMPLE_DUMPS / "2026-11-18_002_928061713d22a60e.txt", settings.inbox_dir)
     old = time.time() - 60  # the job leaves files younger than two seconds alone
     os.utime(dropped, (old, old))
-    report = jobs.ingest_and_refit(settings)
+    report = jobs.ingest_and_publish(settings)
     assert report.ingested == ["2026-11-18_002_928061713d22a60e.txt"]
     feeds = pipeline.FeedService(settings)
     published = feeds.bundle()
@@ -124,5 +124,5 @@ def test_the_inbox_job_ingests_and_publishes_a_model_that_knows_the_new_dump(pap
     assert feeds.status(db)["papers_behind"] == 0
     ranked = list(feeds.feed(db, pipeline.FeedQuery(uid, window="today")).items)
     assert ranked and ranked[0].reason != "new in this dump"  # ranked by the new model
-    assert jobs.ingest_and_refit(settings).ingested == []  # nothing new: no refit
+    assert jobs.ingest_and_publish(settings).ingested == []  # nothing new: no refit
     assert feeds.bundle().name == published.name

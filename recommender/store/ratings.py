@@ -218,6 +218,22 @@ def all_papers(db: Database) -> list[tuple[int, str, str]]:
     return db.execute("SELECT id, title, abstract FROM papers ORDER BY id").fetchall()
 
 
+def paper_ids(db: Database) -> list[int]:
+    """Every paper id in id order (the rows a model fitted now would have)."""
+    return [r[0] for r in db.execute("SELECT id FROM papers ORDER BY id").fetchall()]
+
+
+def papers_after(db: Database, paper_id: int) -> list[tuple[int, str, str]]:
+    """``(id, title, abstract)`` of the papers with an id above ``paper_id``, in id order."""
+    return db.execute(
+        "SELECT id, title, abstract FROM papers WHERE id > ? ORDER BY id", [paper_id]
+    ).fetchall()
+
+
+def count_ratings(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM ratings").fetchone()[0]
+
+
 def max_paper_id(db: Database) -> int:
     return db.execute("SELECT coalesce(max(id), 0) FROM papers").fetchone()[0]
 

@@ -132,7 +132,7 @@ def test_a_truncated_model_file_and_a_worker_crash_leave_the_site_up_and_degrade
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as r:
                 assert r.status == 200
 
-        jobs.ingest_and_refit(settings)  # the scheduler's next minute: a fresh bundle
+        jobs.ingest_and_publish(settings)  # the scheduler's next minute: a fresh bundle
         assert bundles.current_name(settings.models_dir) == "b0003"
 
         def healthy_everywhere():
