@@ -11,13 +11,15 @@ likes each give the collaborative model something to fit.
 Per size, in order:
 - full refit: ``pipeline.refit`` in its own process over N - day papers (seconds, parts,
   peak RSS of that process);
-- per-day publish: one more day of papers ingested, then ``pipeline.refit`` again (the
-  served papers of the last publish only meet the new day's papers: see bundle.json's
-  ``neighbourhoods``);
+- per-day publish: one more day of papers ingested, then ``paperfeed publish``
+  (:func:`recommender.refit.publish`: the fitted models reused, the served papers of the
+  last publish only meet the new day's papers: see bundle.json's ``neighbourhoods``), then
+  the same day by a full ``pipeline.refit`` (what the ingest job ran before), and the ratio;
 - gunicorn with 2 workers: each worker's RSS and PSS, the feed view and the view after a
   like (``bench/worker_memory.py``), and the bundle's size on disk.
 
 Usage: nice -n 10 python bench/scale.py [--sizes 100000,250000,500000] [--people 300]
+[--day 1500] [--no-serve]
 Targets (issue 17, at 500k): per-day publish < 60 s, full refit < 15 min.
 """
 
@@ -51,8 +53,10 @@ REFIT = """
 import json, resource, sys
 from recommender import pipeline, store
 from recommender.config import load_settings
+from recommender.refit import publish
 db = store.open_db(sys.argv[1] + "/paperfeed.db")
-report = pipeline.refit(db, load_settings(sys.argv[1]))
+write = publish if sys.argv[2:] == ["publish"] else pipeline.refit
+report = write(db, load_settings(sys.argv[1]))
 report["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(report, default=str))
 """
@@ -97,10 +101,10 @@ def fill_cache(db, cache: Path) -> None:
     np.savez(cache / name, keys=keys, vectors=vectors)
 
 
-def refit(data: Path, env: dict) -> tuple[float, dict]:
+def refit(data: Path, env: dict, mode: str = "refit") -> tuple[float, dict]:
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", REFIT, str(data)],
+        [sys.executable, "-c", REFIT, str(data), mode],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -143,13 +147,24 @@ def run(size: int, args, words, sentences) -> None:
     store.record_dump(db, dump, dump_date=(first + timedelta(days=days - 1)).isoformat())
     fill_cache(db, data / "cache")
     db.close()
-    seconds, report = refit(data, env)
+    seconds, report = refit(data, env, "publish")
+    assert report["published"] and not report.get("refit_because"), report
     name = report["version"]
     info = json.loads((data / "models" / "bundles" / name / "bundle.json").read_text())
     print(
-        f"  per-day publish (+{n} papers): {seconds:.1f} s, parts {report['parts']}, "
-        f"neighbourhoods {info.get('neighbourhoods')}, peak RSS {report['peak_mb']:.0f} MB"
+        f"  per-day publish (+{n} papers, models of {report['fit_of']} reused): {seconds:.1f} s, "
+        f"parts {report['parts']}, neighbourhoods {info.get('neighbourhoods')}, "
+        f"peak RSS {report['peak_mb']:.0f} MB"
     )
+    # The same day as the ingest job published it before `paperfeed publish` existed: a
+    # full refit (its neighbourhoods extend the publish's, whose vectors are the same).
+    before, report = refit(data, env)
+    print(
+        f"  the same day by a full refit (before): {before:.1f} s, parts {report['parts']}; "
+        f"refit / publish = {before / seconds:.1f}x"
+    )
+    if args.no_serve:
+        return
     served = serve_and_measure(data, text="embeddings", workers=2)
     workers = ", ".join(f"RSS {r:.0f} MB / PSS {p:.0f} MB" for r, p in served["workers"].values())
     print(
@@ -163,6 +178,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,250000,500000")
     parser.add_argument("--day", type=int, default=1500)
     parser.add_argument("--people", type=int, default=300)
+    parser.add_argument("--no-serve", action="store_true", help="skip the gunicorn part")
     args = parser.parse_args()
     words, sentences = sample_text()
     for size in (int(s) for s in re.split(r"[, ]+", args.sizes) if s):
