@@ -224,3 +224,17 @@ def test_the_bridge_vocabulary_is_saved_with_the_model(tmp_path):
     loaded = load_recommender(tmp_path)
     got = loaded.bridge_text.transform(texts[10:])
     assert abs(got - rec.bridge_text.transform(texts[10:])).max() == 0
+
+
+def test_paperfeed_publish_from_the_shell(world):
+    """The real command: publishes the day once, then has nothing to do."""
+    from tests.test_cli import run
+
+    settings, _, _, fitted = world
+    first = run(settings.data_dir, "publish")
+    assert first.returncode == 0, first.stderr
+    assert f"(3 new, models of {fitted})" in first.stdout
+    again = run(settings.data_dir, "publish", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["published"] is False and report["fit_of"] == fitted
