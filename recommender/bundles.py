@@ -419,12 +419,15 @@ class ModelWriter:
         served: np.ndarray,
         info: dict,
         progress: bool = False,
+        onboarding: np.ndarray | None = None,
     ) -> tuple[str, dict]:
         """Precompute what serving needs, write a complete bundle, point ``CURRENT`` at it.
 
         ``served`` are the pidx of the papers people are shown (recent dumps): their
-        neighbourhoods are computed here, once, instead of in every request. Returns the
-        bundle's name and the seconds each part took.
+        neighbourhoods are computed here, once, instead of in every request.
+        ``onboarding``: the onboarding sample's paper ids to keep (a publish that adds a
+        day's papers to a corpus keeps its topic clusters'); None: clustered here. Returns
+        the bundle's name and the seconds each part took.
         """
         parts: dict[str, float] = {}
         started = time.perf_counter()
@@ -437,7 +440,10 @@ class ModelWriter:
             index, searched = CandidateIndex.extend(rec, served, previous, progress=progress)
         parts["neighbours"] = time.perf_counter() - started
         started = time.perf_counter()
-        sample = paper_ids[onboarding_sample(rec)]
+        if onboarding is None:
+            sample = paper_ids[onboarding_sample(rec)]
+        else:
+            sample = np.asarray(onboarding, dtype=np.int64)
         parts["onboarding"] = time.perf_counter() - started
         started = time.perf_counter()
         existing = bundle_names(self.models_dir)

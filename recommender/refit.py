@@ -105,7 +105,14 @@ def publish(
             "fit_of": fit_of,
             "new_papers": len(rows),
         }
-        name, parts = writer.publish(rec, paper_ids, served=served, info=info, progress=progress)
+        name, parts = writer.publish(
+            rec,
+            paper_ids,
+            served=served,
+            info=info,
+            progress=progress,
+            onboarding=np.asarray(bundle.onboarding),  # the fit's topic clusters
+        )
     report.update(
         version=name,
         published=True,

@@ -109,6 +109,7 @@ def test_a_publish_adds_the_new_papers_with_the_fitted_models_and_fits_nothing(w
     assert not new.rec.collab.rated_[n:].any()
     assert new.rec.weights.weights == old.rec.weights.weights
     assert new.info["tuning"] == old.info["tuning"]
+    assert np.array_equal(new.onboarding, old.onboarding)  # the fit's topic clusters
     # The served papers' neighbourhoods are a full search's over the extended vectors.
     assert new.info["neighbourhoods"]["kept"] > 0
     full = CandidateIndex.build(new.rec, new.index.candidates)
