@@ -275,13 +275,19 @@ class EmbeddingText:
         atomic_write_npz(path, {"keys": keys, "vectors": vectors.astype(np.float32)})
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """Return a dense ``(len(texts), dim)`` float32 matrix with unit-length rows."""
-        if not hasattr(self, "encoder_"):
-            self.fit()
+        """Return a dense ``(len(texts), dim)`` float32 matrix with unit-length rows.
+
+        The encoder is loaded only when a text is not in the cache (loading torch and the
+        model costs ~20 s on a loaded machine; a day's publish of cached papers needs none).
+        """
+        if not hasattr(self, "model_path_"):
+            self.model_path_ = resolve_model_path(self.model)
         texts = list(texts)
         keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
         cache = self._load_cache()
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
+        if (missing or not keys) and not hasattr(self, "encoder_"):
+            self.fit()
         if missing:
             # Encode longest-first so batches hold similar lengths (less padding, faster).
             missing.sort(key=lambda kt: -len(kt[1]))
