@@ -303,6 +303,21 @@ def evaluate(
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
 
 
+def _write_models(write, ctx: Context, *, as_json: bool, wait: bool) -> dict | None:
+    """Run ``write`` (a refit or a publish) as the models' one writer; None, after saying
+    so, when another writer holds the lock and ``wait`` is off."""
+    from .bundles import WriterBusy
+
+    try:
+        return write(ctx.db, ctx.settings, progress=not as_json, wait=wait)
+    except WriterBusy as exc:
+        if as_json:
+            click.echo(json.dumps({"version": None, "skipped": str(exc)}))
+        else:
+            click.echo(f"{exc}; not starting a second one (use --wait to queue)")
+        return None
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--wait", is_flag=True, help="If another refit is running, wait and then refit.")
@@ -313,16 +328,10 @@ def refit(ctx: Context, as_json: bool, wait: bool) -> None:
     One refit runs at a time per data dir: without --wait, a refit that finds another
     running says so and exits 0 (the running one publishes).
     """
-    from .bundles import WriterBusy
     from .refit import refit as refit_models
 
-    try:
-        report = refit_models(ctx.db, ctx.settings, progress=not as_json, wait=wait)
-    except WriterBusy as exc:
-        if as_json:
-            click.echo(json.dumps({"version": None, "skipped": str(exc)}))
-        else:
-            click.echo(f"{exc}; not starting a second one (use --wait to queue)")
+    report = _write_models(refit_models, ctx, as_json=as_json, wait=wait)
+    if report is None:
         return
     if as_json:
         click.echo(json.dumps(report))
@@ -348,16 +357,10 @@ def publish(ctx: Context, as_json: bool, wait: bool) -> None:
     full refit runs instead when the current bundle cannot be reused (none, damaged,
     another text model, papers merged away) or the ratings changed by more than a fifth.
     """
-    from .bundles import WriterBusy
     from .refit import publish as publish_models
 
-    try:
-        report = publish_models(ctx.db, ctx.settings, progress=not as_json, wait=wait)
-    except WriterBusy as exc:
-        if as_json:
-            click.echo(json.dumps({"version": None, "skipped": str(exc)}))
-        else:
-            click.echo(f"{exc}; not starting a second one (use --wait to queue)")
+    report = _write_models(publish_models, ctx, as_json=as_json, wait=wait)
+    if report is None:
         return
     if as_json:
         click.echo(json.dumps(report))

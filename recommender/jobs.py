@@ -141,7 +141,7 @@ def publish_models(settings: Settings) -> dict | None:
     writer already running, as :func:`refit_models` does. None when there are no papers."""
     from .refit import publish
 
-    with store.connect(settings.db_path) as db:
+    with store.connect(settings.db_path, busy_timeout=settings.busy_timeout) as db:
         store.migrate(db)
         if store.latest_dump(db) is None:
             log.info("publish: no dumps yet; nothing to publish")
