@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--batches", default="16,32,64,128")
     args = parser.parse_args()
     texts = sample_papers(args.papers)
-    model = EmbeddingText(progress=False).fit()
+    model = EmbeddingText(progress=False).load()
     model.encoder_.encode(texts[:8])  # warm the model up
     default = (torch.get_num_threads(), EmbeddingText().batch_size)
     configs = list(

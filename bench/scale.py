@@ -137,6 +137,7 @@ def run(size: int, args, words, sentences) -> None:
     print(f"{size} papers: corpus and cache made in {time.perf_counter() - started:.0f} s")
     env = {**os.environ, "PAPERFEED_TEXT_MODEL": "embeddings", "PYTHONPATH": str(REPO)}
     env["PAPERFEED_DATA_DIR"] = str(data)
+    env["PAPERFEED_CACHE_DIR"] = str(data / "cache")  # else the encoder runs for every text
     seconds, report = refit(data, env)
     print(
         f"  full refit ({report['papers']} papers, {report['served_papers']} served): "

@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 KEEP_BUNDLES = 3
 #: Papers in the onboarding sample stored with each bundle.
 ONBOARDING_SAMPLE = 12
+#: Papers the onboarding sample's k-means is fitted on, at most (a random sample).
+ONBOARDING_FIT_ROWS = 20_000
 _NAME = re.compile(r"b(\d{4,})")
 #: The file listing every other file of a bundle with its size and sha256.
 CHECKSUMS = "checksums.json"
@@ -326,7 +328,10 @@ def changed_on_disk(models_dir: Path, bundle: Bundle) -> str | None:
 def onboarding_sample(rec: Recommender, k: int = ONBOARDING_SAMPLE) -> np.ndarray:
     """One representative paper (pidx) per topic cluster, largest cluster first.
 
-    k-means on the paper vectors; the paper nearest each centre stands for it.
+    k-means on the paper vectors (fitted on at most ``ONBOARDING_FIT_ROWS`` of them, drawn
+    at random: the topics of a large corpus show in a sample, and the fit's cost stops growing
+    with the corpus), every paper assigned to its nearest centre; the paper nearest each
+    centre stands for it.
     """
     from sklearn.cluster import MiniBatchKMeans
 
@@ -334,12 +339,17 @@ def onboarding_sample(rec: Recommender, k: int = ONBOARDING_SAMPLE) -> np.ndarra
     n_clusters = min(k, X.shape[0])
     if n_clusters == 0:
         return np.zeros(0, np.int64)
-    km = MiniBatchKMeans(n_clusters=n_clusters, random_state=0, n_init=3).fit(X)
+    fit_rows = X
+    if X.shape[0] > ONBOARDING_FIT_ROWS:
+        pick = np.random.default_rng(0).choice(X.shape[0], ONBOARDING_FIT_ROWS, replace=False)
+        fit_rows = X[np.sort(pick)]
+    km = MiniBatchKMeans(n_clusters=n_clusters, random_state=0, n_init=3).fit(fit_rows)
+    labels = km.predict(X) if fit_rows is not X else km.labels_
     sims = X @ km.cluster_centers_.T
     sims = np.asarray(sims.toarray() if sp.issparse(sims) else sims)
     chosen: list[int] = []
-    for c in np.argsort(-np.bincount(km.labels_, minlength=n_clusters), kind="stable"):
-        members = np.flatnonzero(km.labels_ == c)
+    for c in np.argsort(-np.bincount(labels, minlength=n_clusters), kind="stable"):
+        members = np.flatnonzero(labels == c)
         if len(members):
             chosen.append(int(members[np.argmax(sims[members, c])]))
     return np.asarray(chosen, dtype=np.int64)

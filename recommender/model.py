@@ -180,8 +180,8 @@ def fit_recommender(
     :func:`recommender.tuning.tune_weights`) and the report is kept in ``Recommender.tuning_``.
     """
     started = time.perf_counter()
-    text_model = make_text_model(text, cache_dir=cache_dir, progress=progress).fit(texts)
-    vectors = text_model.transform(texts)
+    text_model = make_text_model(text, cache_dir=cache_dir, progress=progress)
+    vectors = text_model.fit_transform(texts)
     content_model = (content or ContentModel()).fit(vectors)
     taste_model = TasteModel().fit(vectors)
     shipped = weights or BlendWeights.load(text)
@@ -196,8 +196,8 @@ def fit_recommender(
         # sentence encoder blurs, as a ridge stacked on the embedding ridge's residuals.
         extra = None
         if not sp.issparse(vectors):
-            bridge_text = TfidfText().fit(texts)
-            extra = bridge_text.transform(texts)
+            bridge_text = TfidfText()
+            extra = bridge_text.fit_transform(texts)
         blank = copy.deepcopy(collab) if collab is not None else default_collab(text)
         if tune:
             tuned = time.perf_counter()

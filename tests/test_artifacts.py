@@ -254,3 +254,21 @@ def test_the_served_papers_dense_vectors_are_a_view_of_the_mapped_file(rec, tmp_
     cand = np.arange(10, rec.n_items)
     served = rank_users(loaded.rec, [profile], candidates=cand, index=loaded.index)
     assert served == rank_users(dense, [profile], candidates=cand)
+
+
+def test_onboarding_sample_of_a_large_corpus_fits_on_a_sample_and_covers_every_topic(
+    monkeypatch,
+):
+    """Past ``ONBOARDING_FIT_ROWS`` papers the k-means is fitted on a random sample (its cost
+    stops growing with the corpus); every topic still gets its representative, and the
+    representative is a real paper of that topic."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    centres = np.eye(4, 16, dtype=np.float32) * 10
+    topic = np.repeat(np.arange(4), [400, 300, 200, 100])
+    X = centres[topic] + rng.standard_normal((1000, 16)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    monkeypatch.setattr(bundles, "ONBOARDING_FIT_ROWS", 120)
+    chosen = bundles.onboarding_sample(SimpleNamespace(item_vectors=X), k=4)
+    assert [int(topic[i]) for i in chosen] == [0, 1, 2, 3]  # largest topic first

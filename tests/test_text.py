@@ -23,6 +23,18 @@ def test_tfidf_rows_have_unit_length_and_survive_a_round_trip():
     np.testing.assert_allclose(again.transform(texts).toarray(), X.toarray(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("n", [8, 200])  # below and above the tiny-corpus vectorizer's 20
+def test_tfidf_fit_transform_is_fit_then_transform(n):
+    texts = [t for t, _ in zip(*corpus(), strict=True)] * (n // len(corpus()[0]) + 1)
+    texts = [f"{t} variant{i % 7}" for i, t in enumerate(texts[:n])]
+    once = TfidfText()
+    X = once.fit_transform(texts)
+    twice = TfidfText().fit(texts)
+    assert list(once.terms_) == list(twice.terms_)
+    assert X.dtype == np.float32 and sp.isspmatrix_csr(X)
+    np.testing.assert_array_equal(X.toarray(), twice.transform(texts).toarray())
+
+
 def test_unknown_representation_is_refused():
     with pytest.raises(ValueError, match="tfidf"):
         make_text_model("word2vec")
@@ -68,6 +80,10 @@ def test_embeddings_are_cached_by_text_hash(embedder, monkeypatch):
     loaded.cache_dir = embedder.cache_dir
     np.testing.assert_allclose(loaded.transform(texts), first)
     assert not hasattr(loaded, "encoder_")
+    # Nor does a refit's freshly fitted model (fit_recommender fits, then transforms).
+    fitted = EmbeddingText(cache_dir=embedder.cache_dir, progress=False).fit(texts)
+    np.testing.assert_allclose(fitted.transform(texts), first)
+    assert not hasattr(fitted, "encoder_")
 
 
 def test_embeddings_are_the_default_text_model_unless_opted_out(caplog):
