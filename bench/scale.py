@@ -19,7 +19,7 @@ Per size, in order:
   like (``bench/worker_memory.py``), and the bundle's size on disk.
 
 Usage: nice -n 10 python bench/scale.py [--sizes 100000,250000,500000] [--people 300]
-[--day 1500] [--no-serve]
+[--day 1500] [--no-serve] [--no-refit-after]
 Targets (issue 17, at 500k): per-day publish < 60 s, full refit < 15 min.
 """
 
@@ -143,6 +143,11 @@ def run(size: int, args, words, sentences) -> None:
         f"  full refit ({report['papers']} papers, {report['served_papers']} served): "
         f"{seconds:.1f} s, parts {report['parts']}, peak RSS {report['peak_mb']:.0f} MB"
     )
+    tuning = report.get("tuning") or {}
+    print(
+        f"    of the fit: self-tuning {tuning.get('seconds')} s (its check fit "
+        f"{tuning.get('holdout_fit_seconds')} s, search {tuning.get('search_seconds')} s)"
+    )
     n = size - (days - 1) * args.day
     dump = parse_dump(day_of_papers(n, rng, words, sentences, f"d{days - 1}"), fmt="jsonl")
     store.record_dump(db, dump, dump_date=(first + timedelta(days=days - 1)).isoformat())
@@ -159,11 +164,12 @@ def run(size: int, args, words, sentences) -> None:
     )
     # The same day as the ingest job published it before `paperfeed publish` existed: a
     # full refit (its neighbourhoods extend the publish's, whose vectors are the same).
-    before, report = refit(data, env)
-    print(
-        f"  the same day by a full refit (before): {before:.1f} s, parts {report['parts']}; "
-        f"refit / publish = {before / seconds:.1f}x"
-    )
+    if not args.no_refit_after:
+        before, report = refit(data, env)
+        print(
+            f"  the same day by a full refit (before): {before:.1f} s, parts {report['parts']}; "
+            f"refit / publish = {before / seconds:.1f}x"
+        )
     if args.no_serve:
         return
     served = serve_and_measure(data, text="embeddings", workers=2)
@@ -180,6 +186,11 @@ def main() -> None:
     parser.add_argument("--day", type=int, default=1500)
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--no-serve", action="store_true", help="skip the gunicorn part")
+    parser.add_argument(
+        "--no-refit-after",
+        action="store_true",
+        help="skip the full refit of the published day (the before-publish comparison)",
+    )
     args = parser.parse_args()
     words, sentences = sample_text()
     for size in (int(s) for s in re.split(r"[, ]+", args.sizes) if s):
