@@ -19,7 +19,7 @@ Per size, in order:
   like (``bench/worker_memory.py``), and the bundle's size on disk.
 
 Usage: nice -n 10 python bench/scale.py [--sizes 100000,250000,500000] [--people 300]
-[--day 1500] [--no-serve] [--no-refit-after]
+[--day 1500] [--no-serve] [--no-refit-after] [--keep]
 Targets (issue 17, at 500k): per-day publish < 60 s, full refit < 15 min.
 """
 
@@ -116,28 +116,7 @@ def refit(data: Path, env: dict, mode: str = "refit") -> tuple[float, dict]:
     return time.perf_counter() - started, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(size: int, args, words, sentences) -> None:
-    data = OUT / f"papers-{size}"
-    shutil.rmtree(data, ignore_errors=True)
-    db = store.open_db(data / "paperfeed.db")
-    rng = random.Random(size)
-    days = -(-size // args.day)
-    first = date(2026, 1, 1)
-    started = time.perf_counter()
-    for d in range(days - 1):
-        n = min(args.day, size - d * args.day)
-        dump = parse_dump(day_of_papers(n, rng, words, sentences, f"d{d}"), fmt="jsonl")
-        store.record_dump(db, dump, dump_date=(first + timedelta(days=d)).isoformat())
-    old = [r[0] for r in db.execute("SELECT id FROM papers")]
-    for p in range(args.people):
-        uid = store.create_user(db, f"p{p}@example.org", "x")
-        for paper in rng.sample(old, 40):
-            store.set_rating(db, uid, paper, 1)
-    fill_cache(db, data / "cache")
-    print(f"{size} papers: corpus and cache made in {time.perf_counter() - started:.0f} s")
-    env = {**os.environ, "PAPERFEED_TEXT_MODEL": "embeddings", "PYTHONPATH": str(REPO)}
-    env["PAPERFEED_DATA_DIR"] = str(data)
-    env["PAPERFEED_CACHE_DIR"] = str(data / "cache")  # else the encoder runs for every text
+def full_refit(data: Path, env: dict) -> None:
     seconds, report = refit(data, env)
     print(
         f"  full refit ({report['papers']} papers, {report['served_papers']} served): "
@@ -148,9 +127,44 @@ def run(size: int, args, words, sentences) -> None:
         f"    of the fit: self-tuning {tuning.get('seconds')} s (its check fit "
         f"{tuning.get('holdout_fit_seconds')} s, search {tuning.get('search_seconds')} s)"
     )
-    n = size - (days - 1) * args.day
-    dump = parse_dump(day_of_papers(n, rng, words, sentences, f"d{days - 1}"), fmt="jsonl")
-    store.record_dump(db, dump, dump_date=(first + timedelta(days=days - 1)).isoformat())
+
+
+def run(size: int, args, words, sentences) -> None:
+    data = OUT / f"papers-{size}"
+    env = {**os.environ, "PAPERFEED_TEXT_MODEL": "embeddings", "PYTHONPATH": str(REPO)}
+    env["PAPERFEED_DATA_DIR"] = str(data)
+    env["PAPERFEED_CACHE_DIR"] = str(data / "cache")  # else the encoder runs for every text
+    # the last day is a full --day of papers (the published one); a remainder goes first
+    days = [args.day] * (size // args.day) + ([size % args.day] if size % args.day else [])
+    days = days[-1:] + days[:-1] if size % args.day else days
+    first = date(2026, 1, 1)
+    rng = random.Random(size)
+    if args.keep and (data / "models" / "CURRENT").exists():
+        # an earlier run's corpus and bundle: one more day of papers, then the publish
+        db = store.open_db(data / "paperfeed.db")
+        d = db.execute("SELECT count(*) FROM dumps").fetchone()[0]
+        rng = random.Random(size + d)
+        days = [args.day]
+        print(f"{size} papers: kept from an earlier run ({d} days of dumps)")
+    else:
+        shutil.rmtree(data, ignore_errors=True)
+        db = store.open_db(data / "paperfeed.db")
+        started = time.perf_counter()
+        for d, n in enumerate(days[:-1]):
+            dump = parse_dump(day_of_papers(n, rng, words, sentences, f"d{d}"), fmt="jsonl")
+            store.record_dump(db, dump, dump_date=(first + timedelta(days=d)).isoformat())
+        old = [r[0] for r in db.execute("SELECT id FROM papers")]
+        for p in range(args.people):
+            uid = store.create_user(db, f"p{p}@example.org", "x")
+            for paper in rng.sample(old, 40):
+                store.set_rating(db, uid, paper, 1)
+        fill_cache(db, data / "cache")
+        print(f"{size} papers: corpus and cache made in {time.perf_counter() - started:.0f} s")
+        d = len(days) - 1
+        full_refit(data, env)
+    n = days[-1]
+    dump = parse_dump(day_of_papers(n, rng, words, sentences, f"d{d}"), fmt="jsonl")
+    store.record_dump(db, dump, dump_date=(first + timedelta(days=d)).isoformat())
     fill_cache(db, data / "cache")
     db.close()
     seconds, report = refit(data, env, "publish")
@@ -186,6 +200,12 @@ def main() -> None:
     parser.add_argument("--day", type=int, default=1500)
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--no-serve", action="store_true", help="skip the gunicorn part")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="reuse an earlier run's corpus and bundle: skip building it and its full "
+        "refit, add one more day of papers and publish it",
+    )
     parser.add_argument(
         "--no-refit-after",
         action="store_true",
