@@ -23,6 +23,10 @@ import scipy.sparse as sp
 Matrix = np.ndarray | sp.csr_matrix
 
 
+#: Similarities per block of a neighbour search, at most (bounds its memory).
+BLOCK_ELEMENTS = 2**27
+
+
 def _as_index(values: Sequence[int] | np.ndarray | None) -> np.ndarray:
     if values is None:
         return np.zeros(0, dtype=np.int64)
@@ -106,7 +110,12 @@ class ContentModel:
         if k == 0 or not len(rows):
             return index, sims
         X = self.item_vectors_
-        XT = X.T.tocsr() if sp.issparse(X) else np.ascontiguousarray(X.T)
+        # Dense: the transposed view (BLAS reads it as is; a copy would double the vectors).
+        XT = X.T.tocsr() if sp.issparse(X) else X.T
+        # A block's similarities (float32) and argpartition's indices (int64) are 12 bytes
+        # per paper per row: at 500,000 papers 512 rows held 3 GB, so rows shrink with the
+        # corpus to keep a block under BLOCK_ELEMENTS (1.5 GB).
+        block_rows = max(16, min(block_rows, BLOCK_ELEMENTS // max(self.n_items_, 1)))
         bar = None
         if progress:
             from tqdm import tqdm

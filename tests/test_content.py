@@ -106,3 +106,30 @@ def test_merging_new_papers_into_old_neighbourhoods_equals_a_full_search(dense):
     if dense:  # no ties: the same papers
         assert _as_sets(index, sims) == _as_sets(expect_index, expect_sims)
     assert any(j >= n_old for j in index.ravel())  # new papers did enter some lists
+
+
+def test_a_large_corpus_searches_in_smaller_blocks_with_the_same_neighbours(monkeypatch):
+    """Rows per block shrink so a block stays under BLOCK_ELEMENTS similarities (at 500,000
+    papers 512 rows held 3 GB); the neighbours are those of a brute-force search."""
+    from recommender import content
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((500, 16)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    model = ContentModel(k=9).fit(X)
+    sizes = []
+    real = np.argpartition
+
+    def recording(a, kth, axis=-1, **kw):
+        sizes.append(a.shape[0])
+        return real(a, kth, axis=axis, **kw)
+
+    monkeypatch.setattr(content, "BLOCK_ELEMENTS", 40 * 500)
+    monkeypatch.setattr(content.np, "argpartition", recording)
+    index, sims = model.neighbours(np.arange(0, 500, 3))
+    monkeypatch.undo()
+    assert max(sizes) == 40 and len(sizes) == -(-167 // 40)
+    S = X[::3] @ X.T
+    S[np.arange(167), np.arange(0, 500, 3)] = -np.inf
+    expect = np.argsort(-S, axis=1)[:, :9]
+    assert _as_sets(index, sims) == _as_sets(expect, np.take_along_axis(S, expect, axis=1))
