@@ -105,13 +105,19 @@ class Bundle:
         return lookup
 
     def warm(self) -> None:
-        """Build now, at load, what the first request would otherwise build: the id lookups,
-        the collaborative solve every person's factors share, the vocabulary's strings."""
-        _ = self.pidx_lookup, self.pidx_of
+        """Build now, at load, what the first request would otherwise build: the id lookup
+        and the collaborative solve every person's factors share (small: ``factors x
+        factors``). Nothing per paper or per term is built into Python objects: the
+        arrays stay mapped, shared by every worker."""
+        _ = self.pidx_lookup
         if self.rec.collab is not None:
             self.rec.collab.prepare_solves()
-        if hasattr(self.rec.text, "terms_"):
-            self.rec.terms_list()
+
+    def pidx(self, paper_id: int) -> int | None:
+        """The row of ``paper_id`` in this model, or None when it does not know it."""
+        lookup = self.pidx_lookup
+        row = int(lookup[paper_id]) if 0 <= paper_id < len(lookup) else -1
+        return row if row >= 0 else None
 
     @property
     def max_paper_id(self) -> int:
@@ -226,6 +232,7 @@ def _read_bundle(folder: Path, name: str, sums: dict) -> Bundle:
             (serving["nbr_data"], serving["nbr_indices"], serving["nbr_indptr"]),
             shape=(rec.n_items, len(serving["candidates"])),
         ),
+        floor=serving.get("floor"),
     )
     bundle = Bundle(
         name=name,
@@ -470,6 +477,7 @@ class ModelWriter:
                     "nbr_data": M.data,
                     "nbr_indices": M.indices,
                     "nbr_indptr": M.indptr,
+                    "floor": index.floor,  # what a request would otherwise derive from M
                     "onboarding": np.asarray(sample, dtype=np.int64),
                 },
             )

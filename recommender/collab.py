@@ -25,6 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+#: Rows of the factors per float64 block when summing ``YtY`` (bounds the temporary copy).
+_YTY_BLOCK = 8192
+
 
 def _as_index(values: Sequence[int] | np.ndarray | None) -> np.ndarray:
     if values is None:
@@ -194,20 +197,27 @@ class CollabModel:
         return model
 
     def _prepare(self) -> None:
-        Y = self.item_factors_.astype(np.float64)
-        self.YtY_ = Y.T @ Y
-        self._solve_cache: np.ndarray | None = None  # G = Y (YtY + reg I)^-1, built on demand
+        # YtY in float64, a block of rows at a time: the factors may be a mapped file, and a
+        # float64 copy of them all would be a private ~80 MB per process at 50,000 papers.
+        Y = self.item_factors_
+        f = Y.shape[1]
+        self.YtY_ = np.zeros((f, f))
+        for start in range(0, len(Y), _YTY_BLOCK):
+            block = np.asarray(Y[start : start + _YTY_BLOCK], dtype=np.float64)
+            self.YtY_ += block.T @ block
+        self._solve_cache: np.ndarray | None = None  # M^-1, M = YtY + reg I, built on demand
 
     def prepare_solves(self) -> None:
         """Build the shared part of every person's solve now (a publish or a load does)."""
         self._shared_solve()
 
     def _shared_solve(self) -> np.ndarray:
-        """``G = Y M^-1`` with ``M = YtY + reg I`` (the part every person's system shares)."""
+        """``M^-1`` with ``M = YtY + reg I`` (``factors x factors``, what every person's
+        system shares); a person's rows of ``G = Y M^-1`` are made from it per request, so
+        no process holds ``G`` for every paper."""
         if getattr(self, "_solve_cache", None) is None:
             M = self.YtY_ + self.regularization * np.eye(self.factors)
-            Y = self.item_factors_.astype(np.float64)
-            self._solve_cache = np.linalg.solve(M, Y.T).T  # M is symmetric
+            self._solve_cache = np.linalg.inv(M)
         return self._solve_cache
 
     def _fit_bridge(
@@ -323,7 +333,7 @@ class CollabModel:
                     A = self.YtY_ + (Y.T * (conf - 1.0)) @ Y + self.regularization * np.eye(f)
                     out[i] = np.linalg.solve(A, Y.T @ (conf * pref))
             return out
-        G = self._shared_solve()
+        M_inv = self._shared_solve()
         Yall = self.item_factors_
         for k, group in rows.items():
             for start in range(0, len(group), 512):
@@ -341,7 +351,7 @@ class CollabModel:
                     rhs = np.einsum("bkf,bk->bf", Yb, q)
                     out[who] = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
                     continue
-                Gb = G[idx]  # (b, k, f)
+                Gb = Yb @ M_inv  # rows idx of G = Y M^-1, (b, k, f)
                 H = Yb @ Gb.transpose(0, 2, 1)  # Y M^-1 Yt, (b, k, k)
                 K = H + np.eye(k)[None] / (conf - 1.0)[:, :, None]
                 s = np.linalg.solve(K, (H @ q[:, :, None]))[:, :, 0]

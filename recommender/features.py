@@ -87,10 +87,13 @@ class CandidateIndex:
     candidates: np.ndarray  # sorted, unique pidx
     neighbours_t: sp.csr_matrix
     # Derived from the model when the index is made (at load, never per request): the
-    # candidates' text vectors and collaborative factors, transposed for the products.
-    vectors_t: sp.csr_matrix | np.ndarray | None = None  # (dim, n_candidates)
+    # candidates' text vectors and collaborative factors; views of the bundle's mapped
+    # arrays when the candidates are consecutive rows (the served papers), so every
+    # worker shares one copy.
     vectors: sp.csr_matrix | np.ndarray | None = None  # (n_candidates, dim)
-    factors_t: np.ndarray | None = None  # (factors, n_candidates) float64
+    factors: np.ndarray | None = None  # (n_candidates, factors) float32
+    #: Each candidate's neighbour floor as published (None: computed on first use).
+    stored_floor: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -143,31 +146,34 @@ class CandidateIndex:
 
     @classmethod
     def for_model(
-        cls, rec: Recommender, candidates: np.ndarray, neighbours_t: sp.csr_matrix
+        cls,
+        rec: Recommender,
+        candidates: np.ndarray,
+        neighbours_t: sp.csr_matrix,
+        floor: np.ndarray | None = None,
     ) -> CandidateIndex:
-        """An index from stored neighbourhoods, with the model's arrays for its candidates."""
+        """An index from stored neighbourhoods, with the model's arrays for its candidates
+        (``floor``: the neighbour floors published with them, if any)."""
         cand = np.asarray(candidates, dtype=np.int64)
-        X = rec.item_vectors
-        if not sp.issparse(X) and len(cand) and cand[-1] - cand[0] + 1 == len(cand):
+        consecutive = len(cand) > 0 and cand[-1] - cand[0] + 1 == len(cand)
+
+        def rows(X):
             # The served papers are the newest rows, in order: a view of the (memory-mapped)
-            # vectors, shared by every worker, instead of a copy in each.
-            vectors = X[cand[0] : cand[-1] + 1]
-        else:
-            vectors = X[cand]
-        if sp.issparse(vectors):  # TF-IDF: products go candidates x terms (see _similarity_sums)
-            vectors, vectors_t = sp.csr_matrix(vectors, dtype=np.float32), None
-        else:
-            vectors_t = vectors.T  # a view: BLAS reads it transposed
-        factors_t = None
-        if rec.collab is not None:
-            factors_t = np.ascontiguousarray(rec.collab.item_factors_[cand].astype(np.float64).T)
-        return cls(
-            cand, neighbours_t.tocsr(), vectors_t=vectors_t, vectors=vectors, factors_t=factors_t
-        )
+            # array, shared by every worker, instead of a copy in each.
+            return X[cand[0] : cand[-1] + 1] if consecutive else X[cand]
+
+        X = rec.item_vectors
+        # TF-IDF: products go candidates x terms (see _similarity_sums)
+        vectors = sp.csr_matrix(X[cand], dtype=np.float32) if sp.issparse(X) else rows(X)
+        factors = rows(rec.collab.item_factors_) if rec.collab is not None else None
+        return cls(cand, neighbours_t.tocsr(), vectors=vectors, factors=factors, stored_floor=floor)
 
     @functools.cached_property
     def floor(self) -> np.ndarray:
-        """Each candidate's neighbour floor: the least similarity in its neighbourhood."""
+        """Each candidate's neighbour floor: the least similarity in its neighbourhood
+        (published with the bundle; computed here for a bundle published without)."""
+        if self.stored_floor is not None:
+            return self.stored_floor
         M = self.neighbours_t.tocsc()
         floor = np.zeros(M.shape[1], np.float32)
         filled = np.diff(M.indptr) > 0
@@ -226,6 +232,16 @@ class _Context:
         """Each candidate's neighbour floor: its k-th nearest paper's similarity."""
         return self.index.floor[self.at]
 
+    def rows(self, array) -> tuple:
+        """``(rows, columns)``: what to multiply of one of the index's per-candidate arrays
+        (``index.vectors``, ``index.factors``) and which columns of the product are this
+        call's candidates. Most of the index: the whole array (a view of the mapped file)
+        and the candidates' columns picked from the product; a few of it: their rows
+        gathered (a product over the whole index would cost the corpus, not the call)."""
+        if isinstance(self.at, slice) or 2 * len(self.at) >= len(self.index.candidates):
+            return array, self.at
+        return array[self.at], slice(None)
+
 
 def context(
     rec: Recommender,
@@ -280,15 +296,16 @@ def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context, summed=N
     times the candidates' vectors."""
     if summed is None:
         summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
-    index = ctx.index
+    vectors, columns = ctx.rows(ctx.index.vectors)
     if sp.issparse(summed):
-        out = np.empty((M.shape[0], len(index.candidates)), np.float32)
+        out = np.empty((M.shape[0], vectors.shape[0]), np.float32)
         for start in range(0, M.shape[0], DENSE_PROFILES):
             block = summed[start : start + DENSE_PROFILES].T.toarray().astype(np.float32)
-            out[start : start + DENSE_PROFILES] = (index.vectors @ block).T
+            out[start : start + DENSE_PROFILES] = (vectors @ block).T
     else:
-        out = np.asarray(summed @ index.vectors_t)
-    return np.asarray(out[:, ctx.at], dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
+        out = np.asarray(summed @ vectors.T)
+    out = out[:, columns]
+    return np.asarray(out, dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
 
 
 def block_features(
@@ -364,8 +381,8 @@ def block_features(
         known = [i for i, p in enumerate(profiles) if p.uidx is not None and p.uidx < stored]
         if known:
             U[known] = rec.collab.user_factors_[[profiles[i].uidx for i in known]]
-        scores = (U.astype(np.float64) @ ctx.index.factors_t)[:, ctx.at]
-        collab = zscore_rows(scores.astype(np.float32), keep)
+        factors, columns = ctx.rows(ctx.index.factors)
+        collab = zscore_rows(factor_scores(U, factors)[:, columns], keep)
     feats["collab"] = collab
     # standardised over each person's own pool, like the other signals
     feats["popularity"] = zscore_rows(np.broadcast_to(ctx.popularity, (B, n_cand)), keep)
@@ -395,16 +412,31 @@ def _taste(rec, ctx, summed, topics, n_liked, n_disliked) -> np.ndarray:
             liked_sum[i] += vectors.mean(axis=0)
             count[i] += 1
     has = count > 0
-    vectors_t = ctx.index.vectors_t
+    candidates, columns = ctx.rows(ctx.index.vectors)
+    vectors_t = candidates.T  # a view: BLAS reads it transposed
     if has.any():
         W = taste.directions(liked_sum[has] / count[has, None], disliked_mean[has], dis[has])
-        out[has] = np.asarray(W @ vectors_t, dtype=np.float32)[:, ctx.at]
+        out[has] = np.asarray(W @ vectors_t, dtype=np.float32)[:, columns]
     for i, vectors in topics.items():
         if not n_liked[i]:  # keywords alone: the best topic's model
             W = taste.directions(
                 vectors, disliked_mean[[i] * len(vectors)], dis[[i] * len(vectors)]
             )
-            out[i] = np.asarray(W @ vectors_t, dtype=np.float32)[:, ctx.at].max(axis=0)
+            out[i] = np.asarray(W @ vectors_t, dtype=np.float32)[:, columns].max(axis=0)
+    return out
+
+
+def factor_scores(U: np.ndarray, factors: np.ndarray, block: int = 4096) -> np.ndarray:
+    """``U @ factors.T`` (people x candidates) as float32, summed in float64 a block of
+    candidates at a time. float64 sums make a score the same (once rounded to float32)
+    whether the person is ranked alone or in a batch and over which candidates (float32
+    BLAS sums in an order that depends on the matrices' shapes), and the blocks keep the
+    float64 copy of the bundle's mapped float32 factors to one block at a time."""
+    U = np.asarray(U, dtype=np.float64)
+    out = np.empty((len(U), len(factors)), np.float32)
+    for start in range(0, len(factors), block):
+        part = np.asarray(factors[start : start + block], dtype=np.float64)
+        out[:, start : start + block] = U @ part.T
     return out
 
 

@@ -50,15 +50,14 @@ class Recommender:
     #: Embeddings: the TF-IDF model whose vectors feed the collaborative bridge's stacked
     #: ridge (``CollabModel.extra_coef_``); kept so a publish bridges new papers the same way.
     bridge_text: TfidfText | None = None
-    _terms: list[str] | None = field(default=None, repr=False, compare=False)
     _topics: dict = field(default_factory=dict, repr=False, compare=False)
     _topics_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def terms_list(self) -> list[str]:
-        """The TF-IDF vocabulary as Python strings, built once (reasons name shared terms)."""
-        if self._terms is None:
-            self._terms = [str(t) for t in self.text.terms_]
-        return self._terms
+    def terms_list(self) -> np.ndarray:
+        """The TF-IDF vocabulary, index-aligned with the vectors' columns (reasons name
+        shared terms). A loaded bundle's is its stored array, memory-mapped: nothing is
+        built per term (a Python string each would be tens of MB per worker)."""
+        return self.text.terms_
 
     @property
     def n_items(self) -> int:
@@ -295,7 +294,6 @@ def extend_recommender(
         collab=collab,
         taste=taste,
         tuning_=rec.tuning_,
-        _terms=None,
         _topics={},
         _topics_lock=threading.Lock(),
     )

@@ -398,7 +398,7 @@ def _block_terms(rec, profiles, ctx, tops, terms_list, n_terms: int = 3):
     rows = x_row[order]
     first = np.searchsorted(rows, rows)  # start of each row's run
     keep = order[np.arange(len(order)) - first < n_terms]
-    words = [terms_list[t] for t in X.indices[keep].tolist()]
+    words = [str(terms_list[t]) for t in X.indices[keep].tolist()]
     bounds = np.searchsorted(x_row[keep], np.arange(X.shape[0] + 1)).tolist()
     per_item = [tuple(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     out, at = [], 0

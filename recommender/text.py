@@ -98,6 +98,22 @@ class TfidfText:
             **extra,
         )
 
+    @property
+    def vectorizer_(self) -> TfidfVectorizer:
+        """The fitted scikit-learn vectorizer. A loaded model builds it (its vocabulary
+        dict: a Python string per term) on first use: a web worker that only ranks never
+        does; one that transforms a keyword query does it once."""
+        vectorizer = self.__dict__.get("_vectorizer")
+        if vectorizer is None:
+            if "_stored" not in self.__dict__:
+                raise AttributeError("TfidfText is not fitted")
+            vectorizer = self._vectorizer = self._build_vectorizer(*self._stored)
+        return vectorizer
+
+    @vectorizer_.setter
+    def vectorizer_(self, vectorizer: TfidfVectorizer) -> None:
+        self._vectorizer = vectorizer
+
     def fit(self, texts: Sequence[str]) -> TfidfText:
         """Learn the vocabulary and inverse document frequencies from ``texts``."""
         self.fit_transform(texts)
@@ -119,6 +135,7 @@ class TfidfText:
         else:
             self.vectorizer_ = self._make_vectorizer()
         self._terms = None
+        self.__dict__.pop("_stored", None)
         return self.vectorizer_.fit_transform(texts).tocsr()
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -146,7 +163,11 @@ class TfidfText:
             "max_features": self.max_features,
             "sublinear_tf": self.sublinear_tf,
         }
-        return params, {"terms": self.terms_.astype(str), "idf": self.vectorizer_.idf_}
+        if self.__dict__.get("_vectorizer") is None and "_stored" in self.__dict__:
+            idf = self._stored[1]  # loaded and never used to transform: no vocabulary dict
+        else:
+            idf = self.vectorizer_.idf_
+        return params, {"terms": np.asarray(self.terms_).astype(str), "idf": idf}
 
     @classmethod
     def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> TfidfText:
@@ -158,20 +179,24 @@ class TfidfText:
             max_features=params["max_features"],
             sublinear_tf=params["sublinear_tf"],
         )
-        terms = [str(t) for t in arrays["terms"]]
+        # The terms stay the stored (memory-mapped) array: ranking reads a few of them
+        # (reasons); the vocabulary dict is built only when something transforms text.
+        model._terms = arrays["terms"]
+        model._stored = (arrays["terms"], arrays["idf"])
+        return model
+
+    def _build_vectorizer(self, terms: np.ndarray, idf: np.ndarray) -> TfidfVectorizer:
         vec = TfidfVectorizer(
-            ngram_range=tuple(model.ngram_range),
-            sublinear_tf=model.sublinear_tf,
+            ngram_range=tuple(self.ngram_range),
+            sublinear_tf=self.sublinear_tf,
             stop_words="english",
             strip_accents="unicode",
             dtype=np.float32,
-            vocabulary={t: i for i, t in enumerate(terms)},
+            vocabulary={str(t): i for i, t in enumerate(terms)},
         )
         vec.fit(["placeholder"])  # sets up the fixed vocabulary; idf_ is overwritten below
-        vec.idf_ = np.asarray(arrays["idf"], dtype=np.float64)
-        model.vectorizer_ = vec
-        model._terms = np.asarray(terms, dtype=object)
-        return model
+        vec.idf_ = np.asarray(idf, dtype=np.float64)
+        return vec
 
 
 def resolve_model_path(model: str) -> Path:

@@ -248,7 +248,7 @@ def test_the_served_papers_dense_vectors_are_a_view_of_the_mapped_file(rec, tmp_
     with model_writer(tmp_path) as writer:
         writer.publish(dense, ids, served=np.arange(10, rec.n_items), info={})
     loaded = bundles.load_current(tmp_path)
-    assert _mapped(loaded.index.vectors) and _mapped(loaded.index.vectors_t)
+    assert _mapped(loaded.index.vectors) and _mapped(loaded.index.factors)
     assert np.array_equal(loaded.index.vectors, X[10:])
     profile = Profile(liked=[0, 7], disliked=[13])
     cand = np.arange(10, rec.n_items)

@@ -603,9 +603,9 @@ class FeedService:
         ``score`` is the cosine similarity of the two papers' text vectors (1 = same text).
         """
         bundle = self.bundle()
-        if bundle is None or paper_id not in bundle.pidx_of:
+        row = bundle.pidx(paper_id) if bundle is not None else None
+        if row is None:
             return []
-        row = bundle.pidx_of[paper_id]
         sims = bundle.rec.content.similarity(np.array([row]), None)[0]
         sims[row] = -np.inf
         top = np.argsort(-sims, kind="stable")[:k]
