@@ -8,6 +8,10 @@ RSS and PSS (``/proc/<pid>/smaps_rollup``: shared pages count once across the pr
 that map them) and the bundle's size on disk.
 
 Usage: python bench/worker_memory.py [--papers 50000] [--text tfidf] [--workers 2]
+       python bench/worker_memory.py --data DIR [--text embeddings] [--runs 3]
+``--data`` serves an existing data dir with its published bundle (no build, no refit; e.g.
+``/work/notes/s4/mkcorpus.py 50728 DIR`` then ``paperfeed refit``): the bench person is
+added once, and each run's likes are taken back afterwards, so runs see the same data.
 To compare with another checkout, copy this file into its ``bench/`` and run it there
 (the server and the refit run the code of the checkout the script sits in).
 """
@@ -42,11 +46,14 @@ _spec.loader.exec_module(bench_web)
 EMAIL, PASSWORD, Client = bench_web.EMAIL, bench_web.PASSWORD, bench_web.Client
 
 
-def memory_mb(pid: int) -> tuple[float, float]:
+def memory_mb(pid: int) -> tuple[float, float, float]:
+    """RSS, PSS and private anonymous memory (what no other process can share) in MB."""
     text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    rss = int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))
-    pss = int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))
-    return rss / 1024, pss / 1024
+
+    def field(name: str) -> float:
+        return int(re.search(rf"^{name}:\s+(\d+)", text, re.M).group(1)) / 1024
+
+    return field("Rss"), field("Pss"), field("Anonymous")
 
 
 def serve_and_measure(data: Path, *, text: str, workers: int, seed: int = 2) -> dict:
@@ -93,7 +100,8 @@ def serve_and_measure(data: Path, *, text: str, workers: int, seed: int = 2) -> 
             assert status == 200, status
             views.append(elapsed)
         after_like = []
-        for paper in rng.sample(newest, 10):
+        liked = rng.sample(newest, 10)
+        for paper in liked:
             status, _, _ = client.request(
                 "POST",
                 f"/papers/{paper}/rate",
@@ -109,6 +117,11 @@ def serve_and_measure(data: Path, *, text: str, workers: int, seed: int = 2) -> 
     finally:
         server.terminate()
         server.wait(timeout=60)
+        db = store.open_db(data / "paperfeed.db")  # the next run starts from the same ratings
+        uid = store.get_user_by_email(db, EMAIL)["id"]
+        for paper in liked:
+            store.delete_rating(db, uid, paper)
+        db.close()
     return {
         "view_ms": statistics.median(views[workers:]) * 1000,
         "after_like_ms": statistics.median(after_like) * 1000,
@@ -126,24 +139,36 @@ def main() -> None:
     parser.add_argument("--papers", type=int, default=50000)
     parser.add_argument("--text", default="tfidf")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data", type=Path, help="serve this data dir as it is (no build)")
+    parser.add_argument("--runs", type=int, default=1, help="servers started one after another")
     args = parser.parse_args()
-    started = time.perf_counter()
-    data, report = build(args.papers, args.text)
-    refit_s = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    served = serve_and_measure(data, text=args.text, workers=args.workers)
-    print(f"{REPO.name}: {args.papers} + sample papers, text {args.text}")
-    print(
-        f"  refit (build): {refit_s:.1f} s, parts {report.get('parts', report)}; "
-        f"peak RSS of the build process {peak:.0f} MB"
-    )
+    if args.data is None:
+        started = time.perf_counter()
+        data, report = build(args.papers, args.text)
+        refit_s = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{REPO.name}: {args.papers} + sample papers, text {args.text}")
+        print(
+            f"  refit (build): {refit_s:.1f} s, parts {report.get('parts', report)}; "
+            f"peak RSS of the build process {peak:.0f} MB"
+        )
+    else:
+        data = args.data
+        db = store.open_db(data / "paperfeed.db")
+        print(f"{REPO.name}: {data} ({store.count_papers(db)} papers), text {args.text}")
+        db.close()
     print(f"  bundle on disk: {bundle_mb(data):.1f} MB")
-    for pid, (rss, pss) in served["workers"].items():
-        print(f"  worker {pid}: RSS {rss:.0f} MB, PSS {pss:.0f} MB")
-    print(
-        f"  feed view p50 {served['view_ms']:.0f} ms; "
-        f"view after a like p50 {served['after_like_ms']:.0f} ms"
-    )
+    for run in range(args.runs):
+        served = serve_and_measure(data, text=args.text, workers=args.workers)
+        for pid, (rss, pss, anon) in served["workers"].items():
+            print(
+                f"  run {run + 1} worker {pid}: RSS {rss:.0f} MB, PSS {pss:.0f} MB, "
+                f"private anonymous {anon:.0f} MB"
+            )
+        print(
+            f"  run {run + 1}: feed view p50 {served['view_ms']:.0f} ms; "
+            f"view after a like p50 {served['after_like_ms']:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ class CollabModel:
     item_factors_ : ndarray, shape (n_items, factors)
         Learned factors for rated papers, bridged factors for the others.
     bridged_factors_ : ndarray, shape (n_items, factors)
-        Factors predicted from text for every paper.
+        Factors predicted from text for every paper (set by :meth:`fit`; not saved: the
+        ranking reads ``item_factors_``, which holds them for every unrated paper).
     rated_ : ndarray of bool, shape (n_items,)
         Papers with at least one rating in the training data.
     likes_ : ndarray of float32, shape (n_items,)
@@ -191,7 +192,7 @@ class CollabModel:
             knn = model.knn_bridge(item_vectors, np.concatenate([self.item_factors_, pad]), new)
             bridged = share * knn + (1 - share) * bridged
         bridged = bridged.astype(np.float32)
-        model.bridged_factors_ = np.concatenate([self.bridged_factors_, bridged])
+        model.__dict__.pop("bridged_factors_", None)  # a fit's, for the old papers only
         model.item_factors_ = np.concatenate([self.item_factors_, bridged])
         model._prepare()
         return model
@@ -385,7 +386,6 @@ class CollabModel:
         arrays = {
             "user_factors": self.user_factors_,
             "item_factors": self.item_factors_,
-            "bridged_factors": self.bridged_factors_,
             "rated": self.rated_,
             "likes": self.likes_,
             "bridge_coef": self.bridge_coef_,
@@ -402,7 +402,6 @@ class CollabModel:
         model = cls(**params)
         model.user_factors_ = np.asarray(arrays["user_factors"], dtype=np.float32)
         model.item_factors_ = np.asarray(arrays["item_factors"], dtype=np.float32)
-        model.bridged_factors_ = np.asarray(arrays["bridged_factors"], dtype=np.float32)
         model.rated_ = np.asarray(arrays["rated"], dtype=bool)
         model.likes_ = np.asarray(arrays.get("likes", model.rated_), dtype=np.float32)
         model.bridge_coef_ = np.asarray(arrays["bridge_coef"], dtype=np.float32)

@@ -272,3 +272,40 @@ def test_onboarding_sample_of_a_large_corpus_fits_on_a_sample_and_covers_every_t
     monkeypatch.setattr(bundles, "ONBOARDING_FIT_ROWS", 120)
     chosen = bundles.onboarding_sample(SimpleNamespace(item_vectors=X), k=4)
     assert [int(topic[i]) for i in chosen] == [0, 1, 2, 3]  # largest topic first
+
+
+def test_a_loaded_bundle_builds_nothing_per_paper_or_per_term(rec, tmp_path):
+    """What a worker holds of its own is per-person sized: the candidates' factors and the
+    neighbour floors are the mapped files, the collaborative solve it shares is factors x
+    factors, and the TF-IDF vocabulary stays the stored array until text is transformed."""
+    publish(tmp_path, rec)
+    loaded = bundles.load_current(tmp_path)
+    f = loaded.rec.collab.factors
+    assert _mapped(loaded.index.factors) and _mapped(loaded.index.floor)
+    assert loaded.rec.collab._shared_solve().shape == (f, f)
+    text = loaded.rec.text
+    assert "_vectorizer" not in text.__dict__ and _mapped(text.terms_)
+    profile = Profile(liked=[0, 7], disliked=[13])
+    assert rank_for_user(loaded.rec, profile, n=10) == rank_for_user(rec, profile, n=10)
+    assert "_vectorizer" not in text.__dict__  # ranking likes names terms from the array
+    keywords = Profile(liked=[0], query="galaxy")
+    assert rank_for_user(loaded.rec, keywords, n=10) == rank_for_user(rec, keywords, n=10)
+    assert "_vectorizer" in text.__dict__  # a keyword query needs the vocabulary: built once
+
+
+def test_a_bundle_published_with_bridged_factors_and_without_floors_still_loads(rec, tmp_path):
+    """Bundles published before the floors were stored and while the bridged factors were
+    written load and rank as the new layout does."""
+    publish(tmp_path, rec)
+    folder = tmp_path / "bundles" / "b0001"
+    assert not (folder / "arrays.collab.bridged_factors.npy").exists()
+    np.save(folder / "arrays.collab.bridged_factors.npy", rec.collab.bridged_factors_)
+    (folder / "serving.floor.npy").unlink()
+    bundles.write_checksums(folder)
+    bundle, problem = bundles.load_servable(tmp_path)
+    assert bundle.name == "b0001" and problem is None
+    assert bundle.index.stored_floor is None
+    fresh = bundles.CandidateIndex.build(rec, np.arange(5))
+    assert np.array_equal(bundle.index.floor, fresh.floor)
+    profile = Profile(liked=[0, 7], disliked=[13], query="galaxy")
+    assert rank_for_user(bundle.rec, profile, n=10) == rank_for_user(rec, profile, n=10)
