@@ -48,6 +48,41 @@ class TextModel(Protocol):
     def transform(self, texts: Sequence[str]) -> np.ndarray | sp.csr_matrix: ...
 
 
+class Terms(Sequence[str]):
+    """A vocabulary stored as one UTF-8 byte string and the end of each term in it: a
+    quarter or less of a fixed-width unicode array (4 bytes per character of the longest
+    term, for every term), and read term by term from the (memory-mapped) arrays."""
+
+    def __init__(self, utf8: np.ndarray, ends: np.ndarray) -> None:
+        self.utf8, self.ends = utf8, ends
+
+    @classmethod
+    def encode(cls, terms) -> Terms:
+        encoded = [str(t).encode("utf-8") for t in terms]
+        ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), ends)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        start = int(self.ends[i - 1]) if i > 0 else 0
+        return bytes(self.utf8[start : int(self.ends[i])]).decode("utf-8")
+
+    def __iter__(self):
+        text = bytes(self.utf8).decode("utf-8") if len(self.utf8) else ""
+        if text.isascii():  # one decode for all; byte offsets are character offsets
+            starts = np.concatenate([[0], self.ends])[:-1].tolist()
+            yield from (text[a:b] for a, b in zip(starts, self.ends.tolist(), strict=True))
+        else:
+            yield from (self[i] for i in range(len(self)))
+
+
 class TfidfText:
     """TF-IDF over word uni- and bi-grams, rows L2-normalised.
 
@@ -143,7 +178,7 @@ class TfidfText:
         return self.vectorizer_.transform(list(texts)).tocsr()
 
     @property
-    def terms_(self) -> np.ndarray:
+    def terms_(self) -> np.ndarray | Terms:
         """Vocabulary terms, index-aligned with the columns of :meth:`transform`.
 
         Cached: sklearn rebuilds the array on every call (~5 ms), and reasons
@@ -167,7 +202,8 @@ class TfidfText:
             idf = self._stored[1]  # loaded and never used to transform: no vocabulary dict
         else:
             idf = self.vectorizer_.idf_
-        return params, {"terms": np.asarray(self.terms_).astype(str), "idf": idf}
+        terms = self.terms_ if isinstance(self.terms_, Terms) else Terms.encode(self.terms_)
+        return params, {"terms_utf8": terms.utf8, "term_ends": terms.ends, "idf": idf}
 
     @classmethod
     def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> TfidfText:
@@ -179,10 +215,14 @@ class TfidfText:
             max_features=params["max_features"],
             sublinear_tf=params["sublinear_tf"],
         )
-        # The terms stay the stored (memory-mapped) array: ranking reads a few of them
+        # The terms stay the stored (memory-mapped) arrays: ranking reads a few of them
         # (reasons); the vocabulary dict is built only when something transforms text.
-        model._terms = arrays["terms"]
-        model._stored = (arrays["terms"], arrays["idf"])
+        if "terms_utf8" in arrays:
+            terms = Terms(arrays["terms_utf8"], arrays["term_ends"])
+        else:  # bundles before the UTF-8 vocabulary: a fixed-width unicode array
+            terms = arrays["terms"]
+        model._terms = terms
+        model._stored = (terms, arrays["idf"])
         return model
 
     def _build_vectorizer(self, terms: np.ndarray, idf: np.ndarray) -> TfidfVectorizer:

@@ -284,7 +284,8 @@ def test_a_loaded_bundle_builds_nothing_per_paper_or_per_term(rec, tmp_path):
     assert _mapped(loaded.index.factors) and _mapped(loaded.index.floor)
     assert loaded.rec.collab._shared_solve().shape == (f, f)
     text = loaded.rec.text
-    assert "_vectorizer" not in text.__dict__ and _mapped(text.terms_)
+    assert "_vectorizer" not in text.__dict__ and _mapped(text.terms_.utf8)
+    assert list(text.terms_) == list(rec.text.terms_) and text.terms_[-1] == rec.text.terms_[-1]
     profile = Profile(liked=[0, 7], disliked=[13])
     assert rank_for_user(loaded.rec, profile, n=10) == rank_for_user(rec, profile, n=10)
     assert "_vectorizer" not in text.__dict__  # ranking likes names terms from the array
@@ -294,13 +295,17 @@ def test_a_loaded_bundle_builds_nothing_per_paper_or_per_term(rec, tmp_path):
 
 
 def test_a_bundle_published_with_bridged_factors_and_without_floors_still_loads(rec, tmp_path):
-    """Bundles published before the floors were stored and while the bridged factors were
-    written load and rank as the new layout does."""
+    """Bundles published before the floors were stored, while the bridged factors were
+    written and the vocabulary was a fixed-width array load and rank as the new layout
+    does (reasons name the same terms)."""
     publish(tmp_path, rec)
     folder = tmp_path / "bundles" / "b0001"
     assert not (folder / "arrays.collab.bridged_factors.npy").exists()
     np.save(folder / "arrays.collab.bridged_factors.npy", rec.collab.bridged_factors_)
     (folder / "serving.floor.npy").unlink()
+    for name in ("terms_utf8", "term_ends"):  # the vocabulary as a fixed-width array
+        (folder / f"arrays.text.{name}.npy").unlink()
+    np.save(folder / "arrays.text.terms.npy", np.asarray(rec.text.terms_).astype(str))
     bundles.write_checksums(folder)
     bundle, problem = bundles.load_servable(tmp_path)
     assert bundle.name == "b0001" and problem is None

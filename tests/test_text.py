@@ -109,3 +109,13 @@ def test_without_the_extra_the_default_falls_back_to_tfidf_with_a_warning(monkey
     with caplog.at_level("WARNING", logger="recommender.text"):
         assert text.default_text_kind({}) == "tfidf"
     assert "embeddings extra is not installed" in caplog.text
+
+
+def test_a_vocabulary_stored_as_utf8_reads_back_every_term():
+    from recommender.text import Terms
+
+    for words in (["galaxy", "dark matter", "z"], ["α decay", "naïve", "x", ""]):
+        terms = Terms.encode(words)
+        assert list(terms) == words and len(terms) == len(words)
+        assert [terms[i] for i in range(len(words))] == words and terms[-1] == words[-1]
+    assert list(Terms.encode([])) == []
