@@ -8,7 +8,11 @@ each paper's title, abstract and author names, and pickles ``{"pids", "x" (float
 papers (pids: arXiv-like ids of 10 characters made from the paper ids), without installing
 arxiv-sanity-lite, and prints both sizes and their ratio.
 
-Usage: python bench/bundle_size.py DATA_DIR [--bundle bNNNN]
+Usage: python bench/bundle_size.py DATA_DIR [--bundle bNNNN] [--republish]
+
+``--republish`` first writes the current bundle again in this checkout's layout (the same
+models and neighbourhoods, nothing refitted: ``ModelWriter.publish`` with the loaded
+models), so that a bundle fitted by an older checkout can be compared without a refit.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 
 from recommender import store  # noqa: E402
-from recommender.bundles import current_name  # noqa: E402
+from recommender.bundles import current_name, load_current, model_writer  # noqa: E402
 
 
 def arxiv_sanity_features_bytes(db) -> int:
@@ -73,12 +77,30 @@ def bundle_files(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+def republish(models: Path) -> None:
+    """Write the current bundle again with this checkout's code (nothing refitted)."""
+    bundle = load_current(models)
+    info = {k: v for k, v in bundle.info.items() if k not in ("name", "parts")}
+    with model_writer(models, wait=True) as writer:
+        name, parts = writer.publish(
+            bundle.rec,
+            np.asarray(bundle.paper_ids),
+            served=bundle.index.candidates,
+            info={**info, "republished_from": bundle.name},
+            onboarding=np.asarray(bundle.onboarding),
+        )
+    print(f"republished {bundle.name} as {name}: {parts}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("data", type=Path)
     parser.add_argument("--bundle", help="bundle name (default: CURRENT)")
+    parser.add_argument("--republish", action="store_true")
     args = parser.parse_args()
     models = args.data / "models"
+    if args.republish:
+        republish(models)
     name = args.bundle or current_name(models)
     folder = models / "bundles" / name
     files = bundle_files(folder)

@@ -296,16 +296,24 @@ def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context, summed=N
     times the candidates' vectors."""
     if summed is None:
         summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
+    if not sp.issparse(summed):
+        return _dense_products(ctx, summed)
     vectors, columns = ctx.rows(ctx.index.vectors)
-    if sp.issparse(summed):
-        out = np.empty((M.shape[0], vectors.shape[0]), np.float32)
-        for start in range(0, M.shape[0], DENSE_PROFILES):
-            block = summed[start : start + DENSE_PROFILES].T.toarray().astype(np.float32)
-            out[start : start + DENSE_PROFILES] = (vectors @ block).T
-    else:
-        out = np.asarray(summed @ vectors.T)
+    out = np.empty((M.shape[0], vectors.shape[0]), np.float32)
+    for start in range(0, M.shape[0], DENSE_PROFILES):
+        block = summed[start : start + DENSE_PROFILES].T.toarray().astype(np.float32)
+        out[start : start + DENSE_PROFILES] = (vectors @ block).T
     out = out[:, columns]
     return np.asarray(out, dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
+
+
+def _dense_products(ctx: _Context, rows: np.ndarray) -> np.ndarray:
+    """(rows x candidates): dense ``rows`` (dim wide) times the candidates' vectors, in one
+    product, so the candidates' vectors are read once whatever asks (the summed likes and
+    dislikes, the taste directions)."""
+    vectors, columns = ctx.rows(ctx.index.vectors)
+    out = np.asarray(np.asarray(rows, dtype=np.float32) @ vectors.T)[:, columns]
+    return np.asarray(out, dtype=np.float32).reshape(len(rows), len(ctx.candidates))
 
 
 def block_features(
@@ -333,20 +341,26 @@ def block_features(
     dis = n_disliked > 0
     D = _indicator([disliked[i] for i in np.flatnonzero(dis)], rec.n_items)
     summed = None
+    # person -> (topics, dim) vectors of their keywords
+    topics = {i: rec.topic_vectors(p.query) for i, p in enumerate(profiles) if p.query}
     if n_liked.any() or dis.any():
         LD = sp.vstack([L, D], format="csr")
         summed = LD @ rec.item_vectors  # (people + dislikers, dim)
+    directions, taste_plan = _taste_rows(rec, summed, topics, n_liked, n_disliked)
+    if summed is not None and sp.issparse(summed):  # TF-IDF (no taste directions)
         sums = _similarity_sums(rec, LD, ctx, summed)
-    else:
-        sums = np.zeros((B, n_cand), np.float32)
+        taste_products = _dense_products(ctx, directions)
+    else:  # one pass over the candidates' vectors for the sums and the taste directions
+        rows = directions if summed is None else np.vstack([summed, directions])
+        products = _dense_products(ctx, rows)
+        n_summed = 0 if summed is None else len(summed)
+        sums = products[:n_summed] if summed is not None else np.zeros((B, n_cand), np.float32)
+        taste_products = products[n_summed:]
     sum_liked, sum_disliked = sums[:B], sums[B:]
     n_centroid = n_liked.copy()
-    topics: dict[int, np.ndarray] = {}  # person -> (topics, dim) vectors of their keywords
-    for i, p in enumerate(profiles):
-        if p.query:
-            topics[i] = rec.topic_vectors(p.query)
-            sum_liked[i] += rec.topic_similarity(topics[i], ctx.candidates).max(axis=1)
-            n_centroid[i] += 1
+    for i, vectors in topics.items():
+        sum_liked[i] += rec.topic_similarity(vectors, ctx.candidates).max(axis=1)
+        n_centroid[i] += 1
     centroid = np.zeros((B, n_cand), np.float32)
     has = n_centroid > 0
     centroid[has] = sum_liked[has] / n_centroid[has, None].astype(np.float32)
@@ -361,7 +375,7 @@ def block_features(
         centroid[dis] -= penalty
         knn[dis] -= penalty * scale[:, None]
     feats = {
-        "taste": zscore_rows(_taste(rec, ctx, summed, topics, n_liked, n_disliked), keep),
+        "taste": zscore_rows(_taste_scores(taste_plan, taste_products, B, n_cand), keep),
         "knn": zscore_rows(knn, keep),
         "centroid": zscore_rows(centroid, keep),
     }
@@ -389,16 +403,17 @@ def block_features(
     return feats
 
 
-def _taste(rec, ctx, summed, topics, n_liked, n_disliked) -> np.ndarray:
-    """(people x candidates) each person's own linear taste model (:mod:`recommender.taste`):
-    their likes (and keyword topics) against the corpus, dislikes as hard negatives. A
-    person with topics and no likes gets their best-matching topic's score."""
-    B, n_cand = len(n_liked), len(ctx.candidates)
-    out = np.zeros((B, n_cand), np.float32)
+def _taste_rows(rec, summed, topics, n_liked, n_disliked) -> tuple[np.ndarray, list]:
+    """Each person's own linear taste model (:mod:`recommender.taste`) as direction rows:
+    their likes (and keyword topics) against the corpus, dislikes as hard negatives; a
+    person with topics and no likes gets one row per topic (scored by the best). Returns
+    ``(rows, plan)``, ``plan`` a ``(person, first row, last row + 1)`` per person with a
+    model, for :func:`_taste_scores`."""
     taste = rec.taste
+    dim = rec.item_vectors.shape[1]
     if taste is None or not taste.available or (summed is None and not topics):
-        return out
-    dim = taste.mean_.shape[0]
+        return np.zeros((0, dim), np.float32), []
+    B = len(n_liked)
     liked_sum = np.zeros((B, dim), np.float32)
     disliked_mean = np.zeros((B, dim), np.float32)
     dis = n_disliked > 0
@@ -412,17 +427,27 @@ def _taste(rec, ctx, summed, topics, n_liked, n_disliked) -> np.ndarray:
             liked_sum[i] += vectors.mean(axis=0)
             count[i] += 1
     has = count > 0
-    candidates, columns = ctx.rows(ctx.index.vectors)
-    vectors_t = candidates.T  # a view: BLAS reads it transposed
-    if has.any():
-        W = taste.directions(liked_sum[has] / count[has, None], disliked_mean[has], dis[has])
-        out[has] = np.asarray(W @ vectors_t, dtype=np.float32)[:, columns]
+    rows = [taste.directions(liked_sum[has] / count[has, None], disliked_mean[has], dis[has])]
+    plan = [(int(i), j, j + 1) for j, i in enumerate(np.flatnonzero(has))]
+    at = len(plan)
     for i, vectors in topics.items():
         if not n_liked[i]:  # keywords alone: the best topic's model
-            W = taste.directions(
-                vectors, disliked_mean[[i] * len(vectors)], dis[[i] * len(vectors)]
+            rows.append(
+                taste.directions(
+                    vectors, disliked_mean[[i] * len(vectors)], dis[[i] * len(vectors)]
+                )
             )
-            out[i] = np.asarray(W @ vectors_t, dtype=np.float32)[:, columns].max(axis=0)
+            plan.append((i, at, at + len(vectors)))
+            at += len(vectors)
+    return np.concatenate(rows).astype(np.float32, copy=False), plan
+
+
+def _taste_scores(plan: list, products: np.ndarray, B: int, n_cand: int) -> np.ndarray:
+    """(people x candidates) taste scores from the products of :func:`_taste_rows`' rows
+    with the candidates (a person's best row when they have several)."""
+    out = np.zeros((B, n_cand), np.float32)
+    for i, start, stop in plan:
+        out[i] = products[start] if stop == start + 1 else products[start:stop].max(axis=0)
     return out
 
 
