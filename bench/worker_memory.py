@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,8 +95,15 @@ def serve_and_measure(data: Path, *, text: str, workers: int, seed: int = 2) -> 
                 break
             except OSError:
                 time.sleep(0.5)
+        # Every worker ranks the feed at least once: the kernel tends to hand sequential
+        # connections to the same worker, so the feed is asked for by ``workers`` clients
+        # at once, a few times (a sync worker busy ranking accepts nothing meanwhile).
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in range(3):
+                for status, _, _ in pool.map(lambda _: client.request("GET", "/"), range(workers)):
+                    assert status == 200, status
         views = []
-        for _ in range(4 * workers):  # each worker serves the feed (sync: one per request)
+        for _ in range(4 * workers):
             status, _, elapsed = client.request("GET", "/")
             assert status == 200, status
             views.append(elapsed)
@@ -123,7 +131,7 @@ def serve_and_measure(data: Path, *, text: str, workers: int, seed: int = 2) -> 
             store.delete_rating(db, uid, paper)
         db.close()
     return {
-        "view_ms": statistics.median(views[workers:]) * 1000,
+        "view_ms": statistics.median(views) * 1000,
         "after_like_ms": statistics.median(after_like) * 1000,
         "workers": mem,
     }

@@ -163,8 +163,12 @@ class CandidateIndex:
             return X[cand[0] : cand[-1] + 1] if consecutive else X[cand]
 
         X = rec.item_vectors
-        # TF-IDF: products go candidates x terms (see _similarity_sums)
-        vectors = sp.csr_matrix(X[cand], dtype=np.float32) if sp.issparse(X) else rows(X)
+        if not sp.issparse(X):
+            vectors = rows(X)
+        elif consecutive:  # TF-IDF: the rows' part of the mapped data, indices and indptr
+            vectors = _csr_rows(X, int(cand[0]), int(cand[-1]) + 1)
+        else:  # products go candidates x terms (see _similarity_sums)
+            vectors = sp.csr_matrix(X[cand], dtype=np.float32)
         factors = rows(rec.collab.item_factors_) if rec.collab is not None else None
         return cls(cand, neighbours_t.tocsr(), vectors=vectors, factors=factors, stored_floor=floor)
 
@@ -192,6 +196,18 @@ class CandidateIndex:
 
     def covers(self, pidx: np.ndarray) -> bool:
         return bool((self.positions(pidx) >= 0).all())
+
+
+def _csr_rows(X: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
+    """Rows ``start:stop`` of ``X`` sharing its data and indices (scipy's slicing copies
+    them: a private copy of every served paper's TF-IDF row in each worker)."""
+    X = sp.csr_matrix(X)
+    a, b = int(X.indptr[start]), int(X.indptr[stop])
+    return sp.csr_matrix(
+        (X.data[a:b], X.indices[a:b], X.indptr[start : stop + 1] - a),
+        shape=(stop - start, X.shape[1]),
+        copy=False,
+    )
 
 
 def _neighbours_matrix(n_items: int, index: np.ndarray, sims: np.ndarray) -> sp.csr_matrix:

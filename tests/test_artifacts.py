@@ -282,6 +282,8 @@ def test_a_loaded_bundle_builds_nothing_per_paper_or_per_term(rec, tmp_path):
     loaded = bundles.load_current(tmp_path)
     f = loaded.rec.collab.factors
     assert _mapped(loaded.index.factors) and _mapped(loaded.index.floor)
+    assert _mapped(loaded.index.vectors.data) and _mapped(loaded.index.vectors.indices)
+    assert abs(loaded.index.vectors - rec.item_vectors[:5]).max() == 0
     assert loaded.rec.collab._shared_solve().shape == (f, f)
     text = loaded.rec.text
     assert "_vectorizer" not in text.__dict__ and _mapped(text.terms_.utf8)
