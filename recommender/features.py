@@ -203,11 +203,11 @@ def _csr_rows(X: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
     them: a private copy of every served paper's TF-IDF row in each worker)."""
     X = sp.csr_matrix(X)
     a, b = int(X.indptr[start]), int(X.indptr[stop])
-    return sp.csr_matrix(
-        (X.data[a:b], X.indices[a:b], X.indptr[start : stop + 1] - a),
-        shape=(stop - start, X.shape[1]),
-        copy=False,
-    )
+    rows = sp.csr_matrix((stop - start, X.shape[1]), dtype=X.dtype)
+    # set, not passed to the constructor: its check copies a view under half its base
+    rows.data, rows.indices = X.data[a:b], X.indices[a:b]
+    rows.indptr = (X.indptr[start : stop + 1] - a).astype(X.indices.dtype)
+    return rows
 
 
 def _neighbours_matrix(n_items: int, index: np.ndarray, sims: np.ndarray) -> sp.csr_matrix:
