@@ -27,6 +27,34 @@ Matrix = np.ndarray | sp.csr_matrix
 BLOCK_ELEMENTS = 2**27
 
 
+#: TF-IDF searches over at least this many papers split off their most common terms.
+SPLIT_MIN_PAPERS = 2000
+#: At most this many common terms go to the dense part (and at most 256 MB of it).
+SPLIT_TERMS = 500
+
+
+def _split_common_terms(X: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """``(rest, rest.T, common)``: TF-IDF rows split by column into the terms found in at least
+    1% of the papers (at most :data:`SPLIT_TERMS`) as a dense float32 matrix, and the others
+    as a sparse one, so that ``X @ X.T == rest @ rest.T + common @ common.T``.
+
+    A sparse product costs the sum over terms of (papers with the term)^2: on 50,000
+    generated abstracts the 500 most common terms are 87% of it, and scipy builds a nearly
+    dense sparse result from them. As a dense product (BLAS) they cost little: the search
+    took 8.8 s instead of 16.1 s for 4,000 rows against 50,000 papers.
+    """
+    n = X.shape[0]
+    df = np.bincount(X.indices, minlength=X.shape[1])
+    limit = min(SPLIT_TERMS, 2**26 // n)
+    common = np.argsort(-df, kind="stable")[:limit]
+    common = np.sort(common[df[common] >= max(2, 0.01 * n)])
+    is_common = np.zeros(X.shape[1], dtype=bool)
+    is_common[common] = True
+    rest = X[:, np.flatnonzero(~is_common)].tocsr()
+    dense = np.asarray(X[:, common].toarray(), dtype=np.float32)
+    return rest, rest.T.tocsr(), dense
+
+
 def _as_index(values: Sequence[int] | np.ndarray | None) -> np.ndarray:
     if values is None:
         return np.zeros(0, dtype=np.int64)
@@ -112,6 +140,9 @@ class ContentModel:
         X = self.item_vectors_
         # Dense: the transposed view (BLAS reads it as is; a copy would double the vectors).
         XT = X.T.tocsr() if sp.issparse(X) else X.T
+        head = None
+        if sp.issparse(X) and X.shape[0] >= SPLIT_MIN_PAPERS:
+            X, XT, head = _split_common_terms(X)
         # A block's similarities (float32) and argpartition's indices (int64) are 12 bytes
         # per paper per row: at 500,000 papers 512 rows held 3 GB, so rows shrink with the
         # corpus to keep a block under BLOCK_ELEMENTS (1.5 GB).
@@ -125,6 +156,8 @@ class ContentModel:
             idx = rows[start : start + block_rows]
             block = X[idx] @ XT
             block = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
+            if head is not None:
+                block += head[idx] @ head.T
             block[np.arange(len(idx)), idx] = -np.inf  # a paper is not its own neighbour
             top = np.argpartition(block, -k, axis=1)[:, -k:]
             index[start : start + len(idx)] = top

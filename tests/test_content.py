@@ -133,3 +133,24 @@ def test_a_large_corpus_searches_in_smaller_blocks_with_the_same_neighbours(monk
     S[np.arange(167), np.arange(0, 500, 3)] = -np.inf
     expect = np.argsort(-S, axis=1)[:, :9]
     assert _as_sets(index, sims) == _as_sets(expect, np.take_along_axis(S, expect, axis=1))
+
+
+@pytest.mark.parametrize("split_min", [0, 10**9])
+def test_tfidf_search_with_common_terms_split_off_finds_the_same_neighbours(monkeypatch, split_min):
+    """The most common terms' part of the TF-IDF product goes through a dense product; the
+    similarities (and so the neighbours) are those of the plain sparse product."""
+    from recommender import content
+
+    texts, _ = corpus()
+    texts = [f"{t} shared words everywhere" if i % 2 else t for i, t in enumerate(texts)]
+    X = TfidfText().fit(texts).transform(texts)
+    model = ContentModel(k=7).fit(X)
+    monkeypatch.setattr(content, "SPLIT_MIN_PAPERS", split_min)
+    index, sims = model.neighbours(np.arange(0, X.shape[0], 2))
+    S = (X[::2] @ X.T).toarray()
+    S[np.arange(S.shape[0]), np.arange(0, X.shape[0], 2)] = -np.inf
+    expect = np.sort(S, axis=1)[:, -7:]
+    np.testing.assert_allclose(np.sort(sims, axis=1), expect, atol=1e-6)
+    if split_min == 0:
+        rest, _, common = content._split_common_terms(X)
+        assert common.shape[1] > 0 and rest.shape[1] + common.shape[1] == X.shape[1]
