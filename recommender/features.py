@@ -189,10 +189,15 @@ class CandidateIndex:
     def positions(self, pidx: np.ndarray) -> np.ndarray:
         """Column of each paper in :attr:`neighbours_t` (-1: not indexed)."""
         pidx = np.asarray(pidx, dtype=np.int64)
-        if not len(self.candidates):
+        cand = self.candidates
+        if not len(cand):
             return np.full(len(pidx), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self.candidates, pidx), len(self.candidates) - 1)
-        return np.where(self.candidates[at] == pidx, at, -1)
+        first, last = int(cand[0]), int(cand[-1])
+        if last - first + 1 == len(cand):  # consecutive rows (the served papers): arithmetic
+            at = pidx - first
+            return np.where((pidx >= first) & (pidx <= last), at, -1)
+        at = np.minimum(np.searchsorted(cand, pidx), len(cand) - 1)
+        return np.where(cand[at] == pidx, at, -1)
 
     def covers(self, pidx: np.ndarray) -> bool:
         return bool((self.positions(pidx) >= 0).all())

@@ -53,7 +53,9 @@ class RankRequest:
     """One person's papers to rank, as :meth:`FeedService.feed` asks the ranking stages."""
 
     user_id: int
-    paper_ids: Sequence[int]
+    #: the window's paper ids, in window order: one array per window (:meth:`FeedService.
+    #: _windows`), shared by every request over it
+    paper_ids: np.ndarray
     limit: int = 20
     offset: int = 0
     include_seen: bool = False
@@ -74,8 +76,8 @@ class _Batch:
     requests: Sequence[RankRequest]
     users: dict[int, dict]
     ratings: dict[int, dict[int, int]]
-    visible: list[list[int]] = field(default_factory=list)  # not hidden, not muted
-    unrated: list[list[int]] = field(default_factory=list)  # ... and not rated: to rank
+    visible: list[np.ndarray] = field(default_factory=list)  # ids: not hidden, not muted
+    unrated: list[np.ndarray] = field(default_factory=list)  # ... and not rated: to rank
     papers: dict[int, dict] = field(default_factory=dict)  # rows read so far
     follows: dict[int, dict[str, str]] = field(default_factory=dict)  # user -> key -> name
     followed: list[dict[int, str]] = field(default_factory=list)  # per request: pid -> author
@@ -195,14 +197,14 @@ class FeedService:
         user = store.user_profile_fields(db, query.user_id)
         if user is None:
             raise LookupError(f"no user with id {query.user_id}")
-        chosen = self._windows(db, [query], {query.user_id: user}, now)[0]
+        chosen, ids = self._windows(db, [query], {query.user_id: user}, now)[0]
         bundle = self.bundle()
         key = None
         if chosen.kind != "digest":  # a digest's window moves with the ledger: never kept
             day = local_day(user["timezone"], now)
             key = (
                 bundle.name if bundle is not None else None,
-                self._window_key(db, chosen),
+                self._window_key(db, chosen, ids),
                 tuple(user.items()),
                 store.person_fingerprint(db, query.user_id, day),
                 day,
@@ -217,7 +219,7 @@ class FeedService:
             page = self.pages.get(key)
             if page is not None:
                 return page
-        page = self._pages(db, [query], [chosen], bundle, now, False)[0]
+        page = self._pages(db, [query], [(chosen, ids)], bundle, now, False)[0]
         if key is not None:
             self.pages.put(key, page)
         return page
@@ -245,7 +247,7 @@ class FeedService:
         self,
         db: Database,
         queries: Sequence[FeedQuery],
-        chosen: list[FeedWindow],
+        chosen: list[tuple[FeedWindow, np.ndarray]],
         bundle: Bundle | None,
         now: datetime | None,
         progress: bool,
@@ -258,7 +260,7 @@ class FeedService:
         named = store.interests_many(db, sorted({q.user_id for q in queries}))
         requests: list[RankRequest] = []
         plans: list[list[dict] | None] = []
-        for q, w in zip(queries, chosen, strict=True):
+        for q, (_, ids) in zip(queries, chosen, strict=True):
             interests = named[q.user_id]
             plan = None
             if interests and q.interest is None:
@@ -270,7 +272,7 @@ class FeedService:
                 requests.append(
                     RankRequest(
                         q.user_id,
-                        w.paper_ids,
+                        ids,
                         limit=q.page_size + 1,  # one more: is there a next page?
                         offset=(q.page - 1) * q.page_size,
                         interest=q.interest if interests else None,
@@ -278,15 +280,14 @@ class FeedService:
                     )
                 )
             else:
-                whole = len(w.paper_ids)
+                whole = len(ids)
                 requests += [
-                    RankRequest(q.user_id, w.paper_ids, whole, 0, interest=i["key"], **common)
-                    for i in plan
+                    RankRequest(q.user_id, ids, whole, 0, interest=i["key"], **common) for i in plan
                 ]
         ranked = iter(self._rank(db, requests, bundle, now, progress))
         days = self.days(db)
         pages = []
-        for q, w, plan in zip(queries, chosen, plans, strict=True):
+        for q, (w, _), plan in zip(queries, chosen, plans, strict=True):
             interests = tuple({k: i[k] for k in ("key", "name", "likes")} for i in named[q.user_id])
             if plan is None:
                 items = next(ranked)
@@ -328,19 +329,23 @@ class FeedService:
 
     def _windows(
         self, db: Database, queries: Sequence[FeedQuery], users: dict, now: datetime | None
-    ) -> list[FeedWindow]:
-        """Each query's window with its papers (:func:`window_bounds`); the lists of the
-        dated windows are kept, keyed by the database file, its newest dump (papers only
+    ) -> list[tuple[FeedWindow, np.ndarray]]:
+        """Each query's window with its papers (:func:`window_bounds`), and the papers' ids
+        as one read-only array, the one every stage of the ranking reads (a window of
+        50,000 papers is never converted again in the request). The dated windows' lists
+        and arrays are kept, keyed by the database file, its newest dump (papers only
         arrive with dumps) and the bounds."""
         digests = {q.user_id: q.since for q in queries if q.window == "digest"}
         found = store.digest_candidates(db, digests) if digests else {}
         windows = []
         for q in queries:
             if q.window == "papers":
-                windows.append(FeedWindow("papers", tuple(q.papers)))
+                window = FeedWindow("papers", tuple(q.papers))
+                windows.append((window, _id_array(window.paper_ids)))
                 continue
             if q.window == "digest":
-                windows.append(FeedWindow("digest", tuple(found[q.user_id]), since=q.since))
+                window = FeedWindow("digest", tuple(found[q.user_id]), since=q.since)
+                windows.append((window, _id_array(window.paper_ids)))
                 continue
             timezone = users[q.user_id]["timezone"]
             bounds = window_bounds(
@@ -349,16 +354,19 @@ class FeedService:
             key = self._window_key(db, bounds)
             papers = self.windows.get(key)
             if papers is None:
-                papers = window_papers(db, bounds)
+                listed = window_papers(db, bounds)
+                papers = (listed, _id_array(listed))
                 self.windows.put(key, papers)
-            windows.append(replace(bounds, paper_ids=papers))
+            windows.append((replace(bounds, paper_ids=papers[0]), papers[1]))
         return windows
 
     @staticmethod
-    def _window_key(db: Database, bounds: FeedWindow) -> tuple:
+    def _window_key(db: Database, bounds: FeedWindow, ids: np.ndarray | None = None) -> tuple:
+        """``ids``: the window's ids as :meth:`_windows` gave them (else read from it)."""
         path, newest = store.database_file(db), store.newest_dump_id(db)
         if bounds.kind == "papers":
-            return (path, "papers", np.asarray(bounds.paper_ids, np.int64).tobytes())
+            ids = _id_array(bounds.paper_ids) if ids is None else ids
+            return (path, "papers", ids.tobytes())
         return (path, newest, bounds.kind, bounds.first_day, bounds.last_day, bounds.since)
 
     def _rank(
@@ -407,45 +415,42 @@ class FeedService:
         # list once against the store. The model's papers were read from this database, so
         # only ids it does not know are looked up (one deleted by hand since is skipped
         # when the rows are read).
+        # (Arrays of ids throughout: a filter that removes nothing keeps the same array, so
+        # requests over one window keep sharing it.)
         distinct = {id(r.paper_ids): r.paper_ids for r in requests}
         in_store = {}
-        for key, own in distinct.items():
-            ids = np.asarray(own, dtype=np.int64)
+        for key, ids in distinct.items():
             known = bundle.rows_of_mask(ids) if bundle is not None else np.zeros(len(ids), bool)
             if known.all():
-                in_store[key] = list(own)
+                in_store[key] = ids
                 continue
             found = store.existing_paper_ids(db, ids[~known].tolist())
-            in_store[key] = [p for p, k in zip(own, known.tolist(), strict=True) if k or p in found]
+            in_store[key] = ids[known | _among(ids, found)]
         mutes = {uid: muted_filter(users[uid]["muted_keywords"]) for uid in users}
         muting = {id(r.paper_ids) for r in requests if mutes[r.user_id] is not None}
         if muting:
-            self._fetch(db, batch, (p for key in muting for p in in_store[key]))
+            self._fetch(db, batch, (p for key in muting for p in in_store[key].tolist()))
         authors = self._authors(db, batch, in_store)
         for r in requests:
             rated, gone = batch.ratings[r.user_id], hidden.get(r.user_id, set())
-            seen_ok = in_store[id(r.paper_ids)]
-            if gone and not gone.isdisjoint(seen_ok):
-                seen_ok = [pid for pid in seen_ok if pid not in gone]
+            seen_ok = _without(in_store[id(r.paper_ids)], gone)
             followed = _followed(seen_ok, authors, batch.follows.get(r.user_id))
             if (mute := mutes[r.user_id]) is not None:
                 passes = followed if users[r.user_id].get("follows_pass_muted") else {}
-                seen_ok = [p for p in seen_ok if p in passes or not mute(batch.papers[p])]
-                followed = {p: a for p, a in followed.items() if p in seen_ok}
+                shown = [p in passes or not mute(batch.papers[p]) for p in seen_ok.tolist()]
+                seen_ok = seen_ok[np.array(shown, dtype=bool)]
+                kept = set(seen_ok.tolist())
+                followed = {p: a for p, a in followed.items() if p in kept}
             batch.followed.append({p: a for p, a in followed.items() if p not in rated})
             batch.visible.append(seen_ok)
-            batch.unrated.append(
-                seen_ok
-                if rated.keys().isdisjoint(seen_ok)
-                else [pid for pid in seen_ok if pid not in rated]
-            )
+            batch.unrated.append(_without(seen_ok, rated))
 
     @staticmethod
     def _authors(db: Database, batch: _Batch, in_store: dict) -> dict[int, list[str]]:
         """The author names of the candidates of people who follow anyone (none read
         for anyone else)."""
         lists = {id(r.paper_ids) for r in batch.requests if r.user_id in batch.follows}
-        ids = sorted({p for key in lists for p in in_store[key]})
+        ids = sorted({p for key in lists for p in in_store[key].tolist()})
         return store.paper_authors(db, ids) if ids else {}
 
     def _profiles(self, bundle: Bundle, batch: _Batch) -> list[Profile]:
@@ -541,16 +546,15 @@ class FeedService:
             # not ranked: newer than the model, or nothing to rank on yet (page order)
             room = max(top - len(ranked), 0)
             if not ranked or bundle is None:
-                fresh = list(unrated[:room])
+                fresh = unrated[:room].tolist()
             elif room:
-                ids = np.asarray(unrated, dtype=np.int64)
-                fresh = ids[~bundle.rows_of_mask(ids)][:room].tolist()
+                fresh = unrated[~bundle.rows_of_mask(unrated)][:room].tolist()
             else:
                 fresh = []
             fresh_of.append(fresh)
             needed.update(fresh_of[-1])
             if r.include_seen:
-                needed.update(pid for pid in seen_ok if pid in batch.ratings[r.user_id])
+                needed.update(pid for pid in seen_ok.tolist() if pid in batch.ratings[r.user_id])
         self._fetch(db, batch, needed)
         if missing := needed - batch.papers.keys():  # a liked library paper named as a reason
             batch.papers.update(store.library_titles(db, sorted(missing)))
@@ -581,7 +585,7 @@ class FeedService:
             if r.include_seen:
                 items += [
                     unranked_item(papers[pid], reasons.RATED, rated[pid])
-                    for pid in seen_ok
+                    for pid in seen_ok.tolist()
                     if pid in rated
                 ]
             results.append(items[r.offset : r.offset + r.limit])
@@ -642,6 +646,30 @@ class FeedService:
         return days
 
 
+def _id_array(paper_ids: Sequence[int]) -> np.ndarray:
+    """A window's paper ids as the read-only int64 array the ranking stages share."""
+    ids = np.array(paper_ids, dtype=np.int64).reshape(-1)
+    ids.flags.writeable = False
+    return ids
+
+
+def _among(ids: np.ndarray, values) -> np.ndarray:
+    """A boolean per id: is it one of ``values`` (a set of ids, a dict's keys)?"""
+    chosen = np.sort(np.fromiter(values, np.int64, len(values)))
+    if not len(chosen) or not len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    at = np.minimum(np.searchsorted(chosen, ids), len(chosen) - 1)
+    return chosen[at] == ids
+
+
+def _without(ids: np.ndarray, values) -> np.ndarray:
+    """``ids`` without ``values``, in order; ``ids`` itself when none of them is there."""
+    if not len(values):
+        return ids
+    drop = _among(ids, values)
+    return ids[~drop] if drop.any() else ids
+
+
 def _unique(values: np.ndarray) -> np.ndarray:
     """Sorted unique values (``np.unique``'s answer; sorting is ~8x faster here than its
     hash-based path for 50,000 ids)."""
@@ -652,13 +680,13 @@ def _unique(values: np.ndarray) -> np.ndarray:
 
 
 def _followed(
-    paper_ids: Sequence[int], authors: dict[int, list[str]], follows: dict[str, str] | None
+    paper_ids: np.ndarray, authors: dict[int, list[str]], follows: dict[str, str] | None
 ) -> dict[int, str]:
     """``{paper_id: the followed author as the paper names them}`` among ``paper_ids``."""
     if not follows:
         return {}
     found = {}
-    for pid in paper_ids:
+    for pid in paper_ids.tolist():
         name = followed_author(authors.get(pid, ()), follows)
         if name is not None:
             found[pid] = name
