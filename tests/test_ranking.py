@@ -4,7 +4,9 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
+from recommender.features import CandidateIndex
 from recommender.model import fit_recommender
 from recommender.ranking import Profile, rank_for_user, rank_users
 from recommender.weights import BANDS, WEIGHTS_PATH, BlendWeights, band_of
@@ -242,3 +244,14 @@ def test_shared_terms_of_a_batch_equal_the_definition(rec):
         want = _terms_by_hand(rec, profile.liked, profile.query, cands[top])
         assert terms == want
     assert any(any(t) for t in got)
+
+
+def test_an_index_finds_each_papers_column_whether_its_rows_are_consecutive_or_not():
+    """Consecutive candidates (the served papers) are found by arithmetic, others by search:
+    the same columns either way, -1 for papers outside, below and above."""
+    asked = np.array([-1, 0, 4, 5, 7, 9, 10, 12, 30], dtype=np.int64)
+    for rows in ([5, 6, 7, 8, 9], [5, 7, 9, 12], [7]):
+        index = CandidateIndex(np.array(rows), sp.csr_matrix((40, len(rows))))
+        column = {r: i for i, r in enumerate(rows)}
+        assert index.positions(asked).tolist() == [column.get(p, -1) for p in asked.tolist()]
+        assert index.covers(np.array(rows)) and not index.covers(np.array([rows[0], 4]))
