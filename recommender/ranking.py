@@ -163,14 +163,21 @@ def near_dislike(profiles: Sequence[Profile], ctx: _Context) -> np.ndarray:
         disliked = np.asarray(p.disliked, dtype=np.int64).ravel()
         if not len(disliked):
             continue
-        worst = np.asarray(M[disliked].max(axis=0).todense()).ravel()
-        liked = np.asarray(p.liked, dtype=np.int64).ravel()
-        best = (
-            np.asarray(M[liked].max(axis=0).todense()).ravel()
-            if len(liked)
-            else np.zeros_like(worst)
-        )
+        worst = _nearest(M, disliked)
+        best = _nearest(M, np.asarray(p.liked, dtype=np.int64).ravel())
         out[i] = ((worst > 0) & (worst > best))[ctx.at]
+    return out
+
+
+def _nearest(M: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Per column of ``M``, the largest of ``rows``' entries, or 0 when that is larger
+    (or the column has none): for :func:`near_dislike`, which only asks whether a
+    similarity is above 0 and above another, the answer of scipy's ``max(axis=0)`` (which
+    keeps a negative maximum where every row has an entry) without its copies."""
+    out = np.zeros(M.shape[1], np.float32)
+    if len(rows):
+        part = M[rows]
+        np.maximum.at(out, part.indices, part.data.astype(np.float32, copy=False))
     return out
 
 

@@ -255,3 +255,24 @@ def test_an_index_finds_each_papers_column_whether_its_rows_are_consecutive_or_n
         column = {r: i for i, r in enumerate(rows)}
         assert index.positions(asked).tolist() == [column.get(p, -1) for p in asked.tolist()]
         assert index.covers(np.array(rows)) and not index.covers(np.array([rows[0], 4]))
+
+
+def test_the_nearest_rated_paper_per_candidate_is_scipys_column_max_where_it_matters():
+    """near_dislike asks whether a similarity is above 0 and above another: where scipy's
+    max(axis=0) of the rated rows is positive the answers are equal, elsewhere it is 0
+    (scipy keeps a negative maximum where every rated row has an entry)."""
+    from recommender.ranking import _nearest
+
+    rng = np.random.default_rng(3)
+    dense = rng.standard_normal((30, 12)).astype(np.float32)
+    dense[rng.random(dense.shape) < 0.6] = 0
+    dense[[2, 5], 11] = [-0.5, -0.25]  # every rated row has a negative entry here
+    M = sp.csr_matrix(dense)
+    for rows in ([2, 5], [0, 3, 3, 7, 2], list(range(30)), []):
+        rows = np.array(rows, dtype=np.int64)
+        ours = _nearest(M, rows)
+        scipys = np.asarray(M[rows].max(axis=0).todense()).ravel() if len(rows) else np.zeros(12)
+        positive = scipys > 0
+        assert np.array_equal(ours[positive], scipys[positive])
+        assert (ours[~positive] == 0).all()
+    assert _nearest(M, np.array([2, 5]))[11] == 0 and M[[2, 5]].max(axis=0).toarray()[0, 11] < 0
