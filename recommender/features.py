@@ -311,21 +311,34 @@ def _indicator(rows: list[np.ndarray], n_cols: int) -> sp.csr_matrix:
 DENSE_PROFILES = 32
 
 
-def _similarity_sums(rec: Recommender, M: sp.csr_matrix, ctx: _Context, summed=None) -> np.ndarray:
+def _similarity_sums(
+    rec: Recommender, M: sp.csr_matrix, ctx: _Context, summed=None, dense=None
+) -> np.ndarray:
     """(people x candidates) summed similarity of each person's papers (rows of ``M``) to
     every candidate: their summed vectors (``summed``, else ``M`` times the paper vectors)
-    times the candidates' vectors."""
+    times the candidates' vectors. ``dense``: more rows (dim wide, e.g. the taste
+    directions) whose products follow the people's, from the same pass over the
+    candidates' TF-IDF rows (a sparse product accumulates each column on its own, so a
+    column's sums are the same with or without the others)."""
     if summed is None:
         summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
     if not sp.issparse(summed):
-        return _dense_products(ctx, summed)
+        return _dense_products(ctx, summed if dense is None else np.vstack([summed, dense]))
     vectors, columns = ctx.rows(ctx.index.vectors)
-    out = np.empty((M.shape[0], vectors.shape[0]), np.float32)
+    extra = np.zeros((0, vectors.shape[1]), np.float32) if dense is None else dense
+    n_rows = M.shape[0] + len(extra)
+    out = np.empty((n_rows, vectors.shape[0]), np.float32)
     for start in range(0, M.shape[0], DENSE_PROFILES):
-        block = summed[start : start + DENSE_PROFILES].T.toarray().astype(np.float32)
-        out[start : start + DENSE_PROFILES] = (vectors @ block).T
+        stop = min(start + DENSE_PROFILES, M.shape[0])
+        block = summed[start:stop].T.toarray().astype(np.float32)
+        if start == 0 and len(extra):  # the extra rows go with the first block of people
+            block = np.hstack([block, np.asarray(extra, dtype=np.float32).T])
+            product = (vectors @ block).T
+            out[:stop], out[M.shape[0] :] = product[:stop], product[stop:]
+        else:
+            out[start:stop] = (vectors @ block).T
     out = out[:, columns]
-    return np.asarray(out, dtype=np.float32).reshape(M.shape[0], len(ctx.candidates))
+    return np.asarray(out, dtype=np.float32).reshape(n_rows, len(ctx.candidates))
 
 
 def _dense_products(ctx: _Context, rows: np.ndarray) -> np.ndarray:
@@ -368,9 +381,9 @@ def block_features(
         LD = sp.vstack([L, D], format="csr")
         summed = LD @ rec.item_vectors  # (people + dislikers, dim)
     directions, taste_plan = _taste_rows(rec, summed, topics, n_liked, n_disliked)
-    if summed is not None and sp.issparse(summed):  # TF-IDF (no taste directions)
-        sums = _similarity_sums(rec, LD, ctx, summed)
-        taste_products = _dense_products(ctx, directions)
+    if summed is not None and sp.issparse(summed):  # TF-IDF: one pass, as below
+        products = _similarity_sums(rec, LD, ctx, summed, dense=directions)
+        sums, taste_products = products[: LD.shape[0]], products[LD.shape[0] :]
     else:  # one pass over the candidates' vectors for the sums and the taste directions
         rows = directions if summed is None else np.vstack([summed, directions])
         products = _dense_products(ctx, rows)
