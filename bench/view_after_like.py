@@ -7,7 +7,9 @@ to settle), then ``--likes`` views, each after liking one more served paper (a m
 each time); the likes are undone afterwards, so every run starts from the same ratings.
 With ``--compare DIR`` (another checkout, e.g. ``git archive main``) the runs alternate
 between this checkout and that one, and the printed digest of each run's pages (ids and
-scores of every view) says whether both rank the same.
+scores of every view) says whether both rank the same. Each view's wall time and its
+thread's CPU time are printed: on a loaded machine the CPU time is the steadier of the two
+(the ranking runs in one thread, ``OPENBLAS_NUM_THREADS=1``).
 
 Usage: python bench/view_after_like.py --data /tmp/c50k [--data ...] [--runs 3] [--likes 8]
        [--compare /tmp/main-archive] [--profile 30]
@@ -63,15 +65,16 @@ def child(data: Path, likes: int, seed: int, profile: int) -> dict:
     liked = rng.sample([p for p in served if p not in rated], likes + profile)
     query = FeedQuery(uid, window="papers", papers=tuple(served))
     digest = hashlib.sha256()
-    times = []
+    times, cpu = [], []
     try:
         for _ in range(2):
             service.feed(db, query)
         for paper in liked[:likes]:
             record_feedback(db, uid, paper, 1)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             page = service.feed(db, query)
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.thread_time() - start_cpu) * 1000)
             for item in page.items:
                 digest.update(f"{item.paper_id}:{item.score!r};".encode())
         if profile:
@@ -94,6 +97,7 @@ def child(data: Path, likes: int, seed: int, profile: int) -> dict:
         db.close()
     return {
         "p50_ms": statistics.median(times),
+        "cpu_p50_ms": statistics.median(cpu),
         "times_ms": [round(t, 1) for t in times],
         "candidates": len(served),
         "load_s": load_s,
@@ -140,17 +144,29 @@ def main() -> None:
                 results[name].append(res)
                 print(
                     f"{data.name} {name:8} run {r + 1}: p50 {res['p50_ms']:.1f} ms "
+                    f"(CPU {res['cpu_p50_ms']:.1f}) "
                     f"{res['times_ms']} ({res['candidates']} candidates, load "
                     f"{res['load_s']:.1f} s, load avg {os.getloadavg()[0]:.1f}) {res['digest']}",
                     flush=True,
                 )
         for name, runs in results.items():
             p50s = [r["p50_ms"] for r in runs]
+            cpus = [r["cpu_p50_ms"] for r in runs]
             print(
                 f"{data.name} {name:8}: median of {len(runs)} runs' p50 "
                 f"{statistics.median(p50s):.1f} ms (runs: {', '.join(f'{p:.1f}' for p in p50s)})"
+                f"; thread CPU {statistics.median(cpus):.1f} ms"
+                f" (runs: {', '.join(f'{p:.1f}' for p in cpus)})"
             )
         if args.compare:
+            ratios = [
+                a["p50_ms"] / b["p50_ms"]
+                for a, b in zip(results["this"], results["compare"], strict=True)
+            ]
+            print(
+                f"{data.name}: this / compare, each run against the one beside it: median "
+                f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
+            )
             same = {r["digest"] for runs in results.values() for r in runs}
             print(f"{data.name}: pages {'identical' if len(same) == 1 else 'DIFFER'}: {same}")
 
