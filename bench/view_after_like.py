@@ -64,7 +64,7 @@ def child(data: Path, likes: int, seed: int, profile: int) -> dict:
     rng = random.Random(seed)
     liked = rng.sample([p for p in served if p not in rated], likes + profile)
     query = FeedQuery(uid, window="papers", papers=tuple(served))
-    digest = hashlib.sha256()
+    digest, order, scores = hashlib.sha256(), hashlib.sha256(), []
     times, cpu = [], []
     try:
         for _ in range(2):
@@ -77,6 +77,8 @@ def child(data: Path, likes: int, seed: int, profile: int) -> dict:
             cpu.append((time.thread_time() - start_cpu) * 1000)
             for item in page.items:
                 digest.update(f"{item.paper_id}:{item.score!r};".encode())
+                order.update(f"{item.paper_id};".encode())
+                scores.append(float(item.score))
         if profile:
             import cProfile
             import pstats
@@ -102,6 +104,8 @@ def child(data: Path, likes: int, seed: int, profile: int) -> dict:
         "candidates": len(served),
         "load_s": load_s,
         "digest": digest.hexdigest()[:16],
+        "order": order.hexdigest()[:16],
+        "scores": scores,
     }
 
 
@@ -169,6 +173,17 @@ def main() -> None:
             )
             same = {r["digest"] for runs in results.values() for r in runs}
             print(f"{data.name}: pages {'identical' if len(same) == 1 else 'DIFFER'}: {same}")
+            if len(same) > 1:  # the papers and their order, and how far the scores moved
+                orders = {r["order"] for runs in results.values() for r in runs}
+                moved = max(
+                    abs(x - y)
+                    for a, b in zip(results["this"], results["compare"], strict=True)
+                    for x, y in zip(a["scores"], b["scores"], strict=True)
+                )
+                print(
+                    f"{data.name}: papers and order {'identical' if len(orders) == 1 else 'DIFFER'}"
+                    f", largest score difference {moved:.3g}"
+                )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender import features
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
 from recommender.model import Recommender
@@ -144,3 +145,21 @@ def test_match_is_the_share_of_the_persons_likes_scored_at_most_as_high():
     assert 0 < matches[WITHHELD[1]] <= 1
     assert {matches[i] for i in range(1, N_ITEMS, 2)} == {0.0}
     assert rank_for_user(rec, Profile(liked=[0]), n=3)[0].match is None  # one like: no scale
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, features.SKINNY_ROWS, features.SKINNY_ROWS + 3])
+def test_dense_products_row_by_row_equal_one_matrix_product(monkeypatch, n_rows):
+    """A view's few rows are multiplied one at a time over cache-sized blocks of candidates
+    (blocks of 3 here, so the 20 papers cross block edges); many rows go through one matrix
+    product. Both give the product of the rows and the candidates' vectors, whether the
+    candidates are the whole index (its rows read in place) or a few of them (gathered)."""
+    monkeypatch.setattr(features, "SKINNY_BLOCK", 3)
+    rec = model(only("taste"))
+    X = parity_vectors()
+    rows = np.random.default_rng(n_rows).normal(size=(n_rows, X.shape[1])).astype(np.float32)
+    index = features.CandidateIndex.build(rec, np.arange(N_ITEMS))
+    for candidates in (np.arange(N_ITEMS), np.array([19, 3, 7]), np.arange(2, 17)):
+        ctx = features.context(rec, [Profile()], candidates, index)
+        got = features._dense_products(ctx, rows)
+        assert got.shape == (n_rows, len(candidates)) and got.dtype == np.float32
+        np.testing.assert_allclose(got, rows @ X[candidates].T, rtol=1e-5, atol=1e-6)
