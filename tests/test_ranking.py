@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender import features
 from recommender.features import CandidateIndex
 from recommender.model import fit_recommender
 from recommender.ranking import Profile, rank_for_user, rank_users
@@ -276,3 +277,16 @@ def test_the_nearest_rated_paper_per_candidate_is_scipys_column_max_where_it_mat
         assert np.array_equal(ours[positive], scipys[positive])
         assert (ours[~positive] == 0).all()
     assert _nearest(M, np.array([2, 5]))[11] == 0 and M[[2, 5]].max(axis=0).toarray()[0, 11] < 0
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, features.SKINNY_ROWS + 2])
+def test_tfidf_products_one_row_at_a_time_are_the_same_bits_as_one_product(rec, n_rows):
+    """A view's few rows go through scipy's one-vector kernel, one at a time; many rows go
+    in one product. Each candidate's sum adds its stored entries in the same order either
+    way: the same float32 bits, so a person ranks the same alone and in a block."""
+    X = sp.csr_matrix(rec.item_vectors, dtype=np.float32)
+    rows = np.random.default_rng(n_rows).random((n_rows, X.shape[1]), dtype=np.float32)
+    rows[:, ::3] = 0  # as a person's summed likes: most terms absent
+    got = features._sparse_products(X, rows)
+    assert got.shape == (n_rows, X.shape[0]) and got.dtype == np.float32
+    assert np.array_equal(got, np.asarray(X @ rows.T).T)
