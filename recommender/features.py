@@ -522,18 +522,23 @@ def _taste_scores(plan: list, products: np.ndarray, B: int, n_cand: int) -> np.n
     return out
 
 
-def factor_scores(U: np.ndarray, factors: np.ndarray, block: int = 512) -> np.ndarray:
-    """``U @ factors.T`` (people x candidates) as float32, summed in float64 a block of
-    candidates at a time. float64 sums make a score the same (once rounded to float32)
-    whether the person is ranked alone or in a batch and over which candidates (float32
-    BLAS sums in an order that depends on the matrices' shapes), and the blocks keep the
-    float64 copy of the bundle's mapped float32 factors to one block at a time (512 rows
-    stay in cache: 9.9 ms at 50,000 candidates against 14.4 ms with 4,096)."""
-    U = np.asarray(U, dtype=np.float64)
+def factor_scores(U: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """``U @ factors.T`` (people x candidates) in float32, each score one dot product that
+    adds a candidate's factors in the same order wherever the candidate sits: a person's
+    scores are the same bits alone or in a block of people and over any candidates (an
+    index over a week or one built for a day). BLAS gives neither (its kernels sum a row
+    differently by its position in a group of rows), so numpy's ``einsum`` loop computes
+    them, one person at a time over the bundle's mapped float32 factors: 2 ms at 46,000
+    candidates x 200 factors, against 5.6 ms for the float64 sums it replaces (which
+    converted every block of factors first); blocks of 1,024 candidates (0.8 MB, cached)
+    when many people share the call."""
+    U = np.asarray(U, dtype=np.float32)
     out = np.empty((len(U), len(factors)), np.float32)
-    for start in range(0, len(factors), block):
-        part = np.asarray(factors[start : start + block], dtype=np.float64)
-        out[:, start : start + block] = U @ part.T
+    block = len(factors) if len(U) <= SKINNY_ROWS else SKINNY_BLOCK
+    for start in range(0, len(factors), max(block, 1)):
+        part = factors[start : start + block]
+        for i, row in enumerate(U):
+            np.einsum("ij,j->i", part, row, out=out[i, start : start + len(part)])
     return out
 
 

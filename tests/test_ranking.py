@@ -290,3 +290,20 @@ def test_tfidf_products_one_row_at_a_time_are_the_same_bits_as_one_product(rec, 
     got = features._sparse_products(X, rows)
     assert got.shape == (n_rows, X.shape[0]) and got.dtype == np.float32
     assert np.array_equal(got, np.asarray(X @ rows.T).T)
+
+
+def test_collaborative_scores_are_the_same_bits_alone_in_a_block_and_over_any_candidates():
+    """A person's collaborative scores do not depend on who else is ranked in the call or on
+    which candidates it covers (a week's index or a day's rows): the same float32 bits, and
+    the float64 product to float32 rounding."""
+    rng = np.random.default_rng(3)
+    factors = rng.normal(0, 0.1, (5003, 200)).astype(np.float32)
+    people = rng.normal(0, 1, (features.SKINNY_ROWS + 5, 200)).astype(np.float32)
+    block = features.factor_scores(people, factors)
+    want = people.astype(np.float64) @ factors.astype(np.float64).T
+    np.testing.assert_allclose(block, want, rtol=1e-5, atol=1e-6)
+    for i in (0, 7, len(people) - 1):
+        assert np.array_equal(features.factor_scores(people[[i]], factors)[0], block[i])
+        for rows in (np.sort(rng.choice(len(factors), 777, replace=False)), slice(1, 4000)):
+            alone = features.factor_scores(people[[i]], factors[rows])[0]
+            assert np.array_equal(alone, block[i][rows])
