@@ -92,7 +92,7 @@ def child(data: Path, likes: int, seed: int, profile: int) -> dict:
             stats = pstats.Stats(prof, stream=sys.stderr)
             stats.sort_stats("tottime").print_stats(25)
             stats.sort_stats("cumulative").print_stats(45)
-            stats.print_callers("asarray|csr_matvecs|factor_scores")
+            stats.print_callers("asarray|csr_matvec|c_einsum|_dense_products")
     finally:
         for paper in liked:
             record_feedback(db, uid, paper, None)
