@@ -131,6 +131,7 @@ class CollabModel:
         C = self._confidence(user_items)
         self.rated_ = np.asarray((abs(user_items) > 0).sum(axis=0)).ravel() > 0
         self.likes_ = np.asarray((user_items > 0).sum(axis=0), dtype=np.float32).ravel()
+        rated = np.flatnonzero(self.rated_)
         factors = np.zeros((n_items, self.factors), dtype=np.float32)
         users = np.zeros((n_users, self.factors), dtype=np.float32)
         if C.nnz:
@@ -146,9 +147,15 @@ class CollabModel:
                     num_threads=self.num_threads,
                     calculate_training_loss=False,
                 )
-                als.fit(C, show_progress=False)
+                # The rated papers' columns only. A paper nobody rated is at its optimum
+                # with factors 0 whatever the others' (nothing pulls it away from 0), so at
+                # the optimum it adds nothing to anyone's solve, and its learned factors
+                # are replaced by bridged ones below; fitting its column only cost time
+                # (at 50,000 papers 40,000 of them, ~3/4 of ALS) and drew a random start
+                # that moved every factor's path through the iterations.
+                als.fit(C[:, rated].tocsr(), show_progress=False)
             users = np.asarray(als.user_factors, dtype=np.float32)
-            factors = np.asarray(als.item_factors, dtype=np.float32)
+            factors[rated] = np.asarray(als.item_factors, dtype=np.float32)
         self.user_factors_ = users
         self.bridge_coef_, self.bridge_intercept_ = self._fit_bridge(
             item_vectors, factors, self.rated_

@@ -157,3 +157,18 @@ def test_batch_solves_equal_the_normal_equations_with_few_and_many_ratings():
         want = np.linalg.solve(A, Yi.T @ (conf * pref))
         np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-5)
     assert len(liked[0]) + len(disliked[0]) < 8 < len(liked[2]) + len(disliked[2])
+
+
+def test_papers_nobody_rated_do_not_move_the_learned_factors():
+    """ALS learns from the rated papers' columns: papers nobody rated (a day's arrivals)
+    change neither the people's factors nor the rated papers' ones, only get bridged."""
+    ui = checkerboard(withheld=(0, 4))
+    n = ui.shape[1]
+    grown = sp.hstack([ui, sp.csr_matrix((ui.shape[0], 30), dtype=ui.dtype)], format="csr")
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n + 30, 4)).astype(np.float32)
+    a = fit(ui, vectors[:n])
+    b = fit(grown, vectors)
+    np.testing.assert_array_equal(b.user_factors_, a.user_factors_)
+    np.testing.assert_array_equal(b.item_factors_[:n][a.rated_], a.item_factors_[a.rated_])
+    assert not b.rated_[n:].any() and np.isfinite(b.item_factors_[n:]).all()
