@@ -124,8 +124,9 @@ def full_refit(data: Path, env: dict) -> None:
     )
     tuning = report.get("tuning") or {}
     print(
-        f"    of the fit: self-tuning {tuning.get('seconds')} s (its check fit "
-        f"{tuning.get('holdout_fit_seconds')} s, search {tuning.get('search_seconds')} s)"
+        f"    of the fit: self-tuning and the collaborative fits {tuning.get('seconds')} s "
+        f"(the check and final collaborative fits together {tuning.get('collab_fit_seconds')} s, "
+        f"search {tuning.get('search_seconds')} s)"
     )
 
 

@@ -1,9 +1,12 @@
 """Collaborative model: checkerboard and bridge known answers, determinism, fast re-rank."""
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender import collab
 from recommender.collab import CollabModel
 from recommender.text import TfidfText
 from tests._corpus import checkerboard, corpus, topical_likes
@@ -159,6 +162,52 @@ def test_batch_solves_equal_the_normal_equations_with_few_and_many_ratings():
     assert len(liked[0]) + len(disliked[0]) < 8 < len(liked[2]) + len(disliked[2])
 
 
+def _exact_ridge(X, Y, alpha):
+    """Ridge with an intercept in float64, closed form on dense arrays."""
+    X = np.asarray(X.toarray() if sp.issparse(X) else X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    coef = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(X.shape[1]), Xc.T @ Yc)
+    return coef, Y.mean(axis=0) - X.mean(axis=0) @ coef
+
+
+def _sparse_ridge_problem(n=300, dim=2000, targets=8):
+    rng = np.random.default_rng(3)
+    X = sp.random(n, dim, density=0.02, random_state=4, format="csr", dtype=np.float32)
+    X.data = rng.random(X.nnz).astype(np.float32)
+    common = sp.csr_matrix(np.asarray(rng.random((n, 40)) < 0.3, np.float32) * 0.2)
+    X = sp.hstack([common, X], format="csr", dtype=np.float32)  # 40 terms in 30% of rows
+    Y = rng.standard_normal((n, targets)).astype(np.float32)
+    return X, Y
+
+
+def test_a_sparse_bridge_is_the_exact_ridge_solution():
+    """The TF-IDF ridge (rated papers x terms, fewer papers than terms) is solved in its
+    dual by one Cholesky factorisation: the exact ridge, not a conjugate gradient stopped
+    at a relative residual of 1e-4."""
+    X, Y = _sparse_ridge_problem()
+    model = CollabModel(factors=Y.shape[1], bridge_regularization=0.5)
+    model.rated_ = np.ones(X.shape[0], bool)
+    [(coef, intercept)] = collab._fit_ridges([model], X, [Y])
+    want, want_intercept = _exact_ridge(X, Y, 0.5)
+    assert coef.shape == (X.shape[1], Y.shape[1]) and coef.dtype == np.float32
+    assert np.linalg.norm(coef - want) / np.linalg.norm(want) < 2e-6
+    np.testing.assert_allclose(intercept, want_intercept, rtol=1e-5, atol=1e-6)
+
+
+def test_a_sparse_bridge_too_large_for_its_kernel_still_fits(monkeypatch):
+    """Above KERNEL_MAX_ELEMENTS the Gram matrix would not fit its bound: scikit-learn's
+    conjugate gradients solve the same ridge, to their tolerance."""
+    X, Y = _sparse_ridge_problem()
+    monkeypatch.setattr(collab, "KERNEL_MAX_ELEMENTS", X.shape[0] ** 2 - 1)
+    model = CollabModel(factors=Y.shape[1])
+    model.rated_ = np.ones(X.shape[0], bool)
+    [(coef, intercept)] = collab._fit_ridges([model], X, [Y])
+    want, want_intercept = _exact_ridge(X, Y, 1.0)
+    assert np.linalg.norm(coef - want) / np.linalg.norm(want) < 1e-3
+    np.testing.assert_allclose(intercept, want_intercept, atol=1e-3)
+
+
 def test_papers_nobody_rated_do_not_move_the_learned_factors():
     """ALS learns from the rated papers' columns: papers nobody rated (a day's arrivals)
     change neither the people's factors nor the rated papers' ones, only get bridged."""
@@ -172,3 +221,55 @@ def test_papers_nobody_rated_do_not_move_the_learned_factors():
     np.testing.assert_array_equal(b.user_factors_, a.user_factors_)
     np.testing.assert_array_equal(b.item_factors_[:n][a.rated_], a.item_factors_[a.rated_])
     assert not b.rated_[n:].any() and np.isfinite(b.item_factors_[n:]).all()
+
+
+def _nested_ratings():
+    """A topical corpus's likes and the same likes with a quarter of the liked papers'
+    ratings held out (as self-tuning's check does): the first one's rated papers are
+    among the second's."""
+    texts, topics = corpus()
+    ui = topical_likes(topics, new={5, 11, 17})
+    held = sp.lil_matrix(ui)
+    held[:, [0, 6, 12, 13]] = 0
+    held = sp.csr_matrix(held)
+    held.eliminate_zeros()
+    return texts, held, ui
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_fitting_each_of_two_ratings_equals_fitting_them_one_by_one(dense):
+    """A refit's check fit and final fit are fitted together (one Gram factorisation for
+    the sparse ridges, one similarity product for the kNN bridge): each model is the one
+    its own fit gives."""
+    texts, held, ui = _nested_ratings()
+    tfidf = TfidfText().fit(texts).transform(texts)
+    if dense:  # embeddings: dense vectors, TF-IDF stacked on the residuals
+        rng = np.random.default_rng(0)
+        vectors = rng.standard_normal((len(texts), 12)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        extra = tfidf
+    else:
+        vectors, extra = tfidf, None
+    blank = CollabModel(factors=6, bridge_regularization=0.1, bridge_neighbours=3, num_threads=1)
+    together = blank.fit_each([held, ui], vectors, extra)
+    for model, ratings in zip(together, [held, ui], strict=True):
+        alone = copy.deepcopy(blank).fit(ratings, vectors, extra)
+        np.testing.assert_array_equal(model.rated_, alone.rated_)
+        np.testing.assert_array_equal(model.user_factors_, alone.user_factors_)
+        np.testing.assert_allclose(model.bridge_coef_, alone.bridge_coef_, atol=1e-5)
+        np.testing.assert_allclose(model.item_factors_, alone.item_factors_, atol=1e-5)
+    assert not np.allclose(together[0].item_factors_, together[1].item_factors_)
+
+
+def test_fitting_each_of_ratings_that_are_not_nested_fits_each_on_its_own():
+    texts, held, ui = _nested_ratings()
+    other = sp.lil_matrix(ui)
+    other[:, [1, 7]] = 0
+    other = sp.csr_matrix(other)
+    other.eliminate_zeros()
+    vectors = TfidfText().fit(texts).transform(texts)
+    blank = CollabModel(factors=6, bridge_regularization=0.1, num_threads=1)
+    together = blank.fit_each([held, other], vectors)
+    for model, ratings in zip(together, [held, other], strict=True):
+        alone = copy.deepcopy(blank).fit(ratings, vectors)
+        np.testing.assert_allclose(model.item_factors_, alone.item_factors_, atol=1e-5)
