@@ -119,3 +119,43 @@ def test_a_vocabulary_stored_as_utf8_reads_back_every_term():
         assert list(terms) == words and len(terms) == len(words)
         assert [terms[i] for i in range(len(words))] == words and terms[-1] == words[-1]
     assert list(Terms.encode([])) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"ngram_range": (1, 3), "min_df": 3, "max_df": 0.3}, {"ngram_range": (2, 2)}],
+)
+@pytest.mark.parametrize("n", [8, 200])
+def test_tfidf_fit_transform_counts_terms_as_scikit_learn_does(params, n):
+    """The fit counts terms itself (faster than CountVectorizer's loop per term): the same
+    vocabulary, idf and matrix, entry for entry and in the same order, as scikit-learn's
+    TfidfVectorizer with the same settings (accents, stop words, repeats, pruning)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts, _ = corpus()
+    extra = ["Café naïve résumé: the the THE café", "über Straße über", "a an the of", "x y z"]
+    texts = [f"{t} {extra[i % 4]} r{i % 5} r{i % 5}" for i, t in enumerate((texts * 12)[:n])]
+    model = TfidfText(**params)
+    got = model.fit_transform(texts)
+    if n < 20:  # the tiny-corpus vectorizer: no pruning
+        want = TfidfVectorizer(
+            ngram_range=model.ngram_range,
+            sublinear_tf=True,
+            stop_words="english",
+            strip_accents="unicode",
+            dtype=np.float32,
+        )
+    else:
+        want = model._make_vectorizer()
+    expected = want.fit_transform(texts).tocsr()
+    assert list(model.terms_) == list(want.get_feature_names_out())
+    np.testing.assert_array_equal(model.vectorizer_.idf_, want.idf_)
+    assert got.dtype == expected.dtype == np.float32
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(got, part), getattr(expected, part))
+    np.testing.assert_array_equal(model.transform(texts).toarray(), expected.toarray())
+
+
+def test_a_corpus_of_stop_words_is_refused_as_scikit_learn_refuses_it():
+    with pytest.raises(ValueError, match="empty vocabulary"):
+        TfidfText().fit_transform(["the and of", "a an the"] * 15)
