@@ -55,6 +55,19 @@ def _split_common_terms(X: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix,
     return rest, rest.T.tocsr(), dense
 
 
+def _add_sparse(out: np.ndarray, part: sp.spmatrix) -> None:
+    """``out += part`` for a C-ordered float32 ``out`` and a sparse ``part`` of its shape,
+    without making ``part`` dense first (each entry added once, as ``toarray`` then ``+``
+    would: the same float32 sums)."""
+    part = sp.csr_matrix(part, dtype=out.dtype)
+    try:  # scipy's own loop behind toarray(), which adds into its output
+        from scipy.sparse._sparsetools import csr_todense
+    except ImportError:  # pragma: no cover - a scipy that moved it
+        out += part.toarray()
+        return
+    csr_todense(out.shape[0], out.shape[1], part.indptr, part.indices, part.data, out)
+
+
 def _as_index(values: Sequence[int] | np.ndarray | None) -> np.ndarray:
     if values is None:
         return np.zeros(0, dtype=np.int64)
@@ -152,12 +165,18 @@ class ContentModel:
             from tqdm import tqdm
 
             bar = tqdm(total=len(rows), desc="neighbours", unit="paper")
+        # TF-IDF with common terms split off: the dense product goes into one buffer and the
+        # sparse one is added into it (the same sums as adding the two arrays, without a
+        # fresh dense copy of the sparse block and a third array per block).
+        buffer = None if head is None else np.empty((block_rows, len(head)), np.float32)
         for start in range(0, len(rows), block_rows):
             idx = rows[start : start + block_rows]
-            block = X[idx] @ XT
-            block = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
             if head is not None:
-                block += head[idx] @ head.T
+                block = np.matmul(head[idx], head.T, out=buffer[: len(idx)])
+                _add_sparse(block, X[idx] @ XT)
+            else:
+                block = X[idx] @ XT
+                block = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
             block[np.arange(len(idx)), idx] = -np.inf  # a paper is not its own neighbour
             top = np.argpartition(block, -k, axis=1)[:, -k:]
             index[start : start + len(idx)] = top
