@@ -184,8 +184,8 @@ class CollabModel:
                 # with factors 0 whatever the others' (nothing pulls it away from 0), so at
                 # the optimum it adds nothing to anyone's solve, and its learned factors
                 # are replaced by bridged ones below; fitting its column only cost time
-                # (at 50,000 papers 40,000 of them, ~3/4 of ALS) and drew a random start
-                # that moved every factor's path through the iterations.
+                # (at 50,000 papers 40,000 of them: a quarter of ALS's time) and drew a
+                # random start that moved every factor's path through the iterations.
                 als.fit(C[:, rated].tocsr(), show_progress=False)
             users = np.asarray(als.user_factors, dtype=np.float32)
             factors[rated] = np.asarray(als.item_factors, dtype=np.float32)
