@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from numbers import Integral
@@ -248,7 +249,11 @@ class TfidfText:
             dtype=np.float32,
             vocabulary={str(t): i for i, t in enumerate(terms)},
         )
-        vec.fit(["placeholder"])  # sets up the fixed vocabulary; idf_ is overwritten below
+        with warnings.catch_warnings():
+            # Terms may hold capitals that stripping accents after lowercasing made (the
+            # NFKD form of "㎒" is "MHz"): texts are tokenised the same way, they match.
+            warnings.filterwarnings("ignore", message="Upper case characters found")
+            vec.fit(["placeholder"])  # sets up the fixed vocabulary; idf_ is overwritten below
         vec.idf_ = np.asarray(idf, dtype=np.float64)
         return vec
 
