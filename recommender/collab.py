@@ -147,8 +147,7 @@ class CollabModel:
         ratings]`` gives (within float32 rounding), with the work that depends on the text
         alone done once: the sparse ridges' Gram matrix and its factorisation over the
         union of the rated papers (when each one's rated papers include the previous one's,
-        as a refit's self-tuning check and final fit do), and the kNN bridge's similarities
-        over the union of the unrated x rated papers.
+        as a refit's self-tuning check and final fit do).
         """
         models = [copy.deepcopy(self) for _ in ratings]
         _fit_together(models, list(ratings), item_vectors, extra_vectors)
@@ -291,7 +290,27 @@ class CollabModel:
         ``item_vectors`` are the unit-length text rows of every paper, ``factors`` the learned
         factors (rows of rated papers are used). A paper is never its own neighbour.
         """
-        return _knn_bridges(self, item_vectors, [(self.rated_, factors, items)], block)[0]
+        rated = np.flatnonzero(self.rated_)
+        out = np.zeros((len(items), self.factors), dtype=np.float32)
+        k = min(self.bridge_neighbours, len(rated) - 1)
+        if k <= 0 or not len(items):
+            return out
+        R = item_vectors[rated]
+        RT = R.T.tocsr() if sp.issparse(R) else np.ascontiguousarray(R.T)
+        Fr = np.asarray(factors[rated], dtype=np.float32)
+        is_rated = np.full(len(self.rated_), -1, dtype=np.int64)
+        is_rated[rated] = np.arange(len(rated))
+        for start in range(0, len(items), block):
+            idx = items[start : start + block]
+            S = item_vectors[idx] @ RT
+            S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float32)
+            own = is_rated[idx]
+            S[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
+            nn = np.argpartition(-S, k - 1, axis=1)[:, :k]
+            w = np.maximum(np.take_along_axis(S, nn, axis=1), 0) ** np.float32(self.bridge_power)
+            w /= np.maximum(w.sum(axis=1, keepdims=True), np.float32(1e-12))
+            out[start : start + len(idx)] = np.einsum("ik,ikf->if", w, Fr[nn])
+        return out
 
     def user_factors_for(
         self, liked: Sequence[int] | np.ndarray = (), disliked: Sequence[int] | np.ndarray = ()
@@ -424,9 +443,9 @@ def _fit_together(
     item_vectors: np.ndarray | sp.spmatrix,
     extra_vectors: np.ndarray | sp.spmatrix | None,
 ) -> None:
-    """Fit each of ``models`` on its ratings (:meth:`CollabModel.fit`), the work that
-    depends on the text alone shared between them: ALS, the ridge bridge (and the stacked
-    ridge on its residuals), the kNN bridge over the unrated papers, then the factors."""
+    """Fit each of ``models`` on its ratings (:meth:`CollabModel.fit`): ALS, the ridge
+    bridge and the stacked ridge on its residuals (one shared factorisation for sparse
+    features, :func:`_fit_ridges`), the kNN bridge over the unrated papers, the factors."""
     factors = [m._fit_als(r) for m, r in zip(models, ratings, strict=True)]
     ridges = _fit_ridges(models, item_vectors, factors)
     for m, (coef, intercept) in zip(models, ridges, strict=True):
@@ -443,18 +462,12 @@ def _fit_together(
         for m, (coef, intercept) in zip(models, ridges, strict=True):
             m.extra_coef_, m.extra_intercept_ = coef, intercept
     bridged = [m.bridge(item_vectors, extra_vectors) for m in models]
-    knn = [m for m in models if m.bridge_neighbours > 0 and m.bridge_knn_share > 0]
-    if knn:
-        jobs = [
-            (m.rated_, f, np.flatnonzero(~m.rated_))
-            for m, f in zip(models, factors, strict=True)
-            if m in knn
-        ]
-        by_model = dict(zip(map(id, knn), _knn_bridges(knn[0], item_vectors, jobs), strict=True))
-        for m, b in zip(models, bridged, strict=True):
-            if id(m) in by_model:
-                new, share = np.flatnonzero(~m.rated_), np.float32(m.bridge_knn_share)
-                b[new] = share * by_model[id(m)] + (1 - share) * b[new]
+    for m, f, b in zip(models, factors, bridged, strict=True):
+        if m.bridge_neighbours > 0 and m.bridge_knn_share > 0:
+            # one similarity product per fit: sharing one over both fits' unrated x rated
+            # papers cost as much in copies of its rows and columns as it saved (measured)
+            new, share = np.flatnonzero(~m.rated_), np.float32(m.bridge_knn_share)
+            b[new] = share * m.knn_bridge(item_vectors, f, new) + (1 - share) * b[new]
     for m, f, b in zip(models, factors, bridged, strict=True):
         m.bridged_factors_ = b
         m.item_factors_ = np.where(m.rated_[:, None], f, b)
@@ -581,57 +594,3 @@ def _leading_cho_solve(factor: np.ndarray, m: int, rhs: np.ndarray, block: int =
             check_finite=False,
         )
     return x
-
-
-def _knn_bridges(
-    model: CollabModel,
-    item_vectors: np.ndarray | sp.spmatrix,
-    jobs: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    block: int = 1024,
-) -> list[np.ndarray]:
-    """:meth:`CollabModel.knn_bridge` for each job ``(rated, factors, items)`` (``model``
-    gives ``bridge_neighbours`` and ``bridge_power``): one similarity product per block of
-    the union of the jobs' items against the union of their rated papers, each job reading
-    its own rows and columns of it."""
-    outs = [np.zeros((len(_as_index(items)), model.factors), np.float32) for *_, items in jobs]
-    rated = [np.flatnonzero(np.asarray(r, bool)) for r, _, _ in jobs]
-    items = [_as_index(i) for _, _, i in jobs]
-    ks = [min(model.bridge_neighbours, len(r) - 1) for r in rated]
-    live = [j for j in range(len(jobs)) if ks[j] > 0 and len(items[j])]
-    if not live:
-        return outs
-    cols = np.unique(np.concatenate([rated[j] for j in live]))
-    rows = np.unique(np.concatenate([items[j] for j in live]))
-    R = item_vectors[cols]
-    RT = R.T.tocsr() if sp.issparse(R) else np.ascontiguousarray(R.T)
-    n_items = item_vectors.shape[0]
-    mine = {}
-    for j in live:
-        # the job's columns among the union's (None: all of them), its items' rows in
-        # ``rows``, and each paper's column among the job's rated papers (-1: unrated)
-        own_cols = None if len(rated[j]) == len(cols) else np.searchsorted(cols, rated[j])
-        where = np.full(n_items, -1, dtype=np.int64)
-        where[rated[j]] = np.arange(len(rated[j]))
-        fr = np.asarray(jobs[j][1][rated[j]], dtype=np.float32)
-        mine[j] = (own_cols, np.searchsorted(rows, items[j]), where, fr)
-    for start in range(0, len(rows), block):
-        idx = rows[start : start + block]
-        S = item_vectors[idx] @ RT
-        S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float32)
-        for j in live:
-            own_cols, pos, where, fr = mine[j]
-            sel = np.flatnonzero((pos >= start) & (pos < start + len(idx)))
-            if not len(sel):
-                continue
-            whole = len(sel) == len(idx)  # every row: the last job may write into the block
-            Sj = (S if j == live[-1] else S.copy()) if whole else S[pos[sel] - start]
-            if own_cols is not None:
-                Sj = Sj[:, own_cols]
-            own = where[items[j][sel]]
-            Sj[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
-            k = ks[j]
-            nn = np.argpartition(-Sj, k - 1, axis=1)[:, :k]
-            w = np.maximum(np.take_along_axis(Sj, nn, axis=1), 0) ** np.float32(model.bridge_power)
-            w /= np.maximum(w.sum(axis=1, keepdims=True), np.float32(1e-12))
-            outs[j][sel] = np.einsum("ik,ikf->if", w, fr[nn])
-    return outs

@@ -201,8 +201,8 @@ def fit_recommender(
         if tune:
             tuned = time.perf_counter()
             holdout = tuning.holdout_split(user_items, seed=seed)
-            # The check fit and the final one together: what depends on the text alone
-            # (the sparse ridge's factorisation, the kNN bridge's similarities) is shared.
+            # The check fit and the final one together: the sparse ridge's Gram matrix
+            # and its factorisation depend on the text alone and are shared.
             check_collab, collab_model = blank.fit_each([holdout.train, user_items], vectors, extra)
             fitted = time.perf_counter()
             check = Recommender(

@@ -239,8 +239,7 @@ def _nested_ratings():
 @pytest.mark.parametrize("dense", [True, False])
 def test_fitting_each_of_two_ratings_equals_fitting_them_one_by_one(dense):
     """A refit's check fit and final fit are fitted together (one Gram factorisation for
-    the sparse ridges, one similarity product for the kNN bridge): each model is the one
-    its own fit gives."""
+    the sparse ridges): each model is the one its own fit gives."""
     texts, held, ui = _nested_ratings()
     tfidf = TfidfText().fit(texts).transform(texts)
     if dense:  # embeddings: dense vectors, TF-IDF stacked on the residuals
