@@ -19,7 +19,9 @@ papers' neighbourhoods searched, the bundle written. Three kinds, alternated in 
 
 The corpus is ``bench/scale.py``'s (days of 1,500 generated papers, the last 30 days served,
 300 people with 40 likes each). Reports the median seconds of ``--runs`` alternated runs,
-each side's peak RSS, and the size of the features file against the bundle.
+each side's peak RSS, and the size of the features file against the bundle. Beside the wall
+time, each process's CPU time (user + system): on a shared machine another job's share of
+the cores stretches the wall time of whichever side runs beside it, not the CPU time.
 
 Usage: nice -n 5 python bench/versus_compute.py [--papers 50728] [--runs 3]
 Target (issue 17): the refit no slower than compute.py on the same papers.
@@ -31,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -88,14 +91,21 @@ def make_corpus(data: Path, papers: int, people: int) -> None:
     db.close()
 
 
-def timed(code: str, args: list[str], env: dict) -> tuple[float, str]:
+def timed(code: str, args: list[str], env: dict) -> tuple[float, float, str]:
+    """Run ``code`` in its own process: ``(wall seconds, CPU seconds, last line printed)``.
+
+    CPU seconds (user + system, every thread) hold better than wall time on a shared
+    machine: another job's share of the cores stretches the wall time, not the CPU time."""
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
-    return time.perf_counter() - started, proc.stdout.strip().splitlines()[-1]
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return time.perf_counter() - started, cpu, proc.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -112,28 +122,35 @@ def main() -> None:
     env["PAPERFEED_CACHE_DIR"] = str(data / "cache")
     features = data / "features.p"
     seconds: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     peak: dict[str, float] = {}
     parts: dict[str, dict] = {}
     for run in range(args.runs):
         for kind in ("compute.py", "tfidf first", "embeddings first", "embeddings nightly"):
             if kind == "compute.py":
-                took, out = timed(COMPUTE, [str(data), str(features)], env)
+                took, used, out = timed(COMPUTE, [str(data), str(features)], env)
                 peak[kind] = float(out)
             else:
                 if kind.endswith("first"):
                     shutil.rmtree(data / "models", ignore_errors=True)
                 text = kind.split()[0]
-                took, out = timed(REFIT, [str(data)], {**env, "PAPERFEED_TEXT_MODEL": text})
+                took, used, out = timed(REFIT, [str(data)], {**env, "PAPERFEED_TEXT_MODEL": text})
                 report = json.loads(out)
                 peak[kind], parts[kind] = report["peak_mb"], report["parts"]
             seconds.setdefault(kind, []).append(took)
-            print(f"run {run + 1} {kind}: {took:.1f} s {parts.get(kind, '')}", flush=True)
+            cpu.setdefault(kind, []).append(used)
+            print(
+                f"run {run + 1} {kind}: {took:.1f} s (CPU {used:.1f} s) {parts.get(kind, '')}",
+                flush=True,
+            )
     base = statistics.median(seconds["compute.py"])
+    base_cpu = statistics.median(cpu["compute.py"])
     print(f"\n{args.papers} papers, median of {args.runs} alternated runs:")
     for kind, times in seconds.items():
-        med = statistics.median(times)
+        med, med_cpu = statistics.median(times), statistics.median(cpu[kind])
         print(
             f"  {kind:<20} {med:7.1f} s  {med / base:5.2f}x compute.py  "
+            f"CPU {med_cpu:7.1f} s  {med_cpu / base_cpu:5.2f}x  "
             f"peak RSS {peak[kind]:.0f} MB  ({', '.join(f'{t:.1f}' for t in times)})"
         )
     bundle = data / "models" / "bundles" / current_name(data / "models")
