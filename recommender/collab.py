@@ -245,9 +245,9 @@ class CollabModel:
     def _fit_bridge(
         self, X: np.ndarray | sp.spmatrix, factors: np.ndarray, rated: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Ridge regression from text vectors to learned factors, on rated papers only
-        (scikit-learn: ``cholesky`` for dense vectors, ``sparse_cg`` for sparse ones; a
-        sparse one goes through :func:`_kernel_ridges` first, see :func:`_fit_ridges`)."""
+        """Ridge regression from text vectors to learned factors, on rated papers only, by
+        scikit-learn (``cholesky`` for dense vectors, ``sparse_cg`` for sparse ones): what
+        :func:`_fit_ridges` falls back to when the exact kernel solve does not apply."""
         dim = X.shape[1]
         if rated.sum() < 2:
             return np.zeros((dim, self.factors), np.float32), np.zeros(self.factors, np.float32)
