@@ -58,6 +58,7 @@ from .fsio import (
     staging_dir,
 )
 from .model import Recommender
+from .neighbourhoods import NeighbourRows
 from .ranking import CandidateIndex
 
 log = logging.getLogger(__name__)
@@ -228,10 +229,7 @@ def _read_bundle(folder: Path, name: str, sums: dict) -> Bundle:
     index = CandidateIndex.for_model(
         rec,
         serving["candidates"],
-        sp.csr_matrix(
-            (serving["nbr_data"], serving["nbr_indices"], serving["nbr_indptr"]),
-            shape=(rec.n_items, len(serving["candidates"])),
-        ),
+        _stored_neighbours(serving, rec.n_items),
         floor=serving.get("floor"),
     )
     bundle = Bundle(
@@ -247,6 +245,16 @@ def _read_bundle(folder: Path, name: str, sums: dict) -> Bundle:
     )
     bundle.warm()
     return bundle
+
+
+def _stored_neighbours(serving: dict, n_items: int) -> NeighbourRows:
+    """The published neighbourhoods as stored (mapped; indices as narrow as written)."""
+    return NeighbourRows(
+        serving["nbr_data"],
+        serving["nbr_indices"],
+        serving["nbr_indptr"],
+        shape=(n_items, len(serving["candidates"])),
+    )
 
 
 def load_current(models_dir: Path) -> Bundle | None:
@@ -400,10 +408,7 @@ def previous_neighbours(
             return None
         serving = load_arrays(folder, "serving")
         candidates = np.asarray(serving["candidates"], dtype=np.int64)
-        M = sp.csr_matrix(
-            (serving["nbr_data"], serving["nbr_indices"], serving["nbr_indptr"]),
-            shape=(n, len(candidates)),
-        )
+        M = _stored_neighbours(serving, n)
     except (BundleDamaged, OSError, ValueError, KeyError) as exc:
         log.info("searching every neighbourhood again: %s cannot be reused (%s)", name, exc)
         return None

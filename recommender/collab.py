@@ -271,10 +271,12 @@ class CollabModel:
 
         ``extra_vectors`` add the stacked ridge when the model was fitted with them.
         """
-        out = np.asarray(item_vectors @ self.bridge_coef_, dtype=np.float32)
+        rows = getattr(self, "bridge_rows_", None)
+        out = np.asarray(_times(item_vectors, self.bridge_coef_, rows), dtype=np.float32)
         out = out + self.bridge_intercept_
         if extra_vectors is not None and getattr(self, "extra_coef_", None) is not None:
-            extra = np.asarray(extra_vectors @ self.extra_coef_, dtype=np.float32)
+            rows = getattr(self, "extra_rows_", None)
+            extra = np.asarray(_times(extra_vectors, self.extra_coef_, rows), dtype=np.float32)
             out = out + extra + self.extra_intercept_
         return out.astype(np.float32)
 
@@ -411,11 +413,11 @@ class CollabModel:
             "item_factors": self.item_factors_,
             "rated": self.rated_,
             "likes": self.likes_,
-            "bridge_coef": self.bridge_coef_,
             "bridge_intercept": self.bridge_intercept_,
         }
+        arrays.update(_nonzero_rows("bridge", self.bridge_coef_, self))
         if getattr(self, "extra_coef_", None) is not None:
-            arrays["extra_coef"] = self.extra_coef_
+            arrays.update(_nonzero_rows("extra", self.extra_coef_, self))
             arrays["extra_intercept"] = self.extra_intercept_
         return params, arrays
 
@@ -428,11 +430,17 @@ class CollabModel:
         model.rated_ = np.asarray(arrays["rated"], dtype=bool)
         model.likes_ = np.asarray(arrays.get("likes", model.rated_), dtype=np.float32)
         model.bridge_coef_ = np.asarray(arrays["bridge_coef"], dtype=np.float32)
+        model.bridge_rows_ = arrays.get("bridge_rows")  # None: every row stored
         model.bridge_intercept_ = np.asarray(arrays["bridge_intercept"], dtype=np.float32)
-        model.extra_coef_ = model.extra_intercept_ = None
+        model.extra_coef_ = model.extra_intercept_ = model.extra_rows_ = None
         if "extra_coef" in arrays:
             model.extra_coef_ = np.asarray(arrays["extra_coef"], dtype=np.float32)
+            model.extra_rows_ = arrays.get("extra_rows")
             model.extra_intercept_ = np.asarray(arrays["extra_intercept"], dtype=np.float32)
+        for name in ("bridge", "extra"):
+            coef, rows = getattr(model, f"{name}_coef_"), getattr(model, f"{name}_rows_")
+            if rows is not None and len(rows) != len(coef):
+                raise ValueError(f"{name}_coef has {len(coef)} rows, {name}_rows lists {len(rows)}")
         model._prepare()
         return model
 
@@ -450,6 +458,7 @@ def _fit_together(
     ridges = _fit_ridges(models, item_vectors, factors)
     for m, (coef, intercept) in zip(models, ridges, strict=True):
         m.bridge_coef_, m.bridge_intercept_ = coef, intercept
+        m.bridge_rows_ = m.extra_rows_ = None  # every row (see _nonzero_rows)
         m.extra_coef_ = m.extra_intercept_ = None
     if extra_vectors is not None:
         residuals = []
@@ -594,3 +603,31 @@ def _leading_cho_solve(factor: np.ndarray, m: int, rhs: np.ndarray, block: int =
             check_finite=False,
         )
     return x
+
+
+def _nonzero_rows(name: str, coef: np.ndarray, model: CollabModel) -> dict[str, np.ndarray]:
+    """A ridge's coefficients as saved: only the rows that are not all zero, and which rows
+    they are (``<name>_rows``), when some are. A TF-IDF term that occurs in no rated paper
+    gets exactly zero coefficients (its column of the fitted rows is empty; at 50,728
+    papers 23,450 of the stacked ridge's 109,641 terms), and a zero row adds nothing to a
+    product, so :meth:`CollabModel.bridge` gives the same factors from the rows kept.
+    A model whose coefficients are already such rows (loaded) saves them as they are."""
+    rows = getattr(model, f"{name}_rows_", None)
+    if rows is None:
+        kept = np.flatnonzero(np.any(coef != 0, axis=1))
+        if len(kept) == len(coef):
+            return {f"{name}_coef": coef}
+        rows, coef = kept.astype(np.min_scalar_type(max(len(coef) - 1, 0))), coef[kept]
+    return {f"{name}_coef": coef, f"{name}_rows": rows}
+
+
+def _times(X: np.ndarray | sp.spmatrix, coef: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """``X @ full`` where ``full`` is zero but for its rows ``rows``, which are ``coef``
+    (``rows`` None: ``coef`` is every row). Sparse ``X``: its entries in the kept columns,
+    in their stored order, so each sum adds the same products in the same order."""
+    if rows is None:
+        return X @ coef
+    rows = np.asarray(rows, dtype=np.int64)
+    if sp.issparse(X):
+        return sp.csr_matrix(X)[:, rows] @ coef
+    return np.asarray(X)[:, rows] @ coef

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.content import zscore
+from recommender.neighbourhoods import NeighbourRows
 
 if TYPE_CHECKING:
     from recommender.model import Recommender
@@ -80,12 +81,13 @@ class CandidateIndex:
     paper ``j`` to candidate ``c`` when ``j`` is among ``c``'s ``k`` nearest other papers
     (the kNN signal's neighbourhood), else absent. Stored by paper row, so a person's kNN
     signal is the sum of their liked papers' rows: the cost grows with their likes, not
-    with the corpus. Built once per published bundle for the papers people are shown
-    (:mod:`recommender.bundles`, by the scheduler), or on the fly for any other set.
+    with the corpus (:class:`~recommender.neighbourhoods.NeighbourRows`: narrow indices,
+    rows widened as they are read). Built once per published bundle for the papers people
+    are shown (:mod:`recommender.bundles`, by the scheduler), or on the fly for any other set.
     """
 
     candidates: np.ndarray  # sorted, unique pidx
-    neighbours_t: sp.csr_matrix
+    neighbours_t: NeighbourRows  # a scipy matrix given here is stored narrow
     # Derived from the model when the index is made (at load, never per request): the
     # candidates' text vectors and collaborative factors; views of the bundle's mapped
     # arrays when the candidates are consecutive rows (the served papers), so every
@@ -94,6 +96,9 @@ class CandidateIndex:
     factors: np.ndarray | None = None  # (n_candidates, factors) float32
     #: Each candidate's neighbour floor as published (None: computed on first use).
     stored_floor: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.neighbours_t = NeighbourRows.of(self.neighbours_t)
 
     @classmethod
     def build(
@@ -149,7 +154,7 @@ class CandidateIndex:
         cls,
         rec: Recommender,
         candidates: np.ndarray,
-        neighbours_t: sp.csr_matrix,
+        neighbours_t: sp.csr_matrix | NeighbourRows,
         floor: np.ndarray | None = None,
     ) -> CandidateIndex:
         """An index from stored neighbourhoods, with the model's arrays for its candidates
@@ -170,7 +175,7 @@ class CandidateIndex:
         else:  # products go candidates x terms (see _similarity_sums)
             vectors = sp.csr_matrix(X[cand], dtype=np.float32)
         factors = rows(rec.collab.item_factors_) if rec.collab is not None else None
-        return cls(cand, neighbours_t.tocsr(), vectors=vectors, factors=factors, stored_floor=floor)
+        return cls(cand, neighbours_t, vectors=vectors, factors=factors, stored_floor=floor)
 
     @functools.cached_property
     def floor(self) -> np.ndarray:
@@ -233,7 +238,7 @@ class PreviousNeighbours:
 
     n_items: int
     candidates: np.ndarray  # sorted pidx
-    neighbours_t: sp.csr_matrix  # (n_items, len(candidates))
+    neighbours_t: sp.csr_matrix | NeighbourRows  # (n_items, len(candidates))
 
 
 @dataclass
@@ -405,7 +410,7 @@ def block_features(
     L = _indicator(liked, rec.n_items)
     knn = np.zeros((B, n_cand), np.float32)
     if n_liked.any():
-        near = (L @ ctx.index.neighbours_t).toarray()
+        near = ctx.index.neighbours_t.left_product(L).toarray()
         knn = np.asarray(near[:, ctx.at], dtype=np.float32)
     # centroid: mean similarity to the liked papers, a keyword query counting as one more;
     # the liked and the disliked papers' sums come from one pass over the candidates

@@ -30,6 +30,7 @@ from recommender.features import (
     zscore_rows,
 )
 from recommender.model import Recommender
+from recommender.neighbourhoods import NeighbourRows
 from recommender.reasons import Ranked, explain
 from recommender.text import TfidfText
 from recommender.weights import FEATURES
@@ -169,14 +170,14 @@ def near_dislike(profiles: Sequence[Profile], ctx: _Context) -> np.ndarray:
     return out
 
 
-def _nearest(M: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+def _nearest(M: NeighbourRows, rows: np.ndarray) -> np.ndarray:
     """Per column of ``M``, the largest of ``rows``' entries, or 0 when that is larger
     (or the column has none): for :func:`near_dislike`, which only asks whether a
     similarity is above 0 and above another, the answer of scipy's ``max(axis=0)`` (which
     keeps a negative maximum where every row has an entry) without its copies."""
     out = np.zeros(M.shape[1], np.float32)
     if len(rows):
-        part = M[rows]
+        part = M.rows(rows)
         np.maximum.at(out, part.indices, part.data.astype(np.float32, copy=False))
     return out
 

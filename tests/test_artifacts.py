@@ -219,7 +219,7 @@ def test_a_publish_extends_the_previous_neighbourhoods_when_old_papers_kept_thei
     assert loaded.info["neighbourhoods"] == {"kept": 7, "searched": 6}
     full = bundles.CandidateIndex.build(new, np.arange(3, 16))
     assert _columns(loaded.index) == _columns(full)
-    assert any(j >= n_old for j in loaded.index.neighbours_t.tocoo().row)
+    assert any(j >= n_old for j in loaded.index.neighbours_t.tocsr().tocoo().row)
 
 
 def test_a_publish_searches_again_when_the_old_papers_vectors_changed(rec, tmp_path):
@@ -316,3 +316,77 @@ def test_a_bundle_published_with_bridged_factors_and_without_floors_still_loads(
     assert np.array_equal(bundle.index.floor, fresh.floor)
     profile = Profile(liked=[0, 7], disliked=[13], query="galaxy")
     assert rank_for_user(bundle.rec, profile, n=10) == rank_for_user(rec, profile, n=10)
+
+
+def test_neighbour_indices_are_stored_as_narrow_as_the_served_papers_allow(rec, tmp_path):
+    """A bundle's neighbour indices are candidate positions: stored in the narrowest unsigned
+    type that holds them (uint16 below 65,536 served papers), mapped as stored, and a
+    request widens only the rows it reads (never the whole array: a private copy per
+    worker), ranking as the model in memory does."""
+    from recommender.neighbourhoods import index_dtype
+
+    assert [index_dtype(n) for n in (5, 256, 257, 65_536, 65_537)] == [
+        np.uint8,
+        np.uint8,
+        np.uint16,
+        np.uint16,
+        np.uint32,
+    ]
+    served = np.arange(12)  # of the 18 sample papers: uint8 holds the positions
+    with model_writer(tmp_path) as writer:
+        ids = np.arange(rec.n_items, dtype=np.int64) + 1
+        writer.publish(rec, ids, served=served, info={})
+    folder = tmp_path / "bundles" / "b0001"
+    stored_type = np.load(folder / "serving.nbr_indices.npy", mmap_mode="r").dtype
+    assert stored_type == index_dtype(len(served)) == np.uint8
+    loaded = bundles.load_current(tmp_path)
+    stored = loaded.index.neighbours_t
+    profiles = [Profile(liked=[0, 7, 16], disliked=[13]), Profile(liked=[5])]
+    got = rank_users(loaded.rec, profiles, candidates=served, n=10, index=loaded.index)
+    assert got == rank_users(rec, profiles, candidates=served, n=10)
+    assert stored is loaded.index.neighbours_t
+    assert stored.indices.dtype == np.uint8 and _mapped(stored.indices)
+    assert _mapped(stored.data) and not stored.indices.flags.writeable
+
+
+def test_neighbour_rows_give_scipys_products_to_the_bit():
+    """The kNN sums from the rows a request widens equal scipy's product over the whole
+    matrix exactly (the same products added in the same order), and rows come back as
+    stored, in the order asked, repeats included."""
+    import scipy.sparse as sp
+
+    from recommender.neighbourhoods import NeighbourRows
+
+    rng = np.random.default_rng(5)
+    M = sp.random(400, 300, density=0.05, random_state=6, format="csr", dtype=np.float32)
+    M.data = rng.standard_normal(M.nnz).astype(np.float32)
+    narrow = NeighbourRows.of(M)
+    assert narrow.indices.dtype == np.uint16 and narrow.nnz == M.nnz
+    rows = np.array([7, 3, 3, 399, 0])
+    assert (narrow.rows(rows) != M[rows]).nnz == 0 and narrow.rows(rows).indices.dtype == np.int32
+    L = sp.random(6, 400, density=0.08, random_state=7, format="csr", dtype=np.float32)
+    assert np.array_equal(narrow.left_product(L).toarray(), (L @ M).toarray())
+    assert (narrow.tocsr() != M).nnz == 0 and narrow.rows([]).shape == (0, 300)
+
+
+def test_a_bundle_of_the_earlier_layout_int32_neighbours_every_ridge_row_still_loads(rec, tmp_path):
+    """Format 4 as written before: int32 neighbour indices and every row of the ridge's
+    coefficients (zero rows included). It loads, ranks and bridges new papers as the new
+    layout does."""
+    publish(tmp_path, rec)
+    folder = tmp_path / "bundles" / "b0001"
+    nbr = np.load(folder / "serving.nbr_indices.npy")
+    assert nbr.dtype == np.uint8 and (folder / "arrays.collab.bridge_rows.npy").exists()
+    np.save(folder / "serving.nbr_indices.npy", nbr.astype(np.int32))
+    (folder / "arrays.collab.bridge_rows.npy").unlink()
+    np.save(folder / "arrays.collab.bridge_coef.npy", rec.collab.bridge_coef_)
+    bundles.write_checksums(folder)
+    bundle, problem = bundles.load_servable(tmp_path)
+    assert problem is None and bundle.rec.collab.bridge_rows_ is None
+    assert bundle.index.neighbours_t.indices.dtype == np.int32
+    profiles = [Profile(liked=[0, 7], disliked=[13], query="galaxy")]
+    served = np.arange(5)
+    got = rank_users(bundle.rec, profiles, candidates=served, n=10, index=bundle.index)
+    assert got == rank_users(rec, profiles, candidates=served, n=10)
+    new = rec.item_vectors[-4:]
+    assert np.array_equal(bundle.rec.collab.bridge(new), rec.collab.bridge(new))

@@ -300,8 +300,8 @@ def test_neighbourhoods_stored_at_publish_equal_a_fresh_computation(tmp_path):
     served = bundle.rows_of(store.recent_paper_ids(db, pipeline.SERVED_DAYS))
     assert len(served) and np.array_equal(bundle.index.candidates, np.unique(served))
     fresh = CandidateIndex.build(bundle.rec, served)
-    stored = bundle.index.neighbours_t
-    assert (stored != fresh.neighbours_t).nnz == 0  # same entries, same values
+    stored = bundle.index.neighbours_t.tocsr()
+    assert (stored != fresh.neighbours_t.tocsr()).nnz == 0  # same entries, same values
     k = min(bundle.rec.content.k, bundle.rec.n_items - 1)
     assert np.all(np.diff(stored.tocsc().indptr) == k)  # each candidate: its k nearest
     today = bundle.rows_of(store.dump_new_paper_ids(db, 2))

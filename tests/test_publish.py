@@ -215,6 +215,34 @@ def test_bridged_factors_of_new_papers_equal_what_a_fit_gives_them():
     assert np.allclose(cut_taste.extended(X[n - m :]).quad_, taste.quad_, rtol=1e-5)
 
 
+def test_the_stacked_ridge_is_saved_as_the_rows_of_terms_in_rated_papers():
+    """A term no rated paper has gets zero coefficients from the fit: the saved ridge keeps
+    only the other rows (and which they are), and bridges every paper to the same factors,
+    to the bit."""
+    texts, _ = corpus()
+    rng = np.random.default_rng(0)
+    n, m = len(texts), 7
+    X = rng.standard_normal((n, 16)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    extra = TfidfText().fit(texts).transform(texts)
+    ratings = sp.random(12, n - m, density=0.2, random_state=1, format="csr")
+    ratings.data[:] = 1.0
+    user_items = sp.hstack([ratings, sp.csr_matrix((12, m))], format="csr")
+    full = default_collab("embeddings").fit(user_items, X, extra)
+    in_rated = np.unique(extra[np.flatnonzero(full.rated_)].indices)
+    zero = np.ones(extra.shape[1], bool)
+    zero[in_rated] = False
+    assert zero.any() and not full.extra_coef_[zero].any()  # what sparse_cg gives them
+    params, arrays = full.state()
+    assert np.array_equal(arrays["extra_rows"], in_rated)
+    assert np.array_equal(arrays["extra_coef"], full.extra_coef_[in_rated])
+    loaded = CollabModel.from_state(params, arrays)
+    assert np.array_equal(loaded.bridge(X, extra), full.bridge(X, extra))
+    again_params, again = loaded.state()  # a publish saves a loaded model as it was saved
+    assert np.array_equal(again["extra_rows"], arrays["extra_rows"])
+    assert again["extra_coef"] is loaded.extra_coef_
+
+
 def test_the_bridge_vocabulary_is_saved_with_the_model(tmp_path):
     from recommender.model import fit_recommender
 

@@ -262,6 +262,7 @@ def test_the_nearest_rated_paper_per_candidate_is_scipys_column_max_where_it_mat
     """near_dislike asks whether a similarity is above 0 and above another: where scipy's
     max(axis=0) of the rated rows is positive the answers are equal, elsewhere it is 0
     (scipy keeps a negative maximum where every rated row has an entry)."""
+    from recommender.neighbourhoods import NeighbourRows
     from recommender.ranking import _nearest
 
     rng = np.random.default_rng(3)
@@ -271,12 +272,15 @@ def test_the_nearest_rated_paper_per_candidate_is_scipys_column_max_where_it_mat
     M = sp.csr_matrix(dense)
     for rows in ([2, 5], [0, 3, 3, 7, 2], list(range(30)), []):
         rows = np.array(rows, dtype=np.int64)
-        ours = _nearest(M, rows)
+        ours = _nearest(NeighbourRows.of(M), rows)
         scipys = np.asarray(M[rows].max(axis=0).todense()).ravel() if len(rows) else np.zeros(12)
         positive = scipys > 0
         assert np.array_equal(ours[positive], scipys[positive])
         assert (ours[~positive] == 0).all()
-    assert _nearest(M, np.array([2, 5]))[11] == 0 and M[[2, 5]].max(axis=0).toarray()[0, 11] < 0
+    assert (
+        _nearest(NeighbourRows.of(M), np.array([2, 5]))[11] == 0
+        and M[[2, 5]].max(axis=0).toarray()[0, 11] < 0
+    )
 
 
 @pytest.mark.parametrize("n_rows", [1, 3, features.SKINNY_ROWS + 2])
