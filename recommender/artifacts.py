@@ -2,7 +2,8 @@
 no pickles. The arrays are uncompressed so readers map them read-only
 (``np.load(mmap_mode="r")``): every web worker serving a bundle shares one copy of it in
 the page cache, and pages serving never reads (the bridge's coefficients, the people's
-factors) are never read at all. Format 3 (one ``arrays.npz``, read into memory) still loads.
+factors) are never read at all. Formats 3 (one ``arrays.npz``, read into memory) and 4 still
+load.
 
 :func:`save_recommender` writes into a folder that the caller publishes whole
 (:mod:`recommender.bundles` stages it and renames it into place under the writer lock);
@@ -27,9 +28,12 @@ from recommender.taste import TasteModel
 from recommender.text import text_model_from_state
 from recommender.weights import BlendWeights, SmallInstall
 
-FORMAT_VERSION = 4
-#: Formats :func:`load_recommender` reads (3: every array in one ``arrays.npz``).
-READABLE_FORMATS = (3, 4)
+FORMAT_VERSION = 5
+#: Formats :func:`load_recommender` reads (3: every array in one ``arrays.npz``; 4: the
+#: ridges' every row, float32 neighbour similarities and int32 neighbour indices; 5: the
+#: ridges' nonzero rows, float16 similarities, indices as narrow as the served papers
+#: allow, which code reading format 4 would misread, hence the new number).
+READABLE_FORMATS = (3, 4, 5)
 
 
 def save_recommender(rec: Recommender, folder: Path) -> None:

@@ -385,7 +385,7 @@ def previous_neighbours(
     try:
         verify_bundle(folder)
         manifest = json.loads((folder / "manifest.json").read_text())
-        if manifest.get("format") != 4 or manifest["content"]["k"] != rec.content.k:
+        if manifest.get("format") not in (4, 5) or manifest["content"]["k"] != rec.content.k:
             return None
         old_ids = np.load(folder / "paper_ids.npy", mmap_mode="r", allow_pickle=False)
         n = len(old_ids)

@@ -94,11 +94,15 @@ class CandidateIndex:
     # worker shares one copy.
     vectors: sp.csr_matrix | np.ndarray | None = None  # (n_candidates, dim)
     factors: np.ndarray | None = None  # (n_candidates, factors) float32
-    #: Each candidate's neighbour floor as published (None: computed on first use).
+    #: Each candidate's neighbour floor as published, or from the search's full-precision
+    #: similarities (None: computed on first use).
     stored_floor: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.neighbours_t = NeighbourRows.of(self.neighbours_t)
+        if not isinstance(self.neighbours_t, NeighbourRows):  # a search's: full precision
+            if self.stored_floor is None:  # before NeighbourRows rounds the similarities
+                self.stored_floor = _column_floor(self.neighbours_t)
+            self.neighbours_t = NeighbourRows.of(self.neighbours_t)
 
     @classmethod
     def build(
@@ -183,13 +187,7 @@ class CandidateIndex:
         (published with the bundle; computed here for a bundle published without)."""
         if self.stored_floor is not None:
             return self.stored_floor
-        M = self.neighbours_t.tocsc()
-        floor = np.zeros(M.shape[1], np.float32)
-        filled = np.diff(M.indptr) > 0
-        if filled.any():
-            starts = M.indptr[:-1][filled]
-            floor[filled] = np.minimum.reduceat(M.data, starts)[: int(filled.sum())]
-        return floor
+        return _column_floor(self.neighbours_t)
 
     def positions(self, pidx: np.ndarray) -> np.ndarray:
         """Column of each paper in :attr:`neighbours_t` (-1: not indexed)."""
@@ -206,6 +204,17 @@ class CandidateIndex:
 
     def covers(self, pidx: np.ndarray) -> bool:
         return bool((self.positions(pidx) >= 0).all())
+
+
+def _column_floor(neighbours_t) -> np.ndarray:
+    """The least entry of each column (0 for an empty one)."""
+    M = neighbours_t.tocsc()
+    floor = np.zeros(M.shape[1], np.float32)
+    filled = np.diff(M.indptr) > 0
+    if filled.any():
+        starts = M.indptr[:-1][filled]
+        floor[filled] = np.minimum.reduceat(M.data, starts)[: int(filled.sum())]
+    return floor
 
 
 def _csr_rows(X: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:

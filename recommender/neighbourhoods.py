@@ -19,6 +19,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+#: How the similarities are stored: float16 (3 significant digits) halves the bytes of
+#: float32; every read widens them back to float32.
+SIMILARITY_TYPE = np.float16
+
 
 def index_dtype(n_columns: int) -> np.dtype:
     """The narrowest unsigned integer type holding every column index below ``n_columns``."""
@@ -43,13 +47,13 @@ class NeighbourRows:
 
     @classmethod
     def of(cls, M) -> NeighbourRows:
-        """``M`` itself, or a scipy matrix stored with the narrowest index type (a copy of
-        its indices: a publish or a fit-time index, never a request)."""
+        """``M`` itself, or a scipy matrix stored with the narrowest index type and
+        :data:`SIMILARITY_TYPE` (a copy: a publish or a fit-time index, never a request)."""
         if isinstance(M, NeighbourRows):
             return M
         M = sp.csr_matrix(M)
         indices = M.indices.astype(index_dtype(M.shape[1]))
-        return cls(M.data, indices, M.indptr, M.shape)
+        return cls(M.data.astype(SIMILARITY_TYPE), indices, M.indptr, M.shape)
 
     @property
     def nnz(self) -> int:

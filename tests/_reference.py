@@ -36,3 +36,18 @@ def score_parts(model, sim_liked, sim_disliked=None, *, floor=None, sim_query=No
         centroid = centroid - penalty
         knn = knn - penalty * max(1.0, float(sim_liked.shape[1]) ** 0.5)
     return {"centroid": centroid.astype(np.float32), "knn": knn.astype(np.float32)}
+
+
+def assert_same_neighbourhoods(got: list[dict], want: list[dict]) -> None:
+    """Each candidate's neighbours (``{paper: similarity}`` per candidate) are the same, but
+    for papers tied at its least similarity: the stored similarities are float16, so a
+    publish that merges new papers into stored lists compares a new paper's similarity
+    with a rounded one, and can keep one paper where a full search keeps another whose
+    similarity rounds to the same value (rounding keeps order, so only at the k-th)."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert sorted(g.values()) == sorted(w.values())
+        least = min(w.values(), default=None)
+        assert {j: v for j, v in g.items() if v != least} == {
+            j: v for j, v in w.items() if v != least
+        }

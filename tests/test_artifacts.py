@@ -18,6 +18,7 @@ from recommender.content import ContentModel
 from recommender.model import fit_recommender
 from recommender.ranking import Profile, rank_for_user, rank_users
 from tests._corpus import corpus, topical_likes
+from tests._reference import assert_same_neighbourhoods
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +219,7 @@ def test_a_publish_extends_the_previous_neighbourhoods_when_old_papers_kept_thei
     loaded = bundles.load_bundle(tmp_path, name)
     assert loaded.info["neighbourhoods"] == {"kept": 7, "searched": 6}
     full = bundles.CandidateIndex.build(new, np.arange(3, 16))
-    assert _columns(loaded.index) == _columns(full)
+    assert_same_neighbourhoods(_columns(loaded.index), _columns(full))
     assert any(j >= n_old for j in loaded.index.neighbours_t.tocsr().tocoo().row)
 
 
@@ -352,14 +353,14 @@ def test_neighbour_indices_are_stored_as_narrow_as_the_served_papers_allow(rec, 
 def test_neighbour_rows_give_scipys_products_to_the_bit():
     """The kNN sums from the rows a request widens equal scipy's product over the whole
     matrix exactly (the same products added in the same order), and rows come back as
-    stored, in the order asked, repeats included."""
+    stored, in the order asked, repeats included (similarities that float16 holds)."""
     import scipy.sparse as sp
 
     from recommender.neighbourhoods import NeighbourRows
 
     rng = np.random.default_rng(5)
     M = sp.random(400, 300, density=0.05, random_state=6, format="csr", dtype=np.float32)
-    M.data = rng.standard_normal(M.nnz).astype(np.float32)
+    M.data = rng.standard_normal(M.nnz).astype(np.float16).astype(np.float32)
     narrow = NeighbourRows.of(M)
     assert narrow.indices.dtype == np.uint16 and narrow.nnz == M.nnz
     rows = np.array([7, 3, 3, 399, 0])
@@ -370,16 +371,21 @@ def test_neighbour_rows_give_scipys_products_to_the_bit():
 
 
 def test_a_bundle_of_the_earlier_layout_int32_neighbours_every_ridge_row_still_loads(rec, tmp_path):
-    """Format 4 as written before: int32 neighbour indices and every row of the ridge's
-    coefficients (zero rows included). It loads, ranks and bridges new papers as the new
-    layout does."""
+    """Format 4 as written before: int32 neighbour indices, float32 similarities and every
+    row of the ridge's coefficients (zero rows included). It loads, ranks and bridges new
+    papers as format 5 does, and a publish extends its neighbourhoods."""
     publish(tmp_path, rec)
     folder = tmp_path / "bundles" / "b0001"
     nbr = np.load(folder / "serving.nbr_indices.npy")
     assert nbr.dtype == np.uint8 and (folder / "arrays.collab.bridge_rows.npy").exists()
     np.save(folder / "serving.nbr_indices.npy", nbr.astype(np.int32))
+    sims = np.load(folder / "serving.nbr_data.npy")
+    np.save(folder / "serving.nbr_data.npy", sims.astype(np.float32))
     (folder / "arrays.collab.bridge_rows.npy").unlink()
     np.save(folder / "arrays.collab.bridge_coef.npy", rec.collab.bridge_coef_)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"] == 5
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 4}))
     bundles.write_checksums(folder)
     bundle, problem = bundles.load_servable(tmp_path)
     assert problem is None and bundle.rec.collab.bridge_rows_ is None
@@ -390,3 +396,22 @@ def test_a_bundle_of_the_earlier_layout_int32_neighbours_every_ridge_row_still_l
     assert got == rank_users(rec, profiles, candidates=served, n=10)
     new = rec.item_vectors[-4:]
     assert np.array_equal(bundle.rec.collab.bridge(new), rec.collab.bridge(new))
+    again = publish(tmp_path, rec)
+    assert bundles.load_bundle(tmp_path, again).info["neighbourhoods"]["kept"] == 5
+
+
+def test_similarities_are_stored_as_float16_and_the_floors_from_the_search(rec, tmp_path):
+    """A published neighbourhood's similarities are float16 (half of float32's bytes; the
+    ranking measured within 0.005, docs/benchmarks.md), read back as float32; each
+    candidate's floor (the reasons' threshold) is the search's full-precision k-th
+    similarity."""
+    publish(tmp_path, rec)
+    folder = tmp_path / "bundles" / "b0001"
+    assert np.load(folder / "serving.nbr_data.npy", mmap_mode="r").dtype == np.float16
+    loaded = bundles.load_current(tmp_path).index
+    index, sims = rec.content.neighbours(np.arange(5))
+    want = np.zeros((rec.n_items, 5), np.float32)
+    want[index.T, np.arange(5)[None, :]] = sims.T.astype(np.float16)
+    assert np.array_equal(loaded.neighbours_t.tocsr().toarray(), want)
+    assert np.array_equal(loaded.floor, sims.min(axis=1))
+    assert loaded.neighbours_t.rows([0, 3]).dtype == np.float32
