@@ -101,6 +101,26 @@ def test_a_damaged_file_without_checksums_is_still_refused_cleanly(rec, tmp_path
     assert bundle.name == "b0001" and "b0002 cannot be read" in problem
 
 
+@pytest.mark.parametrize(
+    "file, why",
+    [
+        ("serving.nbr_indices.npy", "neighbourhoods do not fit their shape"),
+        ("arrays.collab.bridge_rows.npy", "bridge_coef has"),
+    ],
+)
+def test_arrays_that_do_not_fit_each_other_are_refused_and_named(rec, tmp_path, file, why):
+    """A bundle whose checksums match but whose arrays disagree (a neighbour table's indices
+    shorter than its similarities, a ridge's row list shorter than its rows: written by a
+    broken writer) is refused with what is wrong; readers serve the bundle before it."""
+    publish(tmp_path, rec)
+    publish(tmp_path, rec)
+    folder = tmp_path / "bundles" / "b0002"
+    np.save(folder / file, np.load(folder / file)[:-1])
+    bundles.write_checksums(folder)
+    bundle, problem = bundles.load_servable(tmp_path)
+    assert bundle.name == "b0001" and "b0002 cannot be read" in problem and why in problem
+
+
 def test_the_feed_service_reports_damage_found_after_loading(app_data):
     settings = load_settings(app_data)
     feeds = pipeline.FeedService(settings)
