@@ -412,7 +412,8 @@ def previous_neighbours(
     except (BundleDamaged, OSError, ValueError, KeyError) as exc:
         log.info("searching every neighbourhood again: %s cannot be reused (%s)", name, exc)
         return None
-    return PreviousNeighbours(n_items=n, candidates=candidates, neighbours_t=M)
+    floor = serving.get("floor")
+    return PreviousNeighbours(n_items=n, candidates=candidates, neighbours_t=M, floor=floor)
 
 
 class ModelWriter:

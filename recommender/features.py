@@ -151,7 +151,16 @@ class CandidateIndex:
         if (~kept).any():
             index[~kept], sims[~kept] = rec.content.neighbours(cand[~kept], progress=progress)
         counts = {"kept": int(kept.sum()), "searched": int((~kept).sum())}
-        return cls.for_model(rec, cand, _neighbours_matrix(rec.n_items, index, sims)), counts
+        floor = None  # computed from the merged lists by __post_init__
+        if previous.floor is not None and k:
+            # A kept list no new paper entered keeps its published floor: the search's
+            # full-precision k-th similarity, where its stored values are float16.
+            floor = sims.min(axis=1)
+            same = kept.copy()
+            same[kept] = (index[kept] < previous.n_items).all(axis=1)
+            floor[same] = np.asarray(previous.floor, dtype=np.float32)[at[same]]
+        M_new = _neighbours_matrix(rec.n_items, index, sims)
+        return cls.for_model(rec, cand, M_new, floor=floor), counts
 
     @classmethod
     def for_model(
@@ -248,6 +257,7 @@ class PreviousNeighbours:
     n_items: int
     candidates: np.ndarray  # sorted pidx
     neighbours_t: sp.csr_matrix | NeighbourRows  # (n_items, len(candidates))
+    floor: np.ndarray | None = None  # each candidate's floor as published
 
 
 @dataclass

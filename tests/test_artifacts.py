@@ -220,7 +220,14 @@ def test_a_publish_extends_the_previous_neighbourhoods_when_old_papers_kept_thei
     assert loaded.info["neighbourhoods"] == {"kept": 7, "searched": 6}
     full = bundles.CandidateIndex.build(new, np.arange(3, 16))
     assert_same_neighbourhoods(_columns(loaded.index), _columns(full))
-    assert any(j >= n_old for j in loaded.index.neighbours_t.tocsr().tocoo().row)
+    stored = loaded.index.neighbours_t.tocsr().tocoo()
+    assert any(j >= n_old for j in stored.row)
+    # A list no new paper entered keeps its published floor (the search's float32 k-th
+    # similarity), not the least of its float16 values.
+    untouched = np.ones(stored.shape[1], bool)
+    untouched[stored.col[stored.row >= n_old]] = False
+    assert untouched.any()
+    np.testing.assert_allclose(loaded.index.floor[untouched], full.floor[untouched], rtol=1e-6)
 
 
 def test_a_publish_searches_again_when_the_old_papers_vectors_changed(rec, tmp_path):
