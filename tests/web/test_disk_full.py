@@ -36,11 +36,12 @@ def data_dir(tmp_path, monkeypatch):
 def fill(folder: Path) -> Path:
     """Write a file until the disk is full; returns it (delete it to free the space)."""
     filler = folder / "filler"
-    with open(filler, "wb") as handle:
+    # Unbuffered: a buffered file keeps the bytes a full disk refused and raises again when
+    # it is closed (whether it does depends on how much space the data dir left).
+    with open(filler, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 65536)
-                handle.flush()
         except OSError:
             pass
     return filler
