@@ -375,10 +375,10 @@ def _similarity_sums(
 
 def _sparse_products(vectors: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """(rows x candidates): dense ``rows`` (terms wide) times the candidates' TF-IDF rows.
-    A view's few rows go one at a time (scipy's one-vector kernel: 21 ms for three at
-    46,000 candidates against 28 ms for its several-vector kernel, which loops over the
-    vectors inside every stored entry); both add each row's entries in the same order, so
-    the sums are the same bits. Many rows (blocks of people) go in one product."""
+    A view's few rows go one at a time (scipy's one-vector kernel: 0.55x of the time of
+    its several-vector kernel, which loops over the vectors inside every stored entry, on
+    46,228 candidates' 7.8 M entries, alternated); both add each row's entries in the same
+    order, so the sums are the same bits. Many rows (blocks of people) go in one product."""
     if len(rows) > SKINNY_ROWS:
         return np.asarray(vectors @ rows.T).T
     out = np.empty((len(rows), vectors.shape[0]), np.float32)
