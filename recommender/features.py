@@ -163,6 +163,33 @@ class CandidateIndex:
         return cls.for_model(rec, cand, M_new, floor=floor), counts
 
     @classmethod
+    def published_part(
+        cls, rec: Recommender, candidates: Sequence[int] | np.ndarray, published: CandidateIndex
+    ) -> CandidateIndex:
+        """An index of ``candidates`` that searches nothing: the neighbourhoods (and floors)
+        ``published`` holds for those it covers, none for the others (no kNN signal, no
+        dislike demotion: they are ranked on their other signals)."""
+        cand = np.unique(np.asarray(candidates, dtype=np.int64))
+        at = published.positions(cand)
+        have = np.flatnonzero(at >= 0)
+        floor = np.zeros(len(cand), np.float32)
+        M = sp.csr_matrix((rec.n_items, len(cand)), dtype=np.float32)
+        if len(have):
+            floor[have] = np.asarray(published.floor, dtype=np.float32)[at[have]]
+            # the covered candidates' published columns, every stored entry as it is
+            # (a similarity of 0 included), the others' columns empty
+            C = published.neighbours_t.tocsc()
+            starts, stops = C.indptr[at[have]], C.indptr[at[have] + 1]
+            lens = np.zeros(len(cand), np.int64)
+            lens[have] = stops - starts
+            indptr = np.concatenate([[0], np.cumsum(lens)])
+            take = np.repeat(starts - indptr[have], stops - starts) + np.arange(indptr[-1])
+            M = sp.csc_matrix(
+                (C.data[take], C.indices[take], indptr), shape=(rec.n_items, len(cand))
+            ).tocsr()
+        return cls.for_model(rec, cand, M, floor=floor)
+
+    @classmethod
     def for_model(
         cls,
         rec: Recommender,

@@ -29,5 +29,10 @@ class Memo:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def values(self) -> list:
+        """The kept values, least recently used first (a snapshot)."""
+        with self._lock:
+            return list(self._items.values())
+
     def __len__(self) -> int:
         return len(self._items)

@@ -15,7 +15,10 @@ from .. import store
 from .items import FeedItem
 
 WINDOW_DAYS = {"today": 1, "3d": 3, "week": 7}
-#: "new since your last visit" looks back at most this far.
+#: "new since your last visit" looks back at most this far, both in when papers arrived and
+#: in their dumps' dates (a backfill of older dumps is browsed by day, not shown as new).
+#: At most :data:`recommender.refit.SERVED_DAYS`, so the window's papers are those whose
+#: neighbourhoods a publish precomputes.
 NEW_WINDOW_CAP_DAYS = 30
 
 
@@ -136,7 +139,8 @@ def window_bounds(
     or 7 days ending at the newest dump date (so a weekend without papers does not
     empty the feed). ``new``: the papers that arrived since the person's last visit
     on an earlier day (the feed's impressions), at most
-    :data:`NEW_WINDOW_CAP_DAYS` back; on a first visit, the newest day's.
+    :data:`NEW_WINDOW_CAP_DAYS` back, from dumps dated at most as far before the newest
+    (a backfill of old dumps is not new); on a first visit, the newest day's.
     Papers shown on an earlier day are dropped later by the ranking as always.
     """
     days = store.list_days(db) if days is None else days  # days: store.list_days, if read
@@ -159,7 +163,7 @@ def window_bounds(
 def window_papers(db: Database, bounds: FeedWindow) -> tuple[int, ...]:
     """The papers of a window from :func:`window_bounds`."""
     if bounds.since is not None:
-        return tuple(store.papers_arrived_since(db, bounds.since))
+        return tuple(store.papers_arrived_since(db, bounds.since, dated_within=NEW_WINDOW_CAP_DAYS))
     if bounds.first_day is None:
         return ()
     return tuple(store.papers_first_dated_between(db, bounds.first_day, bounds.last_day))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from .db import select, transaction
+from .papers import DATED_RECENTLY
 
 #: Rows still on their way: a run resumes these.
 OPEN_STATES = ("pending", "sending")
@@ -63,13 +64,17 @@ def claimed_periods(db: Database, periods: Iterable[str]) -> set[tuple[int, str]
     return {(uid, period) for uid, period in db.execute(sql, wanted).fetchall()}
 
 
-def digest_candidates(db: Database, fallback_since: dict[int, str]) -> dict[int, list[int]]:
+def digest_candidates(
+    db: Database, fallback_since: dict[int, str], *, dated_within: int | None = None
+) -> dict[int, list[int]]:
     """Papers that may go into each person's next digest, in id order (oldest first).
 
     Papers first seen in a dump ingested after the person's *since* or in the
     newest dump, minus papers they rated and papers already in one of their
     digests (sent or on its way). *since* is when their newest sent (or open)
     digest was claimed, or ``fallback_since[person]`` before their first one.
+    ``dated_within``: only papers of dumps dated at most that many days before the newest
+    (:func:`papers_arrived_since`: a backfill of old dumps is not mailed as news).
     A few queries for any number of people; ranking and the score bar are the
     pipeline's job.
     """
@@ -89,12 +94,16 @@ def digest_candidates(db: Database, fallback_since: dict[int, str]) -> dict[int,
         return {}
     # Every paper of a dump newer than the oldest "since" (or of the newest dump), with
     # its dump's ingest time; each person then keeps the ones after their own "since".
-    papers = db.execute(
+    sql = (
         "SELECT p.id, d.ingested_at, d.id = (SELECT max(id) FROM dumps) FROM papers p"
         " JOIN dumps d ON d.id = p.first_dump_id"
-        " WHERE d.ingested_at > ? OR d.id = (SELECT max(id) FROM dumps) ORDER BY p.id",
-        [min(since.values())],
-    ).fetchall()
+        " WHERE (d.ingested_at > ? OR d.id = (SELECT max(id) FROM dumps))"
+    )
+    params: list = [min(since.values())]
+    if dated_within is not None:
+        sql += f" AND {DATED_RECENTLY}"
+        params.append(f"-{int(dated_within)} days")
+    papers = db.execute(sql + " ORDER BY p.id", params).fetchall()
     if not papers:
         return {u: [] for u in users}
     low = papers[0][0]

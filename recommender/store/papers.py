@@ -336,13 +336,29 @@ def papers_first_dated_between(db: Database, first_day: str, last_day: str) -> l
     return [r[0] for r in rows.fetchall()]
 
 
-def papers_arrived_since(db: Database, since: str) -> list[int]:
-    """Papers first stored at or after ``since`` (UTC ISO-8601 or a day), newest dump first."""
-    rows = db.execute(
-        "SELECT p.id FROM papers p JOIN dumps d ON d.id = p.first_dump_id"
-        " WHERE d.ingested_at >= ? ORDER BY d.dump_date DESC, d.id DESC, p.id",
-        [since],
+#: SQL: the dump ``d`` is the newest (latest dated) or dated at most ``?`` days before it
+#: (parameter: ``-N days``); with :func:`recent_paper_ids`, the papers a model indexes.
+DATED_RECENTLY = (
+    "(d.id = (SELECT id FROM dumps ORDER BY dump_date DESC, id DESC LIMIT 1)"
+    " OR d.dump_date >= date((SELECT max(dump_date) FROM dumps), ?))"
+)
+
+
+def papers_arrived_since(db: Database, since: str, *, dated_within: int | None = None) -> list[int]:
+    """Papers first stored at or after ``since`` (UTC ISO-8601 or a day), newest dump first.
+
+    ``dated_within``: only those of the newest dump or of dumps dated at most that many days
+    before it. A backfill of old dumps arrives today but is not news: those papers are
+    browsed by their day, and a window of them would reach past the papers a published
+    model indexes (:data:`recommender.refit.SERVED_DAYS`)."""
+    sql = (
+        "SELECT p.id FROM papers p JOIN dumps d ON d.id = p.first_dump_id WHERE d.ingested_at >= ?"
     )
+    params: list = [since]
+    if dated_within is not None:
+        sql += f" AND {DATED_RECENTLY}"
+        params.append(f"-{int(dated_within)} days")
+    rows = db.execute(sql + " ORDER BY d.dump_date DESC, d.id DESC, p.id", params)
     return [r[0] for r in rows.fetchall()]
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from .db import busy_timeout_ms, select, transaction
+from .papers import DATED_RECENTLY
 
 #: The longest a page waits to record its impressions behind another writer.
 IMPRESSION_WAIT_MS = 250
@@ -158,12 +159,8 @@ def recent_paper_ids(db: Database, days: int) -> list[int]:
     """Papers first seen in the newest dump or in a dump dated within ``days`` days before it:
     the papers people are shown, whose neighbourhoods a published model precomputes."""
     rows = db.execute(
-        "WITH newest AS (SELECT id, dump_date FROM dumps"
-        " ORDER BY dump_date DESC, id DESC LIMIT 1)"
-        " SELECT p.id FROM papers p JOIN dumps d ON d.id = p.first_dump_id"
-        " WHERE d.id = (SELECT id FROM newest)"
-        " OR d.dump_date >= date((SELECT dump_date FROM newest), ?)"
-        " ORDER BY p.id",
+        "SELECT p.id FROM papers p JOIN dumps d ON d.id = p.first_dump_id"
+        f" WHERE {DATED_RECENTLY} ORDER BY p.id",
         [f"-{int(days)} days"],
     )
     return [r[0] for r in rows.fetchall()]
