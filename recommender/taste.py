@@ -119,9 +119,8 @@ class TasteModel:
         background = np.broadcast_to(self.mean_, liked_mean.shape).copy()
         if disliked_mean is not None and has_dislikes is not None and has_dislikes.any():
             a = np.float32(self.dislike_share)
-            background[has_dislikes] = (1 - a) * background[has_dislikes] + a * np.asarray(
-                disliked_mean, dtype=np.float32
-            )
+            disliked = np.asarray(disliked_mean, dtype=np.float32)[has_dislikes]
+            background[has_dislikes] = (1 - a) * background[has_dislikes] + a * disliked
         return (liked_mean - background) @ self.precision_
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:

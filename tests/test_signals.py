@@ -15,7 +15,7 @@ from recommender import features
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
 from recommender.model import Recommender
-from recommender.ranking import Profile, rank_for_user
+from recommender.ranking import Profile, rank_for_user, rank_users
 from recommender.taste import TasteModel
 from recommender.text import TfidfText
 from recommender.weights import BANDS, FEATURES, BlendWeights, SmallInstall
@@ -163,3 +163,23 @@ def test_dense_products_row_by_row_equal_one_matrix_product(monkeypatch, n_rows)
         got = features._dense_products(ctx, rows)
         assert got.shape == (n_rows, len(candidates)) and got.dtype == np.float32
         np.testing.assert_allclose(got, rows @ X[candidates].T, rtol=1e-5, atol=1e-6)
+
+
+def test_a_block_where_only_some_people_disliked_anything_ranks_each_as_alone():
+    """Digests and the fit's weight tuning rank people in blocks, each with their own taste
+    direction: people with dislikes beside people without rank as they do alone. (Such a
+    block crashed the taste directions, so an install with embeddings where one person of
+    several had disliked a paper could not refit.)"""
+    rec = model(only("taste"))
+    profiles = [
+        Profile(liked=[0, 2]),
+        Profile(liked=[1, 3], disliked=[5]),
+        Profile(liked=[4]),
+        Profile(liked=[6, 8], disliked=[9, 11]),
+    ]
+    together = rank_users(rec, profiles, n=6)
+    for profile, got in zip(profiles, together, strict=True):
+        alone = rank_users(rec, [profile], n=6)[0]
+        assert [(r.pidx, round(r.score, 4)) for r in got] == [
+            (r.pidx, round(r.score, 4)) for r in alone
+        ]
