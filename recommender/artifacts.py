@@ -24,16 +24,19 @@ from recommender.collab import CollabModel
 from recommender.content import ContentModel
 from recommender.fsio import atomic_write_text, load_arrays, load_npz, save_arrays
 from recommender.model import Recommender
+from recommender.quantized import Int8Rows
 from recommender.taste import TasteModel
 from recommender.text import text_model_from_state
 from recommender.weights import BlendWeights, SmallInstall
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Formats :func:`load_recommender` reads (3: every array in one ``arrays.npz``; 4: the
 #: ridges' every row, float32 neighbour similarities and int32 neighbour indices; 5: the
 #: ridges' nonzero rows, float16 similarities, indices as narrow as the served papers
-#: allow, which code reading format 4 would misread, hence the new number).
-READABLE_FORMATS = (3, 4, 5)
+#: allow, which code reading format 4 would misread, hence the new number; 6: dense vectors
+#: and the collaborative factors as int8 rows with a scale each (:mod:`recommender.quantized`),
+#: the ridges' coefficients as float16).
+READABLE_FORMATS = (3, 4, 5, 6)
 
 
 def save_recommender(rec: Recommender, folder: Path) -> None:
@@ -54,6 +57,8 @@ def save_recommender(rec: Recommender, folder: Path) -> None:
                 "vectors/shape": np.asarray(X.shape),
             }
         )
+    elif isinstance(X, Int8Rows):
+        arrays["vectors/codes"], arrays["vectors/scales"] = X.codes, X.scales
     else:
         arrays["vectors/dense"] = np.asarray(X)
     manifest = {
@@ -113,7 +118,9 @@ def load_recommender(folder: Path) -> Recommender:
 
     text = text_model_from_state(manifest["text"], group("text"))
     vec = group("vectors")
-    if "dense" in vec:
+    if "codes" in vec:
+        vectors = Int8Rows(vec["codes"], vec["scales"])
+    elif "dense" in vec:
         vectors = vec["dense"]
     else:
         vectors = sp.csr_matrix(

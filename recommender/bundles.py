@@ -59,6 +59,7 @@ from .fsio import (
 )
 from .model import Recommender
 from .neighbourhoods import NeighbourRows
+from .quantized import Int8Rows
 from .ranking import CandidateIndex
 
 log = logging.getLogger(__name__)
@@ -385,7 +386,7 @@ def previous_neighbours(
     try:
         verify_bundle(folder)
         manifest = json.loads((folder / "manifest.json").read_text())
-        if manifest.get("format") not in (4, 5) or manifest["content"]["k"] != rec.content.k:
+        if manifest.get("format") not in (4, 5, 6) or manifest["content"]["k"] != rec.content.k:
             return None
         old_ids = np.load(folder / "paper_ids.npy", mmap_mode="r", allow_pickle=False)
         n = len(old_ids)
@@ -393,7 +394,7 @@ def previous_neighbours(
             return None
         vectors = load_arrays(folder, "arrays")
         X = rec.item_vectors
-        if sp.issparse(X) != ("dense" not in {k.split("/")[-1] for k in vectors}):
+        if sp.issparse(X) != ("vectors/indptr" in vectors):
             return None
         if sp.issparse(X):
             head = sp.csr_matrix(X[:n])
@@ -402,8 +403,14 @@ def previous_neighbours(
                 and np.array_equal(vectors["vectors/indices"], head.indices)
                 and np.array_equal(vectors["vectors/data"], head.data)
             )
+        elif isinstance(X, Int8Rows):
+            same = (
+                "vectors/codes" in vectors
+                and np.array_equal(vectors["vectors/codes"], X.codes[:n])
+                and np.array_equal(vectors["vectors/scales"], X.scales[:n])
+            )
         else:
-            same = np.array_equal(vectors["vectors/dense"], X[:n])
+            same = "vectors/dense" in vectors and np.array_equal(vectors["vectors/dense"], X[:n])
         if not same:
             return None
         serving = load_arrays(folder, "serving")

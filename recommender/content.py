@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from .quantized import Int8Rows
+
 Matrix = np.ndarray | sp.csr_matrix
 
 
@@ -111,9 +113,12 @@ class ContentModel:
 
     def fit(self, item_vectors: Matrix) -> ContentModel:
         """Store the paper vectors (``n_papers x dim``, unit-length rows)."""
-        self.item_vectors_ = (
-            item_vectors.tocsr() if sp.issparse(item_vectors) else np.asarray(item_vectors)
-        )
+        if sp.issparse(item_vectors):
+            self.item_vectors_ = item_vectors.tocsr()
+        elif isinstance(item_vectors, Int8Rows):  # kept as stored: a bundle's mapped rows
+            self.item_vectors_ = item_vectors
+        else:
+            self.item_vectors_ = np.asarray(item_vectors)
         self.n_items_ = self.item_vectors_.shape[0]
         return self
 
@@ -125,6 +130,11 @@ class ContentModel:
         ``None`` means all papers.
         """
         X = self.item_vectors_
+        if isinstance(X, Int8Rows) and cols is None and rows is not None:
+            # a few papers against all (a paper's page): a block of rows widened at a time
+            return np.ascontiguousarray((X @ X[_as_index(rows)].T).T, dtype=np.float32)
+        if isinstance(X, Int8Rows) and (rows is None or cols is None):
+            X = X.dense()  # every paper against a few: every row is read anyway
         A = X if rows is None else X[_as_index(rows)]
         B = X if cols is None else X[_as_index(cols)]
         out = np.empty((A.shape[0], B.shape[0]), dtype=np.float32)
@@ -151,6 +161,8 @@ class ContentModel:
         if k == 0 or not len(rows):
             return index, sims
         X = self.item_vectors_
+        if isinstance(X, Int8Rows):  # every paper is compared: widened once for the search
+            X = X.dense()
         # Dense: the transposed view (BLAS reads it as is; a copy would double the vectors).
         XT = X.T.tocsr() if sp.issparse(X) else X.T
         head = None

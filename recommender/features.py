@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from recommender.content import zscore
 from recommender.neighbourhoods import NeighbourRows
+from recommender.quantized import WIDEN_ROWS, Int8Rows, rows_times
 
 if TYPE_CHECKING:
     from recommender.model import Recommender
@@ -205,6 +206,8 @@ class CandidateIndex:
         def rows(X):
             # The served papers are the newest rows, in order: a view of the (memory-mapped)
             # array, shared by every worker, instead of a copy in each.
+            if isinstance(X, Int8Rows):  # kept int8: products scale after summing
+                return X.rows(int(cand[0]), int(cand[-1]) + 1) if consecutive else X.take(cand)
             return X[cand[0] : cand[-1] + 1] if consecutive else X[cand]
 
         X = rec.item_vectors
@@ -312,6 +315,8 @@ class _Context:
         gathered (a product over the whole index would cost the corpus, not the call)."""
         if isinstance(self.at, slice) or 2 * len(self.at) >= len(self.index.candidates):
             return array, self.at
+        if isinstance(array, Int8Rows):  # still int8: the same sums as over the whole
+            return array.take(self.at), slice(None)
         return array[self.at], slice(None)
 
 
@@ -380,7 +385,7 @@ def _similarity_sums(
     column on its own, so a column's sums are the same with or without the others, and
     one at a time or several at once)."""
     if summed is None:
-        summed = M @ rec.item_vectors  # (people x dim): sparse for TF-IDF, dense for embeddings
+        summed = rows_times(M, rec.item_vectors)  # (people x dim): sparse for TF-IDF
     if not sp.issparse(summed):
         return _dense_products(ctx, summed if dense is None else np.vstack([summed, dense]))
     vectors, columns = ctx.rows(ctx.index.vectors)
@@ -426,7 +431,9 @@ def _dense_products(ctx: _Context, rows: np.ndarray) -> np.ndarray:
     Blocks of people (a digest, the evaluation) have many rows and go through sgemm."""
     vectors, columns = ctx.rows(ctx.index.vectors)
     rows = np.asarray(rows, dtype=np.float32)
-    if len(rows) > SKINNY_ROWS or sp.issparse(vectors):  # TF-IDF: a sparse product
+    if isinstance(vectors, Int8Rows):
+        out = _int8_products(vectors, rows)
+    elif len(rows) > SKINNY_ROWS or sp.issparse(vectors):  # TF-IDF: a sparse product
         out = np.asarray(rows @ vectors.T)
     else:
         out = np.empty((len(rows), len(vectors)), np.float32)
@@ -467,7 +474,7 @@ def block_features(
     topics = {i: rec.topic_vectors(p.query) for i, p in enumerate(profiles) if p.query}
     if n_liked.any() or dis.any():
         LD = sp.vstack([L, D], format="csr")
-        summed = LD @ rec.item_vectors  # (people + dislikers, dim)
+        summed = rows_times(LD, rec.item_vectors)  # (people + dislikers, dim)
     directions, taste_plan = _taste_rows(rec, summed, topics, n_liked, n_disliked)
     if summed is not None and sp.issparse(summed):  # TF-IDF: one pass, as below
         products = _similarity_sums(rec, LD, ctx, summed, dense=directions)
@@ -584,12 +591,41 @@ def factor_scores(U: np.ndarray, factors: np.ndarray) -> np.ndarray:
     converted every block of factors first); blocks of 1,024 candidates (0.8 MB, cached)
     when many people share the call."""
     U = np.asarray(U, dtype=np.float32)
+    if isinstance(factors, Int8Rows):
+        return _int8_products(factors, U, einsum=True)
     out = np.empty((len(U), len(factors)), np.float32)
     block = len(factors) if len(U) <= SKINNY_ROWS else SKINNY_BLOCK
     for start in range(0, len(factors), max(block, 1)):
         part = factors[start : start + block]
         for i, row in enumerate(U):
             np.einsum("ij,j->i", part, row, out=out[i, start : start + len(part)])
+    return out
+
+
+def _int8_products(Q: Int8Rows, rows: np.ndarray, *, einsum: bool = False) -> np.ndarray:
+    """(rows x candidates) ``rows`` times int8 rows ``Q``: a block of codes widened into a
+    cached buffer (exact: integers), multiplied, and each candidate's sum scaled after, so
+    a candidate's score is the same wherever it sits in a block (with ``einsum``, numpy's
+    fixed-order dot per candidate: the same bits alone, in a block of people and over any
+    candidates, as :func:`factor_scores` promises; else gemv per row for few rows, sgemm
+    for many, as :func:`_dense_products`)."""
+    n, dim = Q.shape
+    out = np.empty((len(rows), n), np.float32)
+    step = SKINNY_BLOCK if einsum or len(rows) <= SKINNY_ROWS else WIDEN_ROWS
+    buffer = np.empty((min(step, max(n, 1)), dim), np.float32)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        block = buffer[: stop - start]
+        np.copyto(block, Q.codes[start:stop], casting="unsafe")
+        if einsum:
+            for j, row in enumerate(rows):
+                np.einsum("ij,j->i", block, row, out=out[j, start:stop])
+        elif len(rows) <= SKINNY_ROWS:
+            for j, row in enumerate(rows):
+                np.dot(block, row, out=out[j, start:stop])
+        else:
+            out[:, start:stop] = rows @ block.T
+    out *= np.asarray(Q.scales, dtype=np.float32)[None, :]
     return out
 
 

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from recommender import tuning
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
+from recommender.quantized import Int8Rows
 from recommender.taste import TasteModel
 from recommender.text import EmbeddingText, TfidfText, make_text_model
 from recommender.weights import COMMUNITY_HALF, PEOPLE_HALF, BlendWeights
@@ -181,6 +182,8 @@ def fit_recommender(
     started = time.perf_counter()
     text_model = make_text_model(text, cache_dir=cache_dir, progress=progress)
     vectors = text_model.fit_transform(texts)
+    if not sp.issparse(vectors):  # stored as int8 rows: every model fits the rounded values
+        vectors = Int8Rows.quantize(vectors)
     content_model = (content or ContentModel()).fit(vectors)
     taste_model = TasteModel().fit(vectors)
     shipped = weights or BlendWeights.load(text)
@@ -253,6 +256,10 @@ def fit_recommender(
     return rec
 
 
+def _int8(X) -> Int8Rows:
+    return X if isinstance(X, Int8Rows) else Int8Rows.quantize(X)
+
+
 def extend_recommender(
     rec: Recommender, texts: Sequence[str], *, cache_dir: Path | None = None
 ) -> Recommender:
@@ -276,7 +283,8 @@ def extend_recommender(
     if sp.issparse(old):
         vectors = sp.vstack([sp.csr_matrix(old), sp.csr_matrix(new_vectors)], format="csr")
     else:
-        vectors = np.concatenate([np.asarray(old), np.asarray(new_vectors, np.float32)])
+        new_vectors = Int8Rows.quantize(new_vectors)
+        vectors = Int8Rows.concat([_int8(old), new_vectors])
     new = np.arange(rec.n_items, rec.n_items + len(texts))
     content = rec.content
     content_model = ContentModel(

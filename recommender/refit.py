@@ -24,6 +24,7 @@ from . import store
 from .bundles import Bundle, current_name, load_bundle, model_writer
 from .config import Settings
 from .model import extend_recommender, fit_recommender
+from .quantized import Int8Rows
 from .text import paper_text
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ def _reusable(db: Database, settings: Settings) -> tuple[Bundle | None, str | No
     collab = bundle.rec.collab
     if collab is not None and collab.extra_coef_ is not None and bundle.rec.bridge_text is None:
         return None, f"{name} predates the stored bridge vocabulary"
+    if collab is not None and not isinstance(collab.item_factors_, Int8Rows):
+        return None, f"{name} predates int8 factors (bundle format 6): a refit fits with them"
     n = len(bundle.paper_ids)
     ids = store.paper_ids(db)
     if len(ids) < n or not np.array_equal(np.asarray(ids[:n], np.int64), bundle.paper_ids):

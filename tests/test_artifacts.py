@@ -1,5 +1,6 @@
 """Models on disk: complete bundles, one writer across processes, no pickles."""
 
+import copy
 import dataclasses
 import json
 import mmap
@@ -16,6 +17,7 @@ from recommender.bundles import WriterBusy, model_writer
 from recommender.config import load_settings
 from recommender.content import ContentModel
 from recommender.model import fit_recommender
+from recommender.quantized import Int8Rows
 from recommender.ranking import Profile, rank_for_user, rank_users
 from tests._corpus import corpus, topical_likes
 from tests._reference import assert_same_neighbourhoods
@@ -42,12 +44,18 @@ def test_saved_then_loaded_model_ranks_identically(rec, tmp_path):
 
 def test_arrays_load_without_pickle(rec, tmp_path):
     save_recommender(rec, tmp_path)
-    factors = np.load(tmp_path / "arrays.collab.item_factors.npy", allow_pickle=False)
-    assert np.array_equal(factors, rec.collab.item_factors_)
+    codes = np.load(tmp_path / "arrays.collab.item_factors.npy", allow_pickle=False)
+    scales = np.load(tmp_path / "arrays.collab.item_scales.npy", allow_pickle=False)
+    assert codes.dtype == np.int8 and scales.dtype == np.float32
+    assert np.array_equal(codes, rec.collab.item_factors_.codes)
+    assert np.array_equal(scales, rec.collab.item_factors_.scales)
 
 
 def _mapped(array: np.ndarray) -> bool:
-    """Whether ``array``'s memory is a file mapping (not a private copy)."""
+    """Whether ``array``'s memory is a file mapping (not a private copy); int8 rows: both
+    their codes and their scales."""
+    if isinstance(array, Int8Rows):
+        return _mapped(array.codes) and _mapped(array.scales)
     while array is not None and not isinstance(array, mmap.mmap):
         array = getattr(array, "base", None) if isinstance(array, np.ndarray) else array._mmap
     return array is not None
@@ -57,10 +65,11 @@ def test_a_loaded_bundle_maps_its_arrays_read_only_instead_of_copying_them(rec, 
     publish(tmp_path, rec)
     loaded = bundles.load_current(tmp_path)
     collab = loaded.rec.collab
-    mapped = [collab.item_factors_, collab.bridge_coef_, collab.user_factors_, loaded.paper_ids]
-    mapped += [loaded.index.neighbours_t.data, loaded.rec.item_vectors.data]
+    factors = collab.item_factors_
+    mapped = [factors.codes, factors.scales, collab.bridge_coef_, collab.user_factors_]
+    mapped += [loaded.paper_ids, loaded.index.neighbours_t.data, loaded.rec.item_vectors.data]
     assert all(_mapped(a) and not a.flags.writeable for a in mapped)
-    assert np.array_equal(collab.item_factors_, rec.collab.item_factors_)
+    assert np.array_equal(np.asarray(factors), np.asarray(rec.collab.item_factors_))
 
 
 def test_a_bundle_of_format_3_one_npz_read_into_memory_still_loads(rec, tmp_path):
@@ -378,9 +387,10 @@ def test_neighbour_rows_give_scipys_products_to_the_bit():
 
 
 def test_a_bundle_of_the_earlier_layout_int32_neighbours_every_ridge_row_still_loads(rec, tmp_path):
-    """Format 4 as written before: int32 neighbour indices, float32 similarities and every
-    row of the ridge's coefficients (zero rows included). It loads, ranks and bridges new
-    papers as format 5 does, and a publish extends its neighbourhoods."""
+    """Format 4 as written before: int32 neighbour indices, float32 similarities, float32
+    factors and every row of the ridge's coefficients (float32, zero rows included). It
+    loads, ranks and bridges new papers as format 6 does, and a publish extends its
+    neighbourhoods."""
     publish(tmp_path, rec)
     folder = tmp_path / "bundles" / "b0001"
     nbr = np.load(folder / "serving.nbr_indices.npy")
@@ -390,17 +400,26 @@ def test_a_bundle_of_the_earlier_layout_int32_neighbours_every_ridge_row_still_l
     np.save(folder / "serving.nbr_data.npy", sims.astype(np.float32))
     (folder / "arrays.collab.bridge_rows.npy").unlink()
     np.save(folder / "arrays.collab.bridge_coef.npy", rec.collab.bridge_coef_)
+    np.save(folder / "arrays.collab.item_factors.npy", np.asarray(rec.collab.item_factors_))
+    (folder / "arrays.collab.item_scales.npy").unlink()
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == 5
+    assert manifest["format"] == 6
     (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 4}))
     bundles.write_checksums(folder)
     bundle, problem = bundles.load_servable(tmp_path)
     assert problem is None and bundle.rec.collab.bridge_rows_ is None
     assert bundle.index.neighbours_t.indices.dtype == np.int32
+    assert bundle.rec.collab.bridge_coef_.dtype == np.float32
+    assert not isinstance(bundle.rec.collab.item_factors_, Int8Rows)
     profiles = [Profile(liked=[0, 7], disliked=[13], query="galaxy")]
     served = np.arange(5)
     got = rank_users(bundle.rec, profiles, candidates=served, n=10, index=bundle.index)
-    assert got == rank_users(rec, profiles, candidates=served, n=10)
+    # float32 factors of the same values: products summed in float32 like format 6's int8
+    # ones up to rounding, which these few near-equal collaborative scores would magnify
+    as_float32 = copy.copy(rec.collab)
+    as_float32.item_factors_ = np.asarray(rec.collab.item_factors_)
+    expected = dataclasses.replace(rec, collab=as_float32)
+    assert got == rank_users(expected, profiles, candidates=served, n=10)
     new = rec.item_vectors[-4:]
     assert np.array_equal(bundle.rec.collab.bridge(new), rec.collab.bridge(new))
     again = publish(tmp_path, rec)

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from recommender import features
 from recommender.features import CandidateIndex
 from recommender.model import fit_recommender
+from recommender.quantized import Int8Rows
 from recommender.ranking import Profile, rank_for_user, rank_users
 from recommender.weights import BANDS, WEIGHTS_PATH, BlendWeights, band_of
 from tests._corpus import corpus, topical_likes
@@ -297,18 +298,26 @@ def test_tfidf_products_one_row_at_a_time_are_the_same_bits_as_one_product(rec, 
     assert np.array_equal(got, np.asarray(X @ rows.T).T)
 
 
-def test_collaborative_scores_are_the_same_bits_alone_in_a_block_and_over_any_candidates():
+@pytest.mark.parametrize("stored", ["float32", "int8"])
+def test_collaborative_scores_are_the_same_bits_alone_in_a_block_and_over_any_candidates(stored):
     """A person's collaborative scores do not depend on who else is ranked in the call or on
     which candidates it covers (a week's index or a day's rows): the same float32 bits, and
-    the float64 product to float32 rounding."""
+    the float64 product to float32 rounding. The same for int8 rows (a bundle's factors),
+    over their rows as stored, a slice of them or a gathered few (still int8)."""
     rng = np.random.default_rng(3)
     factors = rng.normal(0, 0.1, (5003, 200)).astype(np.float32)
+    if stored == "int8":
+        factors = Int8Rows.quantize(factors)
+    values = np.asarray(factors)
     people = rng.normal(0, 1, (features.SKINNY_ROWS + 5, 200)).astype(np.float32)
     block = features.factor_scores(people, factors)
-    want = people.astype(np.float64) @ factors.astype(np.float64).T
-    np.testing.assert_allclose(block, want, rtol=1e-5, atol=1e-6)
+    want = people.astype(np.float64) @ values.astype(np.float64).T
+    np.testing.assert_allclose(block, want, rtol=1e-5, atol=1e-5)
     for i in (0, 7, len(people) - 1):
         assert np.array_equal(features.factor_scores(people[[i]], factors)[0], block[i])
-        for rows in (np.sort(rng.choice(len(factors), 777, replace=False)), slice(1, 4000)):
-            alone = features.factor_scores(people[[i]], factors[rows])[0]
+        for rows in (np.sort(rng.choice(len(values), 777, replace=False)), slice(1, 4000)):
+            part = values[rows]
+            if stored == "int8":
+                part = factors.take(rows) if isinstance(rows, np.ndarray) else factors.rows(1, 4000)
+            alone = features.factor_scores(people[[i]], part)[0]
             assert np.array_equal(alone, block[i][rows])

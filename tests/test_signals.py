@@ -15,6 +15,7 @@ from recommender import features
 from recommender.collab import CollabModel
 from recommender.content import ContentModel
 from recommender.model import Recommender
+from recommender.quantized import Int8Rows
 from recommender.ranking import Profile, rank_for_user, rank_users
 from recommender.taste import TasteModel
 from recommender.text import TfidfText
@@ -147,15 +148,22 @@ def test_match_is_the_share_of_the_persons_likes_scored_at_most_as_high():
     assert rank_for_user(rec, Profile(liked=[0]), n=3)[0].match is None  # one like: no scale
 
 
+@pytest.mark.parametrize("stored", ["float32", "int8"])
 @pytest.mark.parametrize("n_rows", [1, 3, features.SKINNY_ROWS, features.SKINNY_ROWS + 3])
-def test_dense_products_row_by_row_equal_one_matrix_product(monkeypatch, n_rows):
+def test_dense_products_row_by_row_equal_one_matrix_product(monkeypatch, n_rows, stored):
     """A view's few rows are multiplied one at a time over cache-sized blocks of candidates
     (blocks of 3 here, so the 20 papers cross block edges); many rows go through one matrix
     product. Both give the product of the rows and the candidates' vectors, whether the
-    candidates are the whole index (its rows read in place) or a few of them (gathered)."""
+    candidates are the whole index (its rows read in place) or a few of them (gathered),
+    and whether the vectors are float32 or int8 rows (a bundle's: widened a block at a
+    time, blocks of 5 here)."""
     monkeypatch.setattr(features, "SKINNY_BLOCK", 3)
+    monkeypatch.setattr(features, "WIDEN_ROWS", 5)
     rec = model(only("taste"))
-    X = parity_vectors()
+    if stored == "int8":
+        rec.item_vectors = Int8Rows.quantize(rec.item_vectors)
+    X = np.asarray(rec.item_vectors)
+    assert stored == "int8" or np.array_equal(X, parity_vectors())
     rows = np.random.default_rng(n_rows).normal(size=(n_rows, X.shape[1])).astype(np.float32)
     index = features.CandidateIndex.build(rec, np.arange(N_ITEMS))
     for candidates in (np.arange(N_ITEMS), np.array([19, 3, 7]), np.arange(2, 17)):
