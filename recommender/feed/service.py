@@ -47,7 +47,7 @@ RANK_MEMO_SIZE = 512
 INDEX_MEMO_SIZE = 4
 #: A request searches neighbourhoods itself only for candidates the published index does
 #: not cover (an older day someone opens, a search's hits), and only up to this many
-#: (candidate x paper) similarities: 2,000 candidates of a 50,728-paper corpus, 0.5 s with
+#: (candidate x paper) similarities: 2,000 candidates of a 50,728-paper corpus, 0.7 s with
 #: embeddings and ~2.4 s with TF-IDF (7 and 24 ns a similarity, measured on this machine).
 #: Past it the window is ranked without searching: published neighbourhoods where there
 #: are some, none (no kNN signal) for the rest, and the log says so. The work that grows
