@@ -421,6 +421,8 @@ def test_a_backfill_of_old_dumps_is_browsed_by_day_not_shown_as_new(world, db):
     assert set(store.digest_candidates(db, since)[uid]) >= backfill  # without the bound...
     found = store.digest_candidates(db, since, dated_within=pipeline.NEW_WINDOW_CAP_DAYS)[uid]
     assert found and not set(found) & backfill  # ...and with it, as the digest asks
+    digest = feeds.feed(db, pipeline.FeedQuery(uid, window="digest", since=since[uid]), now=now)
+    assert set(digest.window.paper_ids) == set(found) and len(feeds.indexes) == 0
     day = feeds.feed(db, pipeline.FeedQuery(uid, window="day", day="2026-09-01"), now=now)
     assert {i.paper_id for i in day.items} == backfill
     assert all(i.score is not None for i in day.items)
