@@ -35,7 +35,7 @@ class Recommender:
     """
 
     text: TfidfText | EmbeddingText
-    item_vectors: np.ndarray | sp.csr_matrix
+    item_vectors: np.ndarray | sp.csr_matrix | Int8Rows  # dense: int8 rows (see quantized)
     content: ContentModel
     collab: CollabModel | None
     weights: BlendWeights
