@@ -450,13 +450,15 @@ class ModelWriter:
         info: dict,
         progress: bool = False,
         onboarding: np.ndarray | None = None,
+        threads: int = 1,
     ) -> tuple[str, dict]:
         """Precompute what serving needs, write a complete bundle, point ``CURRENT`` at it.
 
         ``served`` are the pidx of the papers people are shown (recent dumps): their
         neighbourhoods are computed here, once, instead of in every request.
         ``onboarding``: the onboarding sample's paper ids to keep (a publish that adds a
-        day's papers to a corpus keeps its topic clusters'); None: clustered here. Returns
+        day's papers to a corpus keeps its topic clusters'); None: clustered here.
+        ``threads``: of the neighbour search (the same neighbourhoods as one). Returns
         the bundle's name and the seconds each part took.
         """
         parts: dict[str, float] = {}
@@ -464,10 +466,12 @@ class ModelWriter:
         served = np.unique(np.asarray(served, dtype=np.int64))
         previous = previous_neighbours(self.models_dir, rec, paper_ids)
         if previous is None:
-            index = CandidateIndex.build(rec, served, progress=progress)
+            index = CandidateIndex.build(rec, served, progress=progress, threads=threads)
             searched = {"kept": 0, "searched": int(len(served))}
         else:
-            index, searched = CandidateIndex.extend(rec, served, previous, progress=progress)
+            index, searched = CandidateIndex.extend(
+                rec, served, previous, progress=progress, threads=threads
+            )
         parts["neighbours"] = time.perf_counter() - started
         started = time.perf_counter()
         if onboarding is None:

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from .blocks import default_threads, map_blocks, row_blocks
 from .quantized import Int8Rows
 
 #: Rows of the factors per float64 block when summing ``YtY`` (bounds the temporary copy).
@@ -72,7 +73,9 @@ class CollabModel:
     random_state : int
         Seed: the same data and seed give the same factors.
     num_threads : int
-        ALS threads (``0`` = all cores); BLAS is pinned to one thread during fitting.
+        Threads of a fit: ALS's (``0``: all cores) and the kNN bridge's blocks (``0``: the
+        cores, at most 4); each runs BLAS on one thread, so the factors are the same floats
+        whatever the count.
 
     Attributes
     ----------
@@ -292,7 +295,9 @@ class CollabModel:
         """kNN-bridged factors of ``items``: weighted mean of their nearest rated papers' factors.
 
         ``item_vectors`` are the unit-length text rows of every paper, ``factors`` the learned
-        factors (rows of rated papers are used). A paper is never its own neighbour.
+        factors (rows of rated papers are used). A paper is never its own neighbour. Blocks
+        of ``block`` papers run in :meth:`fit_threads` threads
+        (:func:`recommender.blocks.map_blocks`), with the same result as one.
         """
         rated = np.flatnonzero(self.rated_)
         out = np.zeros((len(items), self.factors), dtype=np.float32)
@@ -304,17 +309,26 @@ class CollabModel:
         Fr = np.asarray(factors[rated], dtype=np.float32)
         is_rated = np.full(len(self.rated_), -1, dtype=np.int64)
         is_rated[rated] = np.arange(len(rated))
-        for start in range(0, len(items), block):
-            idx = items[start : start + block]
+        power = np.float32(self.bridge_power)
+
+        def bridge_block(start: int, stop: int, scratch: dict) -> None:
+            idx = items[start:stop]
             S = item_vectors[idx] @ RT
             S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float32)
             own = is_rated[idx]
             S[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
             nn = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            w = np.maximum(np.take_along_axis(S, nn, axis=1), 0) ** np.float32(self.bridge_power)
+            w = np.maximum(np.take_along_axis(S, nn, axis=1), 0) ** power
             w /= np.maximum(w.sum(axis=1, keepdims=True), np.float32(1e-12))
-            out[start : start + len(idx)] = np.einsum("ik,ikf->if", w, Fr[nn])
+            out[start:stop] = np.einsum("ik,ikf->if", w, Fr[nn])
+
+        map_blocks(bridge_block, row_blocks(len(items), block), self.fit_threads())
         return out
+
+    def fit_threads(self) -> int:
+        """Threads of a fit's blocks: ``num_threads``, or with ``0`` the cores this process
+        may use (at most :data:`recommender.blocks.MAX_DEFAULT_THREADS`)."""
+        return self.num_threads if self.num_threads > 0 else default_threads()
 
     def user_factors_for(
         self, liked: Sequence[int] | np.ndarray = (), disliked: Sequence[int] | np.ndarray = ()

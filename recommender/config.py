@@ -48,6 +48,19 @@ def env_number(
     return value
 
 
+def _default_fit_threads() -> int:
+    from .blocks import default_threads
+
+    return default_threads()
+
+
+def _fit_threads(env: Mapping[str, str]) -> int:
+    threads = env_number("PAPERFEED_FIT_THREADS", _default_fit_threads(), 1, 64, env)
+    if threads != int(threads):
+        raise ConfigError(f"PAPERFEED_FIT_THREADS must be a whole number, not {threads:g}")
+    return int(threads)
+
+
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "paperfeed"
 
@@ -91,6 +104,9 @@ class Settings:
     busy_timeout: float = 5.0
     #: PAPERFEED_TEXT_MODEL (None: :func:`recommender.text.default_text_kind` chooses)
     text_model: str | None = None
+    #: PAPERFEED_FIT_THREADS: threads of a refit or publish (ALS, the kNN bridge's blocks,
+    #: the neighbour search's blocks); the same model whatever the count
+    fit_threads: int = field(default_factory=lambda: _default_fit_threads())
     #: PAPERFEED_SECRET_KEY (see :meth:`secret_key`)
     secret_key_env: str | None = field(default=None, repr=False)
     #: the sources' settings (the fetch, arXiv and Hugging Face rows of the README)
@@ -210,6 +226,7 @@ def load_settings(
         min_free_bytes=int(env_number("PAPERFEED_MIN_FREE_MB", 200, 0, 10**7, env) * 1024 * 1024),
         busy_timeout=env_number("PAPERFEED_DB_BUSY_TIMEOUT", 5.0, 0, 600, env),
         text_model=(env.get("PAPERFEED_TEXT_MODEL") or "").strip() or None,
+        fit_threads=_fit_threads(env),
         secret_key_env=env.get("PAPERFEED_SECRET_KEY") or None,
         sources=load_source_settings(env),
     )

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from .blocks import map_blocks, row_blocks
 from .quantized import Int8Rows
 
 Matrix = np.ndarray | sp.csr_matrix
@@ -145,14 +146,21 @@ class ContentModel:
         return out
 
     def neighbours(
-        self, rows: np.ndarray | None = None, *, block_rows: int = 512, progress: bool = False
+        self,
+        rows: np.ndarray | None = None,
+        *,
+        block_rows: int = 512,
+        progress: bool = False,
+        threads: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each paper's ``k`` nearest other papers: ``(index, similarity)``, ``(len(rows), k)``.
 
         A blocked top-k search: ``block_rows`` papers at a time are compared with every paper
         (one matrix product) and ``np.argpartition`` keeps the ``k`` best, so memory stays at
-        one block's row of similarities whatever the corpus size. Rows are unordered within
-        a paper's ``k``; ties at the ``k``-th value are broken arbitrarily.
+        one block's row of similarities whatever the corpus size (one block per thread).
+        Rows are unordered within a paper's ``k``; ties at the ``k``-th value are broken
+        arbitrarily. ``threads`` search blocks at the same time
+        (:func:`recommender.blocks.map_blocks`): the same result, bit for bit, as one.
         """
         rows = np.arange(self.n_items_) if rows is None else _as_index(rows)
         k = max(min(self.k, self.n_items_ - 1), 0)
@@ -170,33 +178,42 @@ class ContentModel:
             X, XT, head = _split_common_terms(X)
         # A block's similarities (float32) and argpartition's indices (int64) are 12 bytes
         # per paper per row: at 500,000 papers 512 rows held 3 GB, so rows shrink with the
-        # corpus to keep a block under BLOCK_ELEMENTS (1.5 GB).
-        block_rows = max(16, min(block_rows, BLOCK_ELEMENTS // max(self.n_items_, 1)))
+        # corpus to keep the blocks in flight (one per thread) under BLOCK_ELEMENTS (1.5 GB).
+        threads = max(1, int(threads))
+        limit = BLOCK_ELEMENTS // max(self.n_items_ * threads, 1)
+        block_rows = max(16, min(block_rows, limit))
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(rows), desc="neighbours", unit="paper")
-        # TF-IDF with common terms split off: the dense product goes into one buffer and the
-        # sparse one is added into it (the same sums as adding the two arrays, without a
-        # fresh dense copy of the sparse block and a third array per block).
-        buffer = None if head is None else np.empty((block_rows, len(head)), np.float32)
-        for start in range(0, len(rows), block_rows):
-            idx = rows[start : start + block_rows]
+
+        def search(start: int, stop: int, scratch: dict) -> None:
+            idx = rows[start:stop]
             if head is not None:
-                block = np.matmul(head[idx], head.T, out=buffer[: len(idx)])
+                # TF-IDF with common terms split off: the dense product goes into one
+                # buffer per thread and the sparse one is added into it (the same sums as
+                # adding the two arrays, without a fresh dense copy of the sparse block
+                # and a third array per block).
+                if "buffer" not in scratch:  # a joined last block has one row more
+                    scratch["buffer"] = np.empty((block_rows + 1, len(head)), np.float32)
+                block = np.matmul(head[idx], head.T, out=scratch["buffer"][: len(idx)])
                 _add_sparse(block, X[idx] @ XT)
             else:
                 block = X[idx] @ XT
                 block = np.asarray(block.toarray() if sp.issparse(block) else block, np.float32)
             block[np.arange(len(idx)), idx] = -np.inf  # a paper is not its own neighbour
             top = np.argpartition(block, -k, axis=1)[:, -k:]
-            index[start : start + len(idx)] = top
-            sims[start : start + len(idx)] = np.take_along_axis(block, top, axis=1)
+            index[start:stop] = top
+            sims[start:stop] = np.take_along_axis(block, top, axis=1)
             if bar is not None:
                 bar.update(len(idx))
-        if bar is not None:
-            bar.close()
+
+        try:
+            map_blocks(search, row_blocks(len(rows), block_rows), threads)
+        finally:
+            if bar is not None:
+                bar.close()
         return index, sims
 
     def merge_neighbours(

@@ -107,11 +107,17 @@ class CandidateIndex:
 
     @classmethod
     def build(
-        cls, rec: Recommender, candidates: Sequence[int] | np.ndarray, *, progress: bool = False
+        cls,
+        rec: Recommender,
+        candidates: Sequence[int] | np.ndarray,
+        *,
+        progress: bool = False,
+        threads: int = 1,
     ) -> CandidateIndex:
-        """Search each candidate's neighbourhood (the per-corpus work done at publish)."""
+        """Search each candidate's neighbourhood (the per-corpus work done at publish), in
+        ``threads`` threads (the same result as one)."""
         cand = np.unique(np.asarray(candidates, dtype=np.int64))
-        index, sims = rec.content.neighbours(cand, progress=progress)
+        index, sims = rec.content.neighbours(cand, progress=progress, threads=threads)
         return cls.for_model(rec, cand, _neighbours_matrix(rec.n_items, index, sims))
 
     @classmethod
@@ -122,6 +128,7 @@ class CandidateIndex:
         previous: PreviousNeighbours,
         *,
         progress: bool = False,
+        threads: int = 1,
     ) -> tuple[CandidateIndex, dict]:
         """:meth:`build`, reusing the neighbourhoods of a previous publish whose papers are
         the first ``previous.n_items`` of ``rec`` with the same vectors: a candidate searched
@@ -150,7 +157,9 @@ class CandidateIndex:
                 cand[kept], old_index, old_sims, new_items
             )
         if (~kept).any():
-            index[~kept], sims[~kept] = rec.content.neighbours(cand[~kept], progress=progress)
+            index[~kept], sims[~kept] = rec.content.neighbours(
+                cand[~kept], progress=progress, threads=threads
+            )
         counts = {"kept": int(kept.sum()), "searched": int((~kept).sum())}
         floor = None  # computed from the merged lists by __post_init__
         if previous.floor is not None and k:

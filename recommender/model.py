@@ -169,6 +169,7 @@ def fit_recommender(
     seed: int = 0,
     tuning_options: dict | None = None,
     progress: bool = False,
+    threads: int | None = None,
 ) -> Recommender:
     """Fit every model from paper texts (row = ``pidx``) and ratings (people x papers, +1/-1).
 
@@ -178,6 +179,8 @@ def fit_recommender(
     ``tune`` (default) the blend weights are learned on a held-out slice of ``user_items``
     first (:mod:`recommender.tuning`, ``seed`` picks the slice; ``tuning_options`` go to
     :func:`recommender.tuning.tune_weights`) and the report is kept in ``Recommender.tuning_``.
+    ``threads`` (None: the collaborative model's ``num_threads``) fit ALS and the kNN
+    bridge: the same model whatever the count.
     """
     started = time.perf_counter()
     text_model = make_text_model(text, cache_dir=cache_dir, progress=progress)
@@ -201,6 +204,8 @@ def fit_recommender(
             bridge_text = TfidfText()
             extra = bridge_text.fit_transform(texts)
         blank = copy.deepcopy(collab) if collab is not None else default_collab(text)
+        if threads is not None:
+            blank.num_threads = int(threads)
         if tune:
             tuned = time.perf_counter()
             holdout = tuning.holdout_split(user_items, seed=seed)

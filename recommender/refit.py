@@ -113,6 +113,7 @@ def publish(
             info=info,
             progress=progress,
             onboarding=np.asarray(bundle.onboarding),  # the fit's topic clusters
+            threads=settings.fit_threads,
         )
     report.update(
         version=name,
@@ -177,6 +178,7 @@ def _fit_and_publish(writer, db: Database, settings: Settings, *, progress: bool
         text=settings.text_kind,
         cache_dir=settings.cache_dir,
         progress=progress,
+        threads=settings.fit_threads,
     )
     fitted = time.perf_counter() - started - read
     info = {
@@ -188,7 +190,9 @@ def _fit_and_publish(writer, db: Database, settings: Settings, *, progress: bool
         "text_model": rec.text_kind,
         "tuning": rec.tuning_,
     }
-    name, parts = writer.publish(rec, paper_ids, served=served, info=info, progress=progress)
+    name, parts = writer.publish(
+        rec, paper_ids, served=served, info=info, progress=progress, threads=settings.fit_threads
+    )
     report = {
         "version": name,
         **{k: info[k] for k in ("papers", "people", "ratings")},

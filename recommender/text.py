@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -286,6 +287,23 @@ def resolve_model_path(model: str) -> Path:
     )
 
 
+#: scikit-learn's default token pattern, and one that finds the same tokens in any text
+#: ~1.6x faster. Both find the maximal runs of two or more word characters: a match of
+#: ``\w\w+`` can only start where a run starts (the scan reaches a run's first character
+#: first, and each match runs to the end of its run, greedily, as nothing follows it), so
+#: the boundaries ``\b`` add nothing (``tests/test_text.py`` checks it on any text).
+SKLEARN_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+FAST_TOKEN_PATTERN = re.compile(r"\w\w+")
+
+
+def _tokenizer(vectorizer: TfidfVectorizer):
+    """The vectorizer's tokenizer; for scikit-learn's default pattern, a faster one that
+    gives the same tokens (:data:`FAST_TOKEN_PATTERN`)."""
+    if vectorizer.tokenizer is None and vectorizer.token_pattern == SKLEARN_TOKEN_PATTERN:
+        return FAST_TOKEN_PATTERN.findall
+    return vectorizer.build_tokenizer()
+
+
 def _count_terms(vectorizer: TfidfVectorizer, texts: list[str]) -> tuple[list[str], sp.csr_matrix]:
     """``(terms, counts)``: what ``vectorizer``'s ``CountVectorizer.fit_transform`` gives
     (its vocabulary with ``min_df``/``max_df`` applied, in sorted order; the term counts
@@ -297,7 +315,7 @@ def _count_terms(vectorizer: TfidfVectorizer, texts: list[str]) -> tuple[list[st
     ~10 s. Pruning and sorting are scikit-learn's steps, restated
     (``tests/test_text.py`` compares the result with ``TfidfVectorizer``'s).
     """
-    preprocess, tokenize = vectorizer.build_preprocessor(), vectorizer.build_tokenizer()
+    preprocess, tokenize = vectorizer.build_preprocessor(), _tokenizer(vectorizer)
     stop = vectorizer.get_stop_words() or frozenset()
     low, high = vectorizer.ngram_range
     vocabulary: defaultdict = defaultdict()

@@ -272,3 +272,45 @@ def test_fitting_each_of_ratings_that_are_not_nested_fits_each_on_its_own():
     for model, ratings in zip(together, [held, other], strict=True):
         alone = copy.deepcopy(blank).fit(ratings, vectors)
         np.testing.assert_allclose(model.item_factors_, alone.item_factors_, atol=1e-5)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_the_knn_bridge_on_threads_is_the_one_thread_bridge_bit_for_bit(dense):
+    """The kNN bridge's blocks in 2 or 3 threads give the one-thread factors bit for bit,
+    and those are each paper's weighted mean of its nearest rated papers' factors (so no
+    block went to other rows)."""
+    rng = np.random.default_rng(4)
+    n = 400
+    ui = sp.random(40, n, density=0.03, random_state=2, format="csr")
+    ui.data[:] = 1.0
+    if dense:
+        vectors = rng.standard_normal((n, 12)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    else:  # random sparse rows (text corpora repeat words: ties at the 5th neighbour)
+        vectors = sp.random(n, 60, density=0.2, random_state=3, format="csr", dtype=np.float32)
+        vectors = sp.csr_matrix(vectors.multiply(1 / sp.linalg.norm(vectors, axis=1)[:, None]))
+    model = fit(ui, vectors, bridge_neighbours=5, bridge_power=2.0, bridge_knn_share=1.0)
+    items = np.flatnonzero(~model.rated_)[::-1].copy()
+    assert len(items) > 10 * 7
+    factors = model.item_factors_
+    runs = {}
+    for threads in (1, 2, 3):
+        model.num_threads = threads
+        runs[threads] = model.knn_bridge(vectors, factors, items, block=7)
+    assert np.array_equal(runs[1], runs[2]) and np.array_equal(runs[1], runs[3])
+    rated = np.flatnonzero(model.rated_)
+    S = vectors[items] @ vectors[rated].T
+    S = np.asarray(S.toarray() if sp.issparse(S) else S)
+    for row, sims in zip(runs[1], S, strict=True):
+        near = np.argsort(-sims, kind="stable")[:5]
+        w = np.maximum(sims[near], 0) ** 2.0
+        np.testing.assert_allclose(row, w @ factors[rated[near]] / max(w.sum(), 1e-12), atol=1e-5)
+
+
+def test_a_fit_on_threads_is_the_one_thread_fit_bit_for_bit():
+    texts, topics = corpus()
+    vectors = TfidfText().fit(texts).transform(texts).toarray()
+    ui = topical_likes(topics)
+    fits = [fit(ui, vectors, bridge_neighbours=3, num_threads=threads) for threads in (1, 2)]
+    for name in ("user_factors_", "item_factors_", "bridge_coef_"):
+        assert np.array_equal(getattr(fits[0], name), getattr(fits[1], name)), name

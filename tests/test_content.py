@@ -154,3 +154,69 @@ def test_tfidf_search_with_common_terms_split_off_finds_the_same_neighbours(monk
     if split_min == 0:
         rest, _, common = content._split_common_terms(X)
         assert common.shape[1] > 0 and rest.shape[1] + common.shape[1] == X.shape[1]
+
+
+def _unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
+    X = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["dense", "tfidf split", "tfidf"])
+def test_a_search_on_threads_is_the_one_thread_search_bit_for_bit(kind, monkeypatch):
+    """Blocks searched by 2 or 3 threads give the same arrays, bit for bit, as one thread,
+    and those are a brute-force search's neighbours (so no block went to other rows)."""
+    from recommender import content
+
+    if kind == "dense":
+        X = _unit_rows(700, 24, seed=7)
+    else:
+        texts, _ = corpus()
+        texts = [f"{t} w{i % 13} v{i % 29} z{i % 7}" for i, t in enumerate((texts * 20)[:300])]
+        X = TfidfText().fit(texts).transform(texts)
+        monkeypatch.setattr(content, "SPLIT_MIN_PAPERS", 0 if kind == "tfidf split" else 10**9)
+    model = ContentModel(k=6).fit(X)
+    rows = np.random.default_rng(1).permutation(X.shape[0])[: X.shape[0] * 3 // 4]
+    one = model.neighbours(rows, block_rows=16, threads=1)
+    assert len(rows) > 4 * 16  # many blocks for each thread
+    for threads in (2, 3):
+        index, sims = model.neighbours(rows, block_rows=16, threads=threads)
+        assert index.dtype == one[0].dtype and sims.dtype == one[1].dtype
+        assert np.array_equal(index, one[0]) and np.array_equal(sims, one[1])
+    S = X[rows] @ X.T
+    S = np.asarray(S.toarray() if hasattr(S, "toarray") else S, np.float32)
+    S[np.arange(len(rows)), rows] = -np.inf
+    np.testing.assert_allclose(np.sort(one[1], axis=1), np.sort(S, axis=1)[:, -6:], atol=1e-6)
+    np.testing.assert_allclose(one[1], np.take_along_axis(S, one[0], axis=1), atol=1e-6)
+
+
+def test_a_papers_similarities_do_not_depend_on_where_the_blocks_fall():
+    """BLAS multiplies a single row in another order than several (a matrix-vector product):
+    a last block of one row joins the block before, so every row's floats are those of
+    one search in a single block."""
+    from recommender.blocks import row_blocks
+
+    X = _unit_rows(300, 384, seed=2)
+    model = ContentModel(k=10).fit(X)
+    rows = np.arange(33)  # blocks of 16: 16, 16 and a last row alone
+    whole = model.neighbours(rows, block_rows=64)
+    for block_rows in (16, 32):
+        index, sims = model.neighbours(rows, block_rows=block_rows, threads=2)
+        assert np.array_equal(index, whole[0]) and np.array_equal(sims, whole[1])
+    assert row_blocks(33, 16) == [(0, 16), (16, 33)]
+    assert row_blocks(32, 16) == [(0, 16), (16, 32)] and row_blocks(1, 16) == [(0, 1)]
+    assert row_blocks(0, 16) == []
+
+
+def test_an_error_in_a_block_reaches_the_caller():
+    from recommender.blocks import map_blocks
+
+    done = []
+
+    def work(start, stop, scratch):
+        if start == 32:
+            raise ValueError("block 32 failed")
+        done.append(start)
+
+    with pytest.raises(ValueError, match="block 32"):
+        map_blocks(work, [(s, s + 16) for s in range(0, 160, 16)], threads=2)
+    assert 0 in done

@@ -29,6 +29,7 @@ EFFECTS = {
     "PAPERFEED_SECRET_KEY": ("k" * 40, lambda s: s.secret_key() == "k" * 40),
     "PAPERFEED_TEXT_MODEL": ("embeddings:/m", lambda s: s.text_kind == "embeddings:/m"),
     "PAPERFEED_CACHE_DIR": ("/srv/cache", lambda s: s.cache_dir == Path("/srv/cache")),
+    "PAPERFEED_FIT_THREADS": ("7", lambda s: s.fit_threads == 7),  # the default is at most 4
     "PAPERFEED_BASE_URL": ("https://pf.example/", lambda s: s.base_url == "https://pf.example"),
     "PAPERFEED_SMTP_URL": ("smtp://mx:25", lambda s: s.smtp_url == "smtp://mx:25"),
     "PAPERFEED_MAIL_FROM": ("pf <pf@x.org>", lambda s: s.mail_from == "pf <pf@x.org>"),
@@ -121,3 +122,39 @@ def test_the_inbox_dir_is_where_the_scheduler_looks(tmp_path):
     settings = load_settings(tmp_path / "data", {"PAPERFEED_INBOX_DIR": str(inbox)})
     report = ingest_inbox(settings)
     assert report.ingested == ["2026-12-01_000_a.jsonl"] and report.new_papers == 1
+
+
+def test_the_fit_threads_reach_the_refit_and_change_nothing_in_the_bundle(tmp_path, monkeypatch):
+    """PAPERFEED_FIT_THREADS: the refit's neighbour search runs its blocks on that many
+    threads, and the bundle's arrays are those of a refit on one thread, bit for bit."""
+    import numpy as np
+
+    from recommender import blocks
+    from recommender.bundles import current_name
+    from tests._corpus import corpus
+
+    asked = []
+    real = blocks.map_blocks
+
+    def spy(work, parts, threads):
+        asked.append(threads)
+        return real(work, parts, threads)
+
+    monkeypatch.setattr(blocks, "map_blocks", spy)
+    monkeypatch.setattr("recommender.content.map_blocks", spy)
+    texts, _ = corpus()
+    rows = [{"title": t.split(".")[0], "abstract": t} for t in texts]
+    dump = parse_dump("\n".join(json.dumps(r) for r in rows).encode(), fmt="jsonl")
+    arrays = {}
+    for threads in ("1", "3"):
+        settings = load_settings(tmp_path / threads, {"PAPERFEED_FIT_THREADS": threads})
+        db = store.open_db(settings.db_path)
+        store.record_dump(db, dump, dump_date="2026-12-01")
+        pipeline.refit(db, settings)
+        db.close()
+        folder = settings.models_dir / "bundles" / current_name(settings.models_dir)
+        arrays[threads] = {p.name: np.load(p) for p in sorted(folder.glob("*.npy"))}
+    assert asked == [1, 3]
+    assert arrays["1"].keys() == arrays["3"].keys() and "serving.nbr_indices.npy" in arrays["1"]
+    for name, values in arrays["1"].items():
+        assert np.array_equal(values, arrays["3"][name]), name

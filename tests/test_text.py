@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recommender.text import EmbeddingText, TfidfText, make_text_model, paper_text
 from tests._corpus import corpus
+
+from .conftest import REPO
 
 
 def test_paper_text_joins_title_and_abstract_only_when_there_is_one():
@@ -160,3 +164,51 @@ def test_tfidf_fit_transform_counts_terms_as_scikit_learn_does(params, n):
 def test_a_corpus_of_stop_words_is_refused_as_scikit_learn_refuses_it():
     with pytest.raises(ValueError, match="empty vocabulary"):
         TfidfText().fit_transform(["the and of", "a an the"] * 15)
+
+
+_WORDY = st.text(
+    alphabet=st.one_of(
+        st.characters(),  # any code point (word characters of every script, marks, digits)
+        st.sampled_from(list(" _-.,'’\u00a0\u200b\u0301\u0308éßİı½²٣ǅ_ａ１")),
+    ),
+    max_size=60,
+)
+
+
+@given(_WORDY)
+@settings(max_examples=3000, deadline=None)
+def test_the_fast_tokenizer_finds_scikit_learns_tokens_in_any_text(text):
+    """``\\w\\w+`` stands for scikit-learn's ``(?u)\\b\\w\\w+\\b`` (faster): the same tokens,
+    in the same order, in any Unicode text, before and after scikit-learn's preprocessing."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from recommender.text import SKLEARN_TOKEN_PATTERN, TfidfText, _tokenizer
+
+    assert TfidfVectorizer().token_pattern == SKLEARN_TOKEN_PATTERN  # still scikit-learn's
+    vectorizer = TfidfText()._make_vectorizer()
+    fast, theirs = _tokenizer(vectorizer), vectorizer.build_tokenizer()
+    assert fast is not theirs
+    assert fast(text) == theirs(text)
+    preprocessed = vectorizer.build_preprocessor()(text)
+    assert fast(preprocessed) == theirs(preprocessed)
+
+
+def test_the_fast_tokenizer_finds_scikit_learns_tokens_in_the_sample_papers():
+    from recommender.text import TfidfText, _tokenizer
+
+    vectorizer = TfidfText()._make_vectorizer()
+    fast, theirs = _tokenizer(vectorizer), vectorizer.build_tokenizer()
+    pre = vectorizer.build_preprocessor()
+    texts, _ = corpus()
+    samples = sorted((REPO / "samples" / "dumps").iterdir())
+    texts += [line for path in samples for line in path.read_text("utf-8").splitlines()]
+    assert len(texts) > 500
+    for text in texts:
+        assert fast(text) == theirs(text) and fast(pre(text)) == theirs(pre(text))
+
+
+def test_a_custom_token_pattern_keeps_its_own_tokenizer():
+    from recommender.text import TfidfText, _tokenizer
+
+    vectorizer = TfidfText()._make_vectorizer(token_pattern=r"(?u)\b\w+\b")
+    assert _tokenizer(vectorizer)("a bc d") == ["a", "bc", "d"]
