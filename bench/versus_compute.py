@@ -23,7 +23,11 @@ each side's peak RSS, and the size of the features file against the bundle. Besi
 time, each process's CPU time (user + system): on a shared machine another job's share of
 the cores stretches the wall time of whichever side runs beside it, not the CPU time.
 
-Usage: nice -n 5 python bench/versus_compute.py [--papers 50728] [--runs 3]
+The refit's threads are ``PAPERFEED_FIT_THREADS`` (``--threads N`` sets it; unset: the
+setting's default, the cores up to 4). BLAS runs on one thread (``OPENBLAS_NUM_THREADS=1``,
+as ``bench/scale.py`` sets it), in the refit's blocks as in compute.py.
+
+Usage: nice -n 5 python bench/versus_compute.py [--papers 50728] [--runs 3] [--threads N]
 Target (issue 17): the refit no slower than compute.py on the same papers.
 """
 
@@ -113,6 +117,9 @@ def main() -> None:
     parser.add_argument("--papers", type=int, default=50728)
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="PAPERFEED_FIT_THREADS of the refits"
+    )
     args = parser.parse_args()
     data = OUT / f"versus-{args.papers}"
     if not (data / "paperfeed.db").exists():
@@ -120,6 +127,8 @@ def main() -> None:
         make_corpus(data, args.papers, args.people)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PAPERFEED_DATA_DIR": str(data)}
     env["PAPERFEED_CACHE_DIR"] = str(data / "cache")
+    if args.threads is not None:
+        env["PAPERFEED_FIT_THREADS"] = str(args.threads)
     features = data / "features.p"
     seconds: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
@@ -145,7 +154,8 @@ def main() -> None:
             )
     base = statistics.median(seconds["compute.py"])
     base_cpu = statistics.median(cpu["compute.py"])
-    print(f"\n{args.papers} papers, median of {args.runs} alternated runs:")
+    threads = env.get("PAPERFEED_FIT_THREADS", "default")
+    print(f"\n{args.papers} papers, median of {args.runs} alternated runs, threads {threads}:")
     for kind, times in seconds.items():
         med, med_cpu = statistics.median(times), statistics.median(cpu[kind])
         print(
