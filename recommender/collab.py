@@ -317,8 +317,9 @@ class CollabModel:
             S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float32)
             own = is_rated[idx]
             S[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
-            nn = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            w = np.maximum(np.take_along_axis(S, nn, axis=1), 0) ** power
+            # -S in place (the same floats as a negated copy, without one per block)
+            nn = np.argpartition(np.negative(S, out=S), k - 1, axis=1)[:, :k]
+            w = np.maximum(-np.take_along_axis(S, nn, axis=1), 0) ** power
             w /= np.maximum(w.sum(axis=1, keepdims=True), np.float32(1e-12))
             out[start:stop] = np.einsum("ik,ikf->if", w, Fr[nn])
 

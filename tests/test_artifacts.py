@@ -291,6 +291,32 @@ def test_onboarding_sample_of_a_large_corpus_fits_on_a_sample_and_covers_every_t
     assert [int(topic[i]) for i in chosen] == [0, 1, 2, 3]  # largest topic first
 
 
+def test_the_onboarding_clusters_are_fitted_on_one_openmp_thread(monkeypatch):
+    """scikit-learn's k-means threads wait for each other at every step: on a machine whose
+    cores are busy two took 3 s where one took 0.4 s at 50,728 papers, for the same sample.
+    The clusters are fitted on one thread whatever the process allows."""
+    from types import SimpleNamespace
+
+    from sklearn.cluster import MiniBatchKMeans
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    real_fit = MiniBatchKMeans.fit
+
+    def fit(self, *args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MiniBatchKMeans, "fit", fit)
+    X = np.random.default_rng(2).standard_normal((300, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        two = bundles.onboarding_sample(SimpleNamespace(item_vectors=X), k=5)
+    assert seen and set(seen) == {1}
+    one = bundles.onboarding_sample(SimpleNamespace(item_vectors=X), k=5)
+    assert np.array_equal(one, two) and len(one) == 5
+
+
 def test_a_loaded_bundle_builds_nothing_per_paper_or_per_term(rec, tmp_path):
     """What a worker holds of its own is per-person sized: the candidates' factors and the
     neighbour floors are the mapped files, the collaborative solve it shares is factors x
