@@ -3,11 +3,12 @@
 A neighbour search or the kNN bridge works a block of rows at a time: one matrix product,
 then ``np.argpartition`` over each row, and the block's rows of the output are written.
 Blocks are independent, and numpy's and scipy's loops and BLAS release the GIL, so
-:func:`map_blocks` hands them to a few threads. Each block is computed by one BLAS
-thread, whatever the thread count: a block's similarities are then the same floats as
-with one thread (a product's sums are in the same order), and so are the neighbours kept.
-LAPACK's Cholesky factorisation, by contrast, gives other factors on two threads (its
-updates are summed in another order), so the ridges stay on one.
+:func:`map_blocks` hands them to a few threads, each block's BLAS on one thread. A
+block's similarities are then the same floats as in one thread (OpenBLAS's threads
+share out a product's rows and columns, never the terms of one sum: checked, and
+``tests/test_content.py`` compares), and so are the neighbours kept. LAPACK's Cholesky
+factorisation, by contrast, gives other factors on two threads (its updates are summed
+in another order), so the ridges stay on one.
 """
 
 from __future__ import annotations
@@ -54,18 +55,19 @@ def map_blocks(
 
     ``work`` computes one block and writes its own rows of the output (blocks must not
     share rows); ``scratch`` is a dict private to the calling thread, for buffers reused
-    from one block to the next. BLAS runs on one thread inside every block (also with
-    ``threads=1``), so the blocks' floats do not depend on ``threads``. The first error
-    raised by a block is raised here, once the blocks already running have finished.
+    from one block to the next. With one thread the blocks run here, BLAS as the process
+    has it (a request's search pays nothing: setting BLAS's threads costs ~1 ms); with
+    more, BLAS runs on one thread inside every block. The first error raised by a block
+    is raised here, once the blocks already running have finished.
     """
     blocks = list(blocks)
     threads = max(1, min(int(threads), len(blocks)))
+    if threads == 1:
+        scratch: dict = {}
+        for start, stop in blocks:
+            work(start, stop, scratch)
+        return
     with threadpool_limits(limits=1, user_api="blas"):
-        if threads == 1:
-            scratch: dict = {}
-            for start, stop in blocks:
-                work(start, stop, scratch)
-            return
         local = threading.local()
 
         def run(start: int, stop: int) -> None:
