@@ -314,3 +314,21 @@ def test_a_fit_on_threads_is_the_one_thread_fit_bit_for_bit():
     fits = [fit(ui, vectors, bridge_neighbours=3, num_threads=threads) for threads in (1, 2)]
     for name in ("user_factors_", "item_factors_", "bridge_coef_"):
         assert np.array_equal(getattr(fits[0], name), getattr(fits[1], name)), name
+
+
+def test_a_sparse_bridge_on_threads_is_the_one_thread_bridge_bit_for_bit(monkeypatch):
+    """The Gram matrix's sparse blocks in 2 threads give the one-thread coefficients bit for
+    bit, in blocks of 7 rows as in one block (so no block went to other rows)."""
+    X, Y = _sparse_ridge_problem()
+    assert X.shape[0] > 3 * 7
+    solved = {}
+    for threads, block in ((1, 10**6), (1, 7), (2, 7)):
+        monkeypatch.setattr(collab, "_GRAM_BLOCK", block)
+        model = CollabModel(factors=Y.shape[1], bridge_regularization=0.5, num_threads=threads)
+        model.rated_ = np.ones(X.shape[0], bool)
+        [solved[threads, block]] = collab._fit_ridges([model], X, [Y])
+    want, _ = _exact_ridge(X, Y, 0.5)
+    for coef, intercept in solved.values():
+        assert np.array_equal(coef, solved[1, 10**6][0])
+        assert np.array_equal(intercept, solved[1, 10**6][1])
+    assert np.linalg.norm(coef - want) / np.linalg.norm(want) < 2e-6  # the kernel's solve
