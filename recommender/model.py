@@ -266,7 +266,11 @@ def _int8(X) -> Int8Rows:
 
 
 def extend_recommender(
-    rec: Recommender, texts: Sequence[str], *, cache_dir: Path | None = None
+    rec: Recommender,
+    texts: Sequence[str],
+    *,
+    cache_dir: Path | None = None,
+    threads: int | None = None,
 ) -> Recommender:
     """``rec`` with the papers ``texts`` appended as new rows, nothing refitted.
 
@@ -276,6 +280,7 @@ def extend_recommender(
     collaborative factors are bridged exactly as a fit bridges unrated papers
     (:meth:`CollabModel.extended`), and their taste terms use the fitted whitening. The
     blend weights, the self-tuning report and the people's counts are ``rec``'s.
+    ``threads`` (None: those ``rec`` was fitted with) run the kNN bridge's blocks.
     """
     texts = list(texts)
     if not texts:
@@ -301,7 +306,11 @@ def extend_recommender(
     collab = None
     if rec.collab is not None:
         extra = rec.bridge_text.transform(texts) if rec.bridge_text is not None else None
-        collab = rec.collab.extended(vectors, new, extra)
+        fitted = rec.collab
+        if threads is not None:  # this run's setting, not the one the fit was made with
+            fitted = copy.copy(fitted)
+            fitted.num_threads = int(threads)
+        collab = fitted.extended(vectors, new, extra)
     taste = rec.taste.extended(new_vectors) if rec.taste is not None else None
     return dataclasses.replace(
         rec,

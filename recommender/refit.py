@@ -93,6 +93,7 @@ def publish(
             bundle.rec,
             [paper_text(title, abstract) for _, title, abstract in rows],
             cache_dir=settings.cache_dir,
+            threads=settings.fit_threads,
         )
         paper_ids = np.concatenate([bundle.paper_ids, np.array([r[0] for r in rows], np.int64)])
         extended = time.perf_counter() - started - read

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import numpy as np
 import pytest
@@ -272,3 +273,20 @@ def test_paperfeed_publish_from_the_shell(world):
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["published"] is False and report["fit_of"] == fitted
+
+
+def test_a_publish_runs_with_this_runs_fit_threads_not_the_fits(world):
+    """PAPERFEED_FIT_THREADS of the publishing process runs the new papers' kNN bridge (and
+    is what the bundle records), not the setting the reused fit was made with."""
+    settings, db, _, fitted = world
+    fitted_threads = json.loads(
+        (settings.models_dir / "bundles" / fitted / "manifest.json").read_text()
+    )["collab"]["num_threads"]
+    threads = 3 if fitted_threads != 3 else 2
+    now = load_settings(settings.data_dir, {**os.environ, "PAPERFEED_FIT_THREADS": str(threads)})
+    report = publish(db, now)
+    assert report["published"] and not report.get("refit_because")
+    manifest = json.loads(
+        (settings.models_dir / "bundles" / report["version"] / "manifest.json").read_text()
+    )
+    assert manifest["collab"]["num_threads"] == threads
