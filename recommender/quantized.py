@@ -61,6 +61,12 @@ class Int8Rows:
         if X.ndim != 2:
             raise ValueError(f"int8 rows quantize a 2-D array, got shape {X.shape}")
         peak = np.abs(X).max(axis=1) if X.shape[1] else np.zeros(len(X), np.float32)
+        if not np.isfinite(peak).all():  # else NaN or inf would become arbitrary codes
+            bad = np.flatnonzero(~np.isfinite(peak))
+            raise ValueError(
+                f"cannot store non-finite values as int8 rows: {len(bad)} row(s), the first "
+                f"{int(bad[0])}"
+            )
         scales = (peak / np.float32(CODE_MAX)).astype(np.float32)
         scales[~(scales > 0)] = 1.0
         codes = np.empty(X.shape, np.int8)

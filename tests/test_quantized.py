@@ -47,6 +47,14 @@ def test_each_row_is_within_half_a_step_of_its_value_and_uses_the_whole_range():
     assert np.abs(Q[:] @ Q[:].T - X @ X.T).max() < 0.01
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_value_is_refused_not_stored_as_an_arbitrary_code(bad):
+    X = unit_rows(20, 8)
+    X[13, 2] = bad
+    with pytest.raises(ValueError, match="non-finite values as int8 rows: 1 row.*13"):
+        Int8Rows.quantize(X)
+
+
 def test_rows_read_as_float32_in_any_selection_and_views_stay_int8():
     X = unit_rows(50, 8, seed=1)
     Q = Int8Rows.quantize(X)
