@@ -220,7 +220,7 @@ class CollabModel:
             bridged = share * knn + (1 - share) * bridged
         bridged = Int8Rows.quantize(bridged)
         model.__dict__.pop("bridged_factors_", None)  # a fit's, for the old papers only
-        model.item_factors_ = Int8Rows.concat([_int8(self.item_factors_), bridged])
+        model.item_factors_ = Int8Rows.concat([Int8Rows.of(self.item_factors_), bridged])
         model._prepare()
         return model
 
@@ -427,7 +427,7 @@ class CollabModel:
             "random_state": self.random_state,
             "num_threads": self.num_threads,
         }
-        Y = _int8(self.item_factors_)
+        Y = Int8Rows.of(self.item_factors_)
         arrays = {
             "user_factors": self.user_factors_,
             "item_factors": Y.codes,
@@ -674,10 +674,6 @@ RIDGE_TYPE = np.float16
 def _half(coef: np.ndarray) -> np.ndarray:
     """``coef`` rounded to :data:`RIDGE_TYPE`, as float32."""
     return np.asarray(coef, dtype=np.float32).astype(RIDGE_TYPE).astype(np.float32)
-
-
-def _int8(Y) -> Int8Rows:
-    return Y if isinstance(Y, Int8Rows) else Int8Rows.quantize(Y)
 
 
 def _times(X: np.ndarray | sp.spmatrix, coef: np.ndarray, rows: np.ndarray | None) -> np.ndarray:

@@ -106,7 +106,7 @@ class Settings:
     text_model: str | None = None
     #: PAPERFEED_FIT_THREADS: threads of a refit or publish (ALS, the kNN bridge's blocks,
     #: the neighbour search's blocks); the same model whatever the count
-    fit_threads: int = field(default_factory=lambda: _default_fit_threads())
+    fit_threads: int = field(default_factory=_default_fit_threads)
     #: PAPERFEED_SECRET_KEY (see :meth:`secret_key`)
     secret_key_env: str | None = field(default=None, repr=False)
     #: the sources' settings (the fetch, arXiv and Hugging Face rows of the README)

@@ -131,11 +131,10 @@ class ContentModel:
         ``None`` means all papers.
         """
         X = self.item_vectors_
-        if isinstance(X, Int8Rows) and cols is None and rows is not None:
-            # a few papers against all (a paper's page): a block of rows widened at a time
-            return np.ascontiguousarray((X @ X[_as_index(rows)].T).T, dtype=np.float32)
-        if isinstance(X, Int8Rows) and (rows is None or cols is None):
-            X = X.dense()  # every paper against a few: every row is read anyway
+        if isinstance(X, Int8Rows) and cols is None:
+            # against every paper (a paper's page): int8 rows widened a block at a time
+            A = X.dense() if rows is None else X[_as_index(rows)]
+            return np.ascontiguousarray((X @ A.T).T, dtype=np.float32)
         A = X if rows is None else X[_as_index(rows)]
         B = X if cols is None else X[_as_index(cols)]
         out = np.empty((A.shape[0], B.shape[0]), dtype=np.float32)

@@ -261,10 +261,6 @@ def fit_recommender(
     return rec
 
 
-def _int8(X) -> Int8Rows:
-    return X if isinstance(X, Int8Rows) else Int8Rows.quantize(X)
-
-
 def extend_recommender(
     rec: Recommender,
     texts: Sequence[str],
@@ -294,7 +290,7 @@ def extend_recommender(
         vectors = sp.vstack([sp.csr_matrix(old), sp.csr_matrix(new_vectors)], format="csr")
     else:
         new_vectors = Int8Rows.quantize(new_vectors)
-        vectors = Int8Rows.concat([_int8(old), new_vectors])
+        vectors = Int8Rows.concat([Int8Rows.of(old), new_vectors])
     new = np.arange(rec.n_items, rec.n_items + len(texts))
     content = rec.content
     content_model = ContentModel(

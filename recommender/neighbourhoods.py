@@ -29,6 +29,15 @@ def index_dtype(n_columns: int) -> np.dtype:
     return np.min_scalar_type(max(int(n_columns) - 1, 0))
 
 
+def used_columns(M: sp.spmatrix) -> tuple[np.ndarray, sp.csr_matrix]:
+    """``(used, M_used)``: the columns ``M`` has entries in, sorted, and ``M`` restricted
+    to them (``M_used @ X[used]`` is ``M @ X``, each row's entries in their stored order),
+    so a product reads only the rows of ``X`` that a few people's papers select."""
+    M = sp.csr_matrix(M)
+    used, at = np.unique(M.indices, return_inverse=True)
+    return used, sp.csr_matrix((M.data, at.ravel(), M.indptr), shape=(M.shape[0], len(used)))
+
+
 class NeighbourRows:
     """A CSR matrix's three arrays, kept as stored (narrow indices, possibly mapped).
 
@@ -83,9 +92,7 @@ class NeighbourRows:
         """``L @ self`` (``L``: people x n_items, e.g. their liked papers), reading only the
         rows ``L`` selects. Each of ``L``'s rows keeps the order of its entries, so the sums
         are accumulated in the same order as scipy's product over the whole matrix."""
-        L = sp.csr_matrix(L)
-        used, at = np.unique(L.indices, return_inverse=True)
-        L_used = sp.csr_matrix((L.data, at.ravel(), L.indptr), shape=(L.shape[0], len(used)))
+        used, L_used = used_columns(L)
         return sp.csr_matrix(L_used @ self.rows(used))
 
     def tocsr(self) -> sp.csr_matrix:

@@ -27,7 +27,8 @@ the scales after the product.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
+
+from .neighbourhoods import used_columns
 
 #: The largest code: symmetric, so a row and its negation round alike.
 CODE_MAX = 127
@@ -75,6 +76,12 @@ class Int8Rows:
             q = np.rint(X[part] / scales[part, None])
             codes[part] = np.clip(q, -CODE_MAX, CODE_MAX)
         return cls(codes, scales)
+
+    @classmethod
+    def of(cls, X) -> Int8Rows:
+        """``X`` itself if it is int8 rows, else :meth:`quantize` of it (a model loaded
+        from a bundle of format 5 or before, when it is published again)."""
+        return X if isinstance(X, Int8Rows) else cls.quantize(X)
 
     @classmethod
     def concat(cls, parts) -> Int8Rows:
@@ -136,16 +143,10 @@ class Int8Rows:
         return out
 
 
-def is_int8(X) -> bool:
-    return isinstance(X, Int8Rows)
-
-
 def rows_times(M, X):
     """``M @ X`` for a sparse ``(people, n_items)`` selection of papers ``M``: with int8 rows,
     only the papers ``M`` names are widened (a person's liked rows, not the corpus)."""
     if not isinstance(X, Int8Rows):
         return M @ X
-    M = sp.csr_matrix(M)
-    used, at = np.unique(M.indices, return_inverse=True)
-    picked = sp.csr_matrix((M.data, at.ravel(), M.indptr), shape=(M.shape[0], len(used)))
+    used, picked = used_columns(M)
     return np.asarray(picked @ X[used], dtype=np.float32)

@@ -117,5 +117,9 @@ def test_a_fitted_embeddings_model_holds_int8_rows_and_serves_them_from_the_mapp
     cand = np.arange(10, rec.n_items)
     served = rank_users(loaded.rec, [profile], candidates=cand, index=loaded.index)
     assert served == rank_users(dense, [profile], candidates=cand)
-    similar = loaded.rec.content.similarity(np.array([3]), None)
-    np.testing.assert_allclose(similar, Q[[3]] @ Q[:].T, rtol=1e-5, atol=1e-6)
+    content = loaded.rec.content
+    for rows, cols in ((np.array([3]), None), (None, np.array([5, 3])), (None, None)):
+        want = Q[:] if rows is None else Q[rows]
+        want = want @ (Q[:] if cols is None else Q[cols]).T
+        got = content.similarity(rows, cols)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
