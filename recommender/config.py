@@ -80,7 +80,7 @@ class Settings:
     data_dir: Path
     #: PAPERFEED_INBOX_DIR (None: ``<data dir>/inbox``)
     inbox_dir: Path = None  # type: ignore[assignment]
-    #: PAPERFEED_CACHE_DIR: the sentence-embedding cache, for refits and evaluate
+    #: PAPERFEED_CACHE_DIR: the sentence-embedding and term-count caches, for refits and evaluate
     cache_dir: Path = field(default_factory=default_cache_dir)
     #: PAPERFEED_ENV
     env: str = "development"

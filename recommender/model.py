@@ -201,7 +201,7 @@ def fit_recommender(
         # sentence encoder blurs, as a ridge stacked on the embedding ridge's residuals.
         extra = None
         if not sp.issparse(vectors):
-            bridge_text = TfidfText()
+            bridge_text = TfidfText(cache_dir=cache_dir)
             extra = bridge_text.fit_transform(texts)
         blank = copy.deepcopy(collab) if collab is not None else default_collab(text)
         if threads is not None:

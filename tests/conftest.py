@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,12 @@ os.environ.pop("PAPERFEED_DATA_DIR", None)
 # TF-IDF (fast, no model load). Embeddings have their own tests (test_text.py), and
 # test_text.py checks the default itself.
 os.environ.setdefault("PAPERFEED_TEXT_MODEL", "tfidf")
+# Refits keep caches (sentence embeddings, term counts) under PAPERFEED_CACHE_DIR: the
+# suite's own folder, never the developer's ~/.cache, so a run starts as on a fresh machine.
+if "PAPERFEED_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="paperfeed-test-cache-")
+    atexit.register(shutil.rmtree, _cache, True)
+    os.environ["PAPERFEED_CACHE_DIR"] = _cache
 
 
 @pytest.fixture
