@@ -141,15 +141,22 @@ def load_recommender(folder: Path) -> Recommender:
         item_vectors=vectors,
         content=content,
         collab=collab,
-        weights=BlendWeights(
-            manifest["weights"]["weights"],
-            manifest["weights"]["meta"],
-            manifest["weights"].get("content"),
-            SmallInstall(**small) if (small := manifest["weights"].get("small")) else None,
-        ),
+        weights=stored_weights(manifest),
         text_kind=manifest["text_kind"],
         co_ratings=int(manifest["co_ratings"]),
         n_people=int(manifest.get("n_people", 0)),
         taste=taste,
         bridge_text=bridge_text,
+    )
+
+
+def stored_weights(manifest: dict) -> BlendWeights:
+    """The blend weights a saved model's ``manifest.json`` holds, exactly as fitted."""
+    stored = manifest["weights"]
+    small = stored.get("small")
+    return BlendWeights(
+        stored["weights"],
+        stored["meta"],
+        stored.get("content"),
+        SmallInstall(**small) if small else None,
     )

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from .artifacts import load_recommender, save_recommender
+from .artifacts import READABLE_FORMATS, load_recommender, save_recommender, stored_weights
 from .features import PreviousNeighbours
 from .fsio import (
     atomic_write_text,
@@ -61,6 +61,7 @@ from .model import Recommender
 from .neighbourhoods import NeighbourRows
 from .quantized import Int8Rows
 from .ranking import CandidateIndex
+from .weights import BlendWeights
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,42 @@ def load_bundle(models_dir: Path, name: str) -> Bundle:
         raise
     except Exception as exc:  # a file that matched (or had no) checksums yet cannot be read
         raise BundleDamaged(f"{name} cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def read_tuning(models_dir: Path, name: str) -> tuple[dict, BlendWeights]:
+    """``(info, weights)`` of a published bundle: its ``bundle.json`` and its blend weights,
+    read from ``bundle.json`` and ``manifest.json`` alone, once both
+    match their checksums (:class:`BundleDamaged` otherwise, or for an unreadable format).
+
+    What a refit needs to reuse the bundle's tuned weights: it replaces the arrays, so
+    they are neither read nor hashed (hundreds of MB at 50,000 papers)."""
+    folder = Path(models_dir) / "bundles" / name
+    try:
+        sums = json.loads((folder / CHECKSUMS).read_text())
+    except FileNotFoundError:
+        sums = {}  # published before checksums.json existed
+    except (ValueError, OSError) as exc:
+        raise BundleDamaged(f"{name}/{CHECKSUMS} is unreadable ({exc})") from None
+    read = {}
+    for file in ("bundle.json", "manifest.json"):
+        try:
+            data = (folder / file).read_bytes()
+        except OSError as exc:
+            raise BundleDamaged(f"{name}/{file} cannot be read ({exc})") from None
+        expected = sums.get(file, {}).get("sha256") if sums else None
+        if sums and expected != hashlib.sha256(data).hexdigest():
+            raise BundleDamaged(f"{name}/{file} does not match its sha256 checksum")
+        try:
+            read[file] = json.loads(data)
+        except ValueError as exc:
+            raise BundleDamaged(f"{name}/{file} is not JSON ({exc})") from None
+    manifest = read["manifest.json"]
+    if manifest.get("format") not in READABLE_FORMATS:
+        raise BundleDamaged(f"{name} has model format {manifest.get('format')}")
+    try:
+        return read["bundle.json"], stored_weights(manifest)
+    except (KeyError, TypeError) as exc:
+        raise BundleDamaged(f"{name}/manifest.json lacks its weights ({exc!r})") from None
 
 
 def _read_bundle(folder: Path, name: str, sums: dict) -> Bundle:

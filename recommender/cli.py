@@ -321,16 +321,27 @@ def _write_models(write, ctx: Context, *, as_json: bool, wait: bool) -> dict | N
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--wait", is_flag=True, help="If another refit is running, wait and then refit.")
+@click.option(
+    "--retune",
+    is_flag=True,
+    help="Learn the blend weights anew even if those of the last tuning may be reused.",
+)
 @pass_context
-def refit(ctx: Context, as_json: bool, wait: bool) -> None:
+def refit(ctx: Context, as_json: bool, wait: bool, retune: bool) -> None:
     """Fit the models on every paper and rating, and publish them for the web and digests.
 
-    One refit runs at a time per data dir: without --wait, a refit that finds another
-    running says so and exits 0 (the running one publishes).
+    The blend weights are learned on a held-out slice of the ratings, or reused from the
+    last refit that learned them while that is at most 7 days old and at most 5% of the
+    ratings changed since (--retune learns them anew). One refit runs at a time per data
+    dir: without --wait, a refit that finds another running says so and exits 0 (the
+    running one publishes).
     """
+    from functools import partial
+
     from .refit import refit as refit_models
 
-    report = _write_models(refit_models, ctx, as_json=as_json, wait=wait)
+    write = partial(refit_models, retune=retune)
+    report = _write_models(write, ctx, as_json=as_json, wait=wait)
     if report is None:
         return
     if as_json:
@@ -343,6 +354,26 @@ def refit(ctx: Context, as_json: bool, wait: bool) -> None:
             f"{counted(report['ratings'], 'rating')}, "
             f"fitted and published in {report['seconds']} s ({parts})"
         )
+        click.echo(describe_tuning(report["tuning"]))
+
+
+def describe_tuning(tuning: dict) -> str:
+    """One line on the blend weights a refit ranks with."""
+    status = tuning.get("status")
+    if status == "reused":
+        return (
+            f"blend weights: reused from {tuning['of']}'s tuning of {tuning['tuned_at']} "
+            f"(up to {tuning['ratings_changed']} of its {tuning['tuned_on_ratings']} ratings "
+            "changed since; --retune to learn them anew)"
+        )
+    if status == "tuned":
+        why = tuning.get("retuned_because")
+        return "blend weights: learned on a held-out slice of the ratings" + (
+            f" ({why})" if why else ""
+        )
+    if status == "defaults":
+        return "blend weights: the shipped ones (too few people to learn from)"
+    return "blend weights: the shipped ones"
 
 
 @cli.command()

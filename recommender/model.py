@@ -168,6 +168,7 @@ def fit_recommender(
     tune: bool = True,
     seed: int = 0,
     tuning_options: dict | None = None,
+    reused_tuning: dict | None = None,
     progress: bool = False,
     threads: int | None = None,
 ) -> Recommender:
@@ -179,6 +180,8 @@ def fit_recommender(
     ``tune`` (default) the blend weights are learned on a held-out slice of ``user_items``
     first (:mod:`recommender.tuning`, ``seed`` picks the slice; ``tuning_options`` go to
     :func:`recommender.tuning.tune_weights`) and the report is kept in ``Recommender.tuning_``.
+    Without ``tune``, ``reused_tuning`` (the report of the earlier tuning that chose
+    ``weights``) is kept as the report instead: the weights are reused, no check fit runs.
     ``threads`` (None: the collaborative model's ``num_threads``) fit ALS and the kNN
     bridge: the same model whatever the count.
     """
@@ -231,19 +234,19 @@ def fit_recommender(
                 chosen = shipped
             report["seconds"] = round(time.perf_counter() - tuned, 2)
             report["collab_fit_seconds"] = round(fitted - tuned, 2)  # both fits
+            # what the tuned weights rest on besides the ratings: a refit reuses them
+            # only while these are unchanged (refit.py)
+            report["shipped_weights"] = shipped.fingerprint()
+            report["text_model"] = text
         else:
             collab_model = blank.fit(user_items, vectors, extra)
+            if reused_tuning is not None:
+                report = copy.deepcopy(reused_tuning)
     report["fit_seconds"] = round(time.perf_counter() - started, 2)
     if collab_model is not None:
         # Not tuned per deployment (each value would cost another ALS fit): recorded beside
         # the weights so a bundle says everything it ranks with.
-        report["hyper_parameters"] = {
-            "knn_k": content_model.k,
-            "als_factors": collab_model.factors,
-            "als_regularization": collab_model.regularization,
-            "als_confidence": collab_model.alpha,
-            "bridge_neighbours": collab_model.bridge_neighbours,
-        }
+        report["hyper_parameters"] = hyper_parameters(content_model, collab_model)
     rec = Recommender(
         text=text_model,
         item_vectors=vectors,
@@ -259,6 +262,17 @@ def fit_recommender(
     )
     report["sample"] = _sample_report(rec, user_items)
     return rec
+
+
+def hyper_parameters(content: ContentModel, collab: CollabModel) -> dict:
+    """The content and collaborative settings a fit records beside its tuning report."""
+    return {
+        "knn_k": content.k,
+        "als_factors": collab.factors,
+        "als_regularization": collab.regularization,
+        "als_confidence": collab.alpha,
+        "bridge_neighbours": collab.bridge_neighbours,
+    }
 
 
 def extend_recommender(
@@ -330,7 +344,7 @@ def _sample_report(rec: Recommender, user_items) -> dict:
         basis = "nobody has rated yet: keyword topics and the content model alone"
     elif rec.n_people < 2:
         basis = "one person: the content ranking alone (colleagues' signals off)"
-    elif rec.tuning_.get("status") == "tuned":
+    elif rec.tuning_.get("status") in ("tuned", "reused"):
         basis = "learned on this install's own ratings, shrunk towards the shipped weights"
     else:
         basis = (

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import scipy.sparse as sp
 from sqlite_utils import Database
 
 from . import store
-from .bundles import Bundle, current_name, load_bundle, model_writer
+from .bundles import Bundle, current_name, load_bundle, model_writer, read_tuning
 from .config import Settings
-from .model import extend_recommender, fit_recommender
+from .content import ContentModel
+from .model import default_collab, extend_recommender, fit_recommender, hyper_parameters
 from .quantized import Int8Rows
 from .text import paper_text
+from .weights import BlendWeights
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +41,42 @@ SERVED_DAYS = 30
 #: those the current models were fitted on (a count: the nightly refit catches the rest).
 REFIT_RATINGS_SHARE = 0.2
 
+#: A refit reuses the blend weights an earlier refit tuned (no check fit, no weight search)
+#: while that tuning is at most this many days old, ...
+RETUNE_DAYS = 7
+#: ... and the ratings changed since it by at most this share of those it was tuned on
+#: (a rating added, changed or removed counts once, a changed one may count twice). Why
+#: 5%: see docs/benchmarks.md, "Reusing the tuned weights".
+RETUNE_RATINGS_SHARE = 0.05
+#: A writer stamps a rating's ``updated_at`` before it waits for the write lock (up to
+#: ``settings.busy_timeout``) and commits after, so a rating stamped before a refit read
+#: the ratings may still land after the read; stamps this long before the read (besides
+#: the busy timeout) count as written after it. Over-counting only brings a re-tune nearer.
+STAMP_SLACK_SECONDS = 60.0
 
-def refit(db: Database, settings: Settings, *, progress: bool = False, wait: bool = False) -> dict:
+
+def refit(
+    db: Database,
+    settings: Settings,
+    *,
+    progress: bool = False,
+    wait: bool = False,
+    retune: bool = False,
+) -> dict:
     """Fit every model from the papers and ratings in the database and publish a new bundle.
 
     Holds the models' writer lock throughout: with ``wait=False`` a refit that finds
     another running raises :class:`WriterBusy` at once (its bundle will serve); with
     ``wait=True`` it waits its turn. Near-duplicate papers stored before ingest merged them
     are merged first (:func:`recommender.store.merge_near_duplicates`), so a model never
-    holds both. Returns ``{"version", "papers", "people", "ratings", "served_papers",
-    "merged", "seconds", "parts"}`` (``parts``: seconds per stage).
+    holds both. The blend weights the current bundle's refit tuned are reused while they
+    are recent and the ratings barely changed (:func:`_reusable_tuning`); ``retune`` tunes
+    them anew regardless. Returns ``{"version", "papers", "people", "ratings",
+    "served_papers", "merged", "tuning", "seconds", "parts"}`` (``parts``: seconds per
+    stage; ``tuning["status"]``: ``"tuned"``, ``"reused"``, ``"defaults"`` or ``"off"``).
     """
     with model_writer(settings.models_dir, wait=wait) as writer:
-        return _fit_and_publish(writer, db, settings, progress=progress)
+        return _fit_and_publish(writer, db, settings, progress=progress, retune=retune)
 
 
 def publish(
@@ -161,26 +186,50 @@ def _served_rows(db: Database, paper_ids: np.ndarray) -> np.ndarray:
     return np.asarray(served, np.int64)
 
 
-def _fit_and_publish(writer, db: Database, settings: Settings, *, progress: bool) -> dict:
+def _fit_and_publish(
+    writer, db: Database, settings: Settings, *, progress: bool, retune: bool = False
+) -> dict:
     started = time.perf_counter()
-    merged = store.merge_near_duplicates(db)
+    merged = store.merge_near_duplicates(db)  # moved ratings are stamped: changes
     papers = store.all_papers(db)
     if not papers:
         raise RuntimeError("no papers to fit on: ingest a dump first (paperfeed ingest PATH)")
     paper_ids = np.array([p[0] for p in papers], dtype=np.int64)
     pidx_of = {int(pid): i for i, pid in enumerate(paper_ids)}
-    ratings = [(u, pidx_of[p], v) for u, p, v in store.all_ratings(db) if p in pidx_of]
+    earlier, why = (None, "asked to (--retune)") if retune else _earlier_tuning(settings)
+    # Taken before the read: a rating stamped at or after it may be missing from the read.
+    read_at = datetime.now(UTC) - timedelta(seconds=settings.busy_timeout + STAMP_SLACK_SECONDS)
+    if earlier is None:
+        rows, since = store.all_ratings(db), 0
+    else:
+        rows, since = store.all_ratings_and_changes(db, earlier[1]["ratings_read_at"])
+    ratings = [(u, pidx_of[p], v) for u, p, v in rows if p in pidx_of]
     served = _served_rows(db, paper_ids)
     read = time.perf_counter() - started
     user_items = _user_items(ratings, len(papers))
+    reuse = None
+    if earlier is not None:
+        reuse, why = _reusable_tuning(*earlier, settings, len(rows), since)
     rec = fit_recommender(
         [paper_text(title, abstract) for _, title, abstract in papers],
         user_items if user_items.nnz else None,
         text=settings.text_kind,
         cache_dir=settings.cache_dir,
+        weights=reuse[0] if reuse else None,
+        tune=reuse is None,
+        reused_tuning=reuse[1] if reuse else None,
         progress=progress,
         threads=settings.fit_threads,
     )
+    if reuse is None and rec.tuning_["status"] != "off":
+        # what a later refit compares its ratings with (ratings_read_at: the instant
+        # before which every rating this fit read was stamped, slack included)
+        rec.tuning_.update(
+            tuned_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            ratings_read_at=read_at.isoformat(timespec="seconds"),
+            tuned_on_ratings=len(rows),
+            retuned_because=why,
+        )
     fitted = time.perf_counter() - started - read
     info = {
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -205,6 +254,62 @@ def _fit_and_publish(writer, db: Database, settings: Settings, *, progress: bool
     }
     log.info("refit: %s", report)
     return report
+
+
+def _earlier_tuning(settings: Settings) -> tuple[tuple[str, dict, object] | None, str]:
+    """``((bundle, its tuning report, its weights), None)`` when the current bundle holds
+    blend weights a refit tuned, else ``(None, why not)``."""
+    name = current_name(settings.models_dir)
+    if name is None:
+        return None, "no published model yet"
+    try:
+        info, weights = read_tuning(settings.models_dir, name)
+    except Exception as exc:  # damaged, pruned, an unreadable format: tune as a first fit
+        return None, f"the published model {name} cannot be read ({exc})"
+    tuning = info.get("tuning") or {}
+    if tuning.get("status") not in ("tuned", "reused"):
+        return None, f"{name}'s blend weights were not tuned ({tuning.get('status')})"
+    if not isinstance(tuning.get("ratings_read_at"), str) or not tuning.get("tuned_on_ratings"):
+        return None, f"{name}'s tuning predates the record of the ratings it was tuned on"
+    return (tuning.get("of") or info.get("fit_of") or name, tuning, weights), None
+
+
+def _reusable_tuning(
+    of: str, tuning: dict, weights, settings: Settings, now: int, since: int
+) -> tuple[tuple | None, str | None]:
+    """``((weights, report), None)`` when a refit may reuse the blend weights of an earlier
+    tuning (``tuning``, kept in bundle ``of``), else ``(None, why not)``.
+
+    ``now``: the ratings read now; ``since``: how many of them were stamped at or after
+    the tuning's ``ratings_read_at``. Every rating the tuning read was stamped before that
+    instant, so ``now - since`` of them are unchanged and ``tuned_on_ratings`` less those
+    were removed or changed: ``since`` plus that bounds the changes from above.
+    """
+    kind = settings.text_kind
+    if tuning.get("text_model") != kind:
+        return None, f"the text model is now {kind}, {of} was tuned with {tuning.get('text_model')}"
+    shipped = BlendWeights.load(kind).fingerprint()
+    if tuning.get("shipped_weights") != shipped:
+        return None, f"the shipped blend weights changed since {of} was tuned"
+    fitted_with = hyper_parameters(ContentModel(), default_collab(kind))
+    if tuning.get("hyper_parameters") != fitted_with:
+        return None, f"the model settings changed since {of} was tuned"
+    try:
+        tuned_at = datetime.fromisoformat(tuning["tuned_at"])
+    except (KeyError, TypeError, ValueError):
+        return None, f"{of}'s tuning has no readable time"
+    age = datetime.now(UTC) - tuned_at
+    if not timedelta(0) <= age <= timedelta(days=RETUNE_DAYS):
+        return None, f"{of}'s tuning is {age.days} days old, more than {RETUNE_DAYS}"
+    then = int(tuning["tuned_on_ratings"])
+    changed = since + max(then - (now - since), 0)
+    if changed > RETUNE_RATINGS_SHARE * then:
+        return None, (
+            f"up to {changed} ratings changed since {of} was tuned on {then}, more than "
+            f"{RETUNE_RATINGS_SHARE:.0%}"
+        )
+    report = {**tuning, "status": "reused", "of": of, "ratings_changed": changed}
+    return (weights, report), None
 
 
 def _user_items(ratings: list[tuple[int, int, int]], n_papers: int) -> sp.csr_matrix:

@@ -18,6 +18,8 @@ content-only weights learned beside the full ones.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +141,12 @@ class BlendWeights:
         out = {f: warm_share * warm[f] + (1 - warm_share) * cold[f] for f in FEATURES}
         out["popularity"] = warm["popularity"]
         return out
+
+    def fingerprint(self) -> str:
+        """A short hash of every value (weights, meta, content weights, prior): equal
+        fingerprints, equal weights."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
     def default(cls) -> BlendWeights:

@@ -112,6 +112,7 @@ from .papers import (
 from .ratings import (
     all_papers,
     all_ratings,
+    all_ratings_and_changes,
     count_papers_after,
     count_ratings,
     delete_all_ratings,
@@ -200,6 +201,7 @@ __all__ = [
     "is_disk_full",
     "all_papers",
     "all_ratings",
+    "all_ratings_and_changes",
     "delete_all_ratings",
     "delete_rating",
     "dump_new_paper_ids",

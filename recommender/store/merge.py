@@ -9,6 +9,8 @@ move to it, and it gains the ids and links it lacked. Run under the models' writ
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlite_utils import Database
 
 from ..dumps import NearTitles
@@ -61,12 +63,14 @@ def merge_near_duplicates(db: Database) -> list[dict]:
 
 
 def _merge_paper(db: Database, kept: int, dup: int) -> None:
-    args = {"kept": kept, "dup": dup}
+    args = {"kept": kept, "dup": dup, "now": datetime.now(UTC).isoformat(timespec="seconds")}
+    # A moved rating is a changed one (another paper): stamped now, so a refit that asks
+    # which ratings changed since its blend weights were tuned counts it (refit.py).
     db.execute(
         "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
-        " SELECT user_id, :kept, value, source, created_at, updated_at FROM ratings"
+        " SELECT user_id, :kept, value, source, created_at, :now FROM ratings"
         " WHERE paper_id = :dup ON CONFLICT (user_id, paper_id) DO UPDATE SET"
-        " value = max(value, excluded.value), updated_at = max(updated_at, excluded.updated_at)",
+        " value = max(value, excluded.value), updated_at = excluded.updated_at",
         args,
     )
     db.execute(

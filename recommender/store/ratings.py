@@ -108,11 +108,31 @@ def all_ratings(db: Database) -> list[tuple[int, int, int]]:
     to its owner's other likes (and the popularity signal would count it). Its owner's own
     model reads it from their ratings (:func:`rating_values`).
     """
-    return db.execute(
-        "SELECT r.user_id, r.paper_id, r.value FROM ratings r"
-        " WHERE r.paper_id NOT IN (SELECT id FROM papers WHERE library_of IS NOT NULL)"
-        " ORDER BY r.user_id"
+    return db.execute(f"SELECT r.user_id, r.paper_id, r.value {_FITTED_RATINGS}").fetchall()
+
+
+#: The ratings a fit reads (:func:`all_ratings`): library papers' likes left out.
+_FITTED_RATINGS = (
+    "FROM ratings r"
+    " WHERE r.paper_id NOT IN (SELECT id FROM papers WHERE library_of IS NOT NULL)"
+    " ORDER BY r.user_id"
+)
+
+
+def all_ratings_and_changes(db: Database, since: str) -> tuple[list[tuple[int, int, int]], int]:
+    """:func:`all_ratings`, and how many of them were written at or after ``since`` (an ISO
+    time), read in one query: one snapshot, so the count is of exactly the rows returned.
+
+    Every writer stamps ``updated_at`` with its UTC ISO time to the second; the comparison
+    is of times (``julianday``), not strings, so another ISO spelling of a time still
+    compares right, and a row whose ``updated_at`` is not a time counts as written since.
+    """
+    rows = db.execute(
+        "SELECT r.user_id, r.paper_id, r.value,"
+        " coalesce(julianday(r.updated_at) >= julianday(?), 1) " + _FITTED_RATINGS,
+        [since],
     ).fetchall()
+    return [(u, p, v) for u, p, v, _ in rows], sum(changed for *_, changed in rows)
 
 
 def mark_shown(
