@@ -99,3 +99,17 @@ def test_a_refit_merges_first_so_the_model_holds_one_paper(data_dir):
     bundle = pipeline.FeedService(load_settings(data_dir)).bundle()
     assert kept in bundle.pidx_of and dup not in bundle.pidx_of
     db.close()
+
+
+def test_a_merge_stamps_the_ratings_it_moves_as_changed(data_dir):
+    """A moved rating is a changed one: a refit deciding whether its tuned blend weights
+    still hold counts it (refit.py), however old its stamp was."""
+    db, kept, dup, *_ = an_old_database(data_dir)
+    with db.conn:
+        db.execute("UPDATE ratings SET updated_at = '2026-01-01T00:00:00+00:00'")
+    before = "2026-06-01T00:00:00+00:00"
+    assert store.all_ratings_and_changes(db, before)[1] == 0
+    store.merge_near_duplicates(db)
+    rows, since = store.all_ratings_and_changes(db, before)
+    assert sorted(p for _, p, _ in rows) == [kept] * 3 and since == 3
+    db.close()
