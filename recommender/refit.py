@@ -281,9 +281,11 @@ def _reusable_tuning(
     tuning (``tuning``, kept in bundle ``of``), else ``(None, why not)``.
 
     ``now``: the ratings read now; ``since``: how many of them were stamped at or after
-    the tuning's ``ratings_read_at``. Every rating the tuning read was stamped before that
-    instant, so ``now - since`` of them are unchanged and ``tuned_on_ratings`` less those
-    were removed or changed: ``since`` plus that bounds the changes from above.
+    the tuning's ``ratings_read_at`` (T). A rating stamped before T was committed before
+    the tuning read the ratings (T includes the slack), so the ``now - since`` others were
+    all read by the tuning, unchanged: at most ``since`` were added or changed since, and
+    at most ``tuned_on_ratings - (now - since)`` removed or changed. Their sum bounds the
+    changes from above (a rating stamped in the slack counts as changed: over, not under).
     """
     kind = settings.text_kind
     if tuning.get("text_model") != kind:
@@ -295,13 +297,12 @@ def _reusable_tuning(
     if tuning.get("hyper_parameters") != fitted_with:
         return None, f"the model settings changed since {of} was tuned"
     try:
-        tuned_at = datetime.fromisoformat(tuning["tuned_at"])
-    except (KeyError, TypeError, ValueError):
-        return None, f"{of}'s tuning has no readable time"
-    age = datetime.now(UTC) - tuned_at
+        age = datetime.now(UTC) - datetime.fromisoformat(tuning["tuned_at"])
+        then = int(tuning["tuned_on_ratings"])
+    except (KeyError, TypeError, ValueError):  # TypeError: a time without its zone
+        return None, f"{of}'s tuning has no readable time or ratings count"
     if not timedelta(0) <= age <= timedelta(days=RETUNE_DAYS):
         return None, f"{of}'s tuning is {age.days} days old, more than {RETUNE_DAYS}"
-    then = int(tuning["tuned_on_ratings"])
     changed = since + max(then - (now - since), 0)
     if changed > RETUNE_RATINGS_SHARE * then:
         return None, (

@@ -149,23 +149,16 @@ def test_a_tuning_older_than_retune_days_is_learned_anew(install, monkeypatch):
 
 
 def test_another_text_model_retunes(install, monkeypatch):
+    pytest.importorskip("sentence_transformers")
     settings, db, _, _ = install
     _first(settings, db)
     assert refit(db, settings)["tuning"]["status"] == "reused"
-    monkeypatch.setenv("PAPERFEED_TEXT_MODEL", "embeddings:/nowhere/encoder")
-    other = load_settings(settings.data_dir)
-    assert other.text_kind != settings.text_kind
-    reason, _ = _why_not(other)
-    assert "the text model is now embeddings:/nowhere/encoder" in reason
-
-
-def _why_not(settings):
-    """Why a refit with ``settings`` would not reuse the current bundle's tuning (the
-    refit's own check, without fitting an encoder that is not there)."""
-    earlier, why = refit_module._earlier_tuning(settings)
-    assert earlier is not None, why
-    reuse, why = refit_module._reusable_tuning(*earlier, settings, 720, 0)
-    return why, reuse
+    monkeypatch.setenv("PAPERFEED_TEXT_MODEL", "embeddings")
+    embeddings = load_settings(settings.data_dir)
+    report = refit(db, embeddings)["tuning"]
+    assert report["status"] == "tuned" and report["text_model"] == "embeddings"
+    assert "the text model is now embeddings" in report["retuned_because"]
+    assert refit(db, embeddings)["tuning"]["status"] == "reused"  # that tuning, in turn
 
 
 def test_retune_flag_learns_the_weights_anew(install):
