@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .blocks import default_threads, map_blocks, row_blocks
+from .blocks import cholesky, default_threads, map_blocks, row_blocks
 from .quantized import Int8Rows
 
 #: Rows of the factors per float64 block when summing ``YtY`` (bounds the temporary copy).
@@ -74,9 +74,9 @@ class CollabModel:
     random_state : int
         Seed: the same data and seed give the same factors.
     num_threads : int
-        Threads of a fit: ALS's (``0``: all cores) and the kNN bridge's blocks (``0``: the
-        cores, at most 4); each runs BLAS on one thread, so the factors are the same floats
-        whatever the count.
+        Threads of a fit: ALS's (``0``: all cores), the kNN bridge's and the ridges' blocks
+        (``0``: the cores, at most 4); each runs BLAS on one thread, so the factors are the
+        same floats whatever the count.
 
     Attributes
     ----------
@@ -559,11 +559,11 @@ def _kernel_ridges(
     unpenalised intercept): ``z = K^-1 y - b K^-1 1`` with ``b`` such that ``sum(z) = 0``,
     so any common centring gives the exact answer. At 10,670 rated papers x 109,641 terms x
     200 factors: ~6 s for both of a refit's fits, against ~40 s for ``sparse_cg``.
-    ``threads`` build the Gram matrix's sparse blocks (the same floats as one); the
-    factorisation is on one thread (LAPACK on two gives other factors).
+    ``threads`` build the Gram matrix's sparse blocks and factor it
+    (:func:`recommender.blocks.cholesky`): the same floats on any count.
     Returns ``(coef (dim x targets), intercept (targets,))`` float32 per job.
     """
-    from scipy.linalg import cho_factor, cho_solve
+    from scipy.linalg import cho_solve
 
     from recommender.content import _split_common_terms
 
@@ -586,7 +586,7 @@ def _kernel_ridges(
     rest, rest_t, common = _split_common_terms(Xu)
     gram = common @ common.T
     # the sparse part by blocks of rows, in threads (scipy sums each row on its own: the
-    # same floats in any blocks); the Cholesky below stays on one thread
+    # same floats in any blocks)
     add_rows = functools.partial(_add_gram_rows, gram, rest, rest_t)
     map_blocks(add_rows, row_blocks(n, _GRAM_BLOCK), threads)
     del rest, rest_t, common, add_rows
@@ -596,8 +596,8 @@ def _kernel_ridges(
     gram -= along[None, :]
     gram += np.float32(offset @ offset)
     gram[np.diag_indices(n)] += np.float32(alpha)
-    try:  # the transposed view: LAPACK factors a Fortran-ordered array in place, no copy
-        factor, _ = cho_factor(gram.T, lower=True, overwrite_a=True, check_finite=False)
+    try:  # in place, in threads, the same factor on any count
+        factor = cholesky(gram, threads)
     except np.linalg.LinAlgError:  # not positive definite (no regularisation)
         return None
     out: list = [None] * len(jobs)
@@ -605,10 +605,11 @@ def _kernel_ridges(
         Y = np.asarray(jobs[j][1][rows[:m]], dtype=np.float64)
         y_offset = Y.mean(axis=0)
         rhs = np.concatenate([Y - y_offset, np.ones((m, 1))], axis=1).astype(np.float32)
-        if m == n:
-            solved = cho_solve((factor, True), rhs, check_finite=False)
-        else:
+        if m < n:  # a check fit's rows: the factor's leading block, read in place
             solved = _leading_cho_solve(factor, m, rhs)
+        else:  # one LAPACK solve reads the factor once (column blocks in threads read it
+            # once each: slower); factor.T is Fortran-ordered, its upper triangle L^T
+            solved = cho_solve((factor.T, False), rhs, check_finite=False)
         solved = solved.astype(np.float64)
         b = solved[:, :-1].sum(axis=0) / solved[:, -1].sum()
         dual = (solved[:, :-1] - np.outer(solved[:, -1], b)).astype(np.float32)

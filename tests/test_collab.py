@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender import collab
+from recommender import blocks, collab
 from recommender.collab import CollabModel
 from recommender.text import TfidfText
 from tests._corpus import checkerboard, corpus, topical_likes
@@ -318,11 +318,13 @@ def test_a_fit_on_threads_is_the_one_thread_fit_bit_for_bit():
 
 def test_a_sparse_bridge_on_threads_is_the_one_thread_bridge_bit_for_bit(monkeypatch):
     """The Gram matrix's sparse blocks in 2 threads give the one-thread coefficients bit for
-    bit, in blocks of 7 rows as in one block (so no block went to other rows)."""
+    bit, in blocks of 7 rows as in one block (so no block went to other rows), and so does
+    its factorisation by blocks of 5 rows in 2 and 3 threads."""
     X, Y = _sparse_ridge_problem()
     assert X.shape[0] > 3 * 7
+    monkeypatch.setattr(blocks, "CHOLESKY_BLOCK", 5)
     solved = {}
-    for threads, block in ((1, 10**6), (1, 7), (2, 7)):
+    for threads, block in ((1, 10**6), (1, 7), (2, 7), (3, 7)):
         monkeypatch.setattr(collab, "_GRAM_BLOCK", block)
         model = CollabModel(factors=Y.shape[1], bridge_regularization=0.5, num_threads=threads)
         model.rated_ = np.ones(X.shape[0], bool)
@@ -332,3 +334,32 @@ def test_a_sparse_bridge_on_threads_is_the_one_thread_bridge_bit_for_bit(monkeyp
         assert np.array_equal(coef, solved[1, 10**6][0])
         assert np.array_equal(intercept, solved[1, 10**6][1])
     assert np.linalg.norm(coef - want) / np.linalg.norm(want) < 2e-6  # the kernel's solve
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 6, 11, 40])
+def test_the_factorisation_by_blocks_is_exact_and_the_same_on_any_thread_count(n):
+    """blocks.cholesky by blocks of 5 rows (a lone last row joins the block before): the
+    Cholesky factor within float32 rounding, bit for bit the same on 1, 2 and 3 threads,
+    and it solves the system as a LAPACK factor does."""
+    from scipy.linalg import cho_solve
+
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, n + 3)).astype(np.float32)
+    A = X @ X.T + np.eye(n, dtype=np.float32)
+    factors = [blocks.cholesky(A.copy(), threads, block=5) for threads in (1, 2, 3)]
+    lower = [np.tril(f) for f in factors]
+    want = np.linalg.cholesky(A.astype(np.float64))
+    np.testing.assert_allclose(lower[0], want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    assert all(np.array_equal(lower[0], f) for f in lower[1:])
+    rhs = rng.standard_normal((n, 9)).astype(np.float32)
+    solved = cho_solve((factors[0].T, False), rhs)  # as collab._kernel_ridges reads it
+    np.testing.assert_allclose(
+        solved, np.linalg.solve(A.astype(np.float64), rhs), rtol=1e-3, atol=1e-4
+    )
+
+
+def test_the_factorisation_by_blocks_refuses_a_matrix_that_is_not_positive_definite():
+    A = np.eye(12, dtype=np.float32)
+    A[9, 9] = -1.0  # in the second block of 5: found after the first was factored
+    with pytest.raises(np.linalg.LinAlgError):
+        blocks.cholesky(A, 2, block=5)
