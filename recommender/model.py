@@ -286,9 +286,11 @@ def extend_recommender(
 
     What a day of new papers needs when the models themselves need no refit: their vectors
     come from ``rec``'s fitted text model (TF-IDF: its vocabulary and idf, ``transform``
-    only; embeddings: the encoder and its cache), nobody has rated them, so their
-    collaborative factors are bridged exactly as a fit bridges unrated papers
-    (:meth:`CollabModel.extended`), and their taste terms use the fitted whitening. The
+    only; embeddings: the encoder and its cache; with ``cache_dir``, their raw term counts
+    also go to the term-count cache, so the next refit counts none of them), nobody has
+    rated them, so their collaborative factors are bridged exactly as a fit bridges
+    unrated papers (:meth:`CollabModel.extended`), and their taste terms use the fitted
+    whitening. The
     blend weights, the self-tuning report and the people's counts are ``rec``'s.
     ``threads`` (None: those ``rec`` was fitted with) run the kNN bridge's blocks.
     """
@@ -298,6 +300,8 @@ def extend_recommender(
     text_model = rec.text
     if isinstance(text_model, EmbeddingText) and cache_dir is not None:
         text_model.cache_dir = cache_dir
+    if cache_dir is not None:  # their term counts, for the next refit (not this model's)
+        TfidfText(cache_dir=cache_dir).remember(texts)
     new_vectors = text_model.transform(texts)
     old = rec.item_vectors
     if sp.issparse(old):

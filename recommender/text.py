@@ -199,6 +199,16 @@ class TfidfText:
         """Return a sparse ``(len(texts), n_terms)`` float32 matrix with unit-length rows."""
         return self.vectorizer_.transform(list(texts)).tocsr()
 
+    def remember(self, texts: Sequence[str]) -> int:
+        """Count the ``texts`` the term-count cache lacks into it, for a later fit (a
+        publish does it with the day's papers, so the nightly refit counts none of them);
+        returns how many were counted. Nothing without a ``cache_dir``."""
+        vectorizer = self._make_vectorizer()
+        settings = _tokenising(vectorizer) if self.cache_dir is not None else None
+        if settings is None:
+            return 0
+        return _cached_counts(vectorizer, list(texts), self.cache_dir, settings)[4]
+
     @property
     def terms_(self) -> np.ndarray | Terms:
         """Vocabulary terms, index-aligned with the columns of :meth:`transform`.
@@ -331,7 +341,7 @@ def _count_terms(
         indptr, ids, counts = _count_raw(vectorizer, texts, vocabulary)
         names = list(vocabulary)
     else:
-        names, indptr, ids, counts = _cached_counts(vectorizer, texts, cache_dir, settings)
+        names, indptr, ids, counts, _ = _cached_counts(vectorizer, texts, cache_dir, settings)
     return _prune(vectorizer, names, indptr, ids, counts)
 
 
@@ -390,9 +400,9 @@ def _tokenising(vectorizer: TfidfVectorizer) -> dict | None:
 
 def _cached_counts(
     vectorizer: TfidfVectorizer, texts: list[str], cache_dir: str | os.PathLike, settings: dict
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, int]:
     """:func:`_count_raw` of ``texts`` over the cache's vocabulary, counting only the texts
-    the cache lacks (then stored); ``(terms, indptr, ids, counts)``."""
+    the cache lacks (then stored); ``(terms, indptr, ids, counts, how many counted)``."""
     path = term_cache.cache_path(cache_dir, settings)
     keys = [term_cache.text_key(text) for text in texts]
     stored = term_cache.load(path)
@@ -410,7 +420,7 @@ def _cached_counts(
         term_cache.save(path, stored)
         log.info("term counts: %d of %d texts counted, the rest cached", len(missing), len(keys))
     indptr, ids, counts = stored.gather(np.fromiter(map(row_of.__getitem__, keys), np.int64))
-    return stored.terms, indptr, ids, counts
+    return stored.terms, indptr, ids, counts, len(missing)
 
 
 def _prune(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recommender import term_cache
-from recommender.text import TfidfText
+from recommender.text import TfidfText, paper_text
 from tests._corpus import corpus
 
 from .conftest import REPO, SAMPLE_DUMPS
@@ -115,11 +115,13 @@ def test_a_cache_that_cannot_be_written_costs_the_counting_only(tmp_path, caplog
 
 def test_a_refit_keeps_the_term_counts_in_the_cache_dir(tmp_path, monkeypatch):
     """The refit's TF-IDF (the text model here; with embeddings, the bridge's) counts
-    through PAPERFEED_CACHE_DIR, and a second refit counts nothing again."""
+    through PAPERFEED_CACHE_DIR, a day's publish counts its new papers into it, and the
+    refit after counts nothing again."""
     from recommender import pipeline, store
     from recommender.bundles import load_bundle
     from recommender.config import load_settings
     from recommender.ingest import ingest_paths
+    from recommender.refit import publish
     from tests._web import NEW_DAY, NEW_DUMP, OLD_DAY, OLD_DUMP
 
     data, cache = tmp_path / "data", tmp_path / "cache"
@@ -127,15 +129,18 @@ def test_a_refit_keeps_the_term_counts_in_the_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERFEED_CACHE_DIR", str(cache))
     db = store.open_db(data / "paperfeed.db")
     ingest_paths(db, [SAMPLE_DUMPS / OLD_DUMP], dump_date=OLD_DAY)
-    ingest_paths(db, [SAMPLE_DUMPS / NEW_DUMP], dump_date=NEW_DAY)
     first = pipeline.refit(db, load_settings(data))
-    stored = term_cache.load(_cache_file(cache))
-    assert len(stored.keys) == first["papers"]
+    assert len(term_cache.load(_cache_file(cache)).keys) == first["papers"]
+    # a day's publish counts its papers into the cache, for the nightly refit
+    ingest_paths(db, [SAMPLE_DUMPS / NEW_DUMP], dump_date=NEW_DAY)
+    day = publish(db, load_settings(data))
+    assert day["published"] and day["new_papers"] and "refit_because" not in day
+    assert len(term_cache.load(_cache_file(cache)).keys) == day["papers"]
     stamp = _cache_file(cache).stat().st_mtime_ns
     second = pipeline.refit(db, load_settings(data))
-    assert _cache_file(cache).stat().st_mtime_ns == stamp
-    settings = load_settings(data)
-    a = load_bundle(settings.models_dir, first["version"]).rec.text
-    b = load_bundle(settings.models_dir, second["version"]).rec.text
-    assert list(a.terms_) == list(b.terms_)
-    np.testing.assert_array_equal(a.vectorizer_.idf_, b.vectorizer_.idf_)
+    assert _cache_file(cache).stat().st_mtime_ns == stamp  # nothing counted, nothing written
+    assert second["papers"] == day["papers"]
+    fitted = load_bundle(load_settings(data).models_dir, second["version"]).rec.text
+    counted = TfidfText().fit([paper_text(t, a) for _, t, a in store.all_papers(db)])
+    assert list(fitted.terms_) == list(counted.terms_)
+    np.testing.assert_array_equal(fitted.vectorizer_.idf_, counted.vectorizer_.idf_)
