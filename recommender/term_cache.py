@@ -148,8 +148,9 @@ def load(path: Path) -> TermRows:
 def save(path: Path, rows: TermRows) -> None:
     """Write ``rows`` to ``path`` atomically; a failure (a full disk) is logged, not raised:
     the fit it serves is already counted."""
-    if any("\n" in term for term in rows.terms):
-        raise ValueError("a term holds a newline: the cache stores one term per line")
+    if any("\n" in term for term in rows.terms):  # never from the word tokens cached
+        log.warning("term-count cache %s not written: a term holds a newline", path)
+        return
     vocabulary = np.frombuffer("\n".join(rows.terms).encode("utf-8"), dtype=np.uint8)
     index = np.int32 if len(rows.terms) < np.iinfo(np.int32).max else np.int64
     try:

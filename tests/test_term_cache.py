@@ -144,3 +144,12 @@ def test_a_refit_keeps_the_term_counts_in_the_cache_dir(tmp_path, monkeypatch):
     counted = TfidfText().fit([paper_text(t, a) for _, t, a in store.all_papers(db)])
     assert list(fitted.terms_) == list(counted.terms_)
     np.testing.assert_array_equal(fitted.vectorizer_.idf_, counted.vectorizer_.idf_)
+
+
+def test_a_term_the_cache_cannot_store_is_logged_not_raised(tmp_path, caplog):
+    rows = term_cache.TermRows.empty().appended(
+        [term_cache.text_key("a")], np.array([0, 1]), np.array([0]), np.array([1.0]), ["a\nb"]
+    )
+    path = tmp_path / "terms.npz"
+    term_cache.save(path, rows)
+    assert not path.exists() and "holds a newline" in caplog.text
