@@ -151,9 +151,12 @@ def end_sessions(db: Database, user: dict) -> None:
 
 
 def link_token(secret_key: str, user: dict, kind: str) -> str:
-    """The token of a confirmation (``kind="confirm"``) or reset (``"reset"``) link."""
+    """The token of a confirmation (``kind="confirm"``) or reset (``"reset"``) link. Both
+    are bound to the account's secret, so logging out everywhere, a reset or a password
+    change voids them; a confirmation link also names the address it confirms."""
     if kind == "confirm":
-        return make_token(secret_key, "confirm-email", [user["id"], user["email"]])
+        payload = [user["id"], user["email"], fingerprint(user, "confirm")]
+        return make_token(secret_key, "confirm-email", payload)
     return make_token(secret_key, "reset-password", [user["id"], fingerprint(user, "reset")])
 
 
@@ -163,14 +166,18 @@ def user_from_link(
     """The account a confirm/reset link is for, or ``(None, why it cannot be used)``."""
     purpose = "confirm-email" if kind == "confirm" else "reset-password"
     try:
-        user_id, marker = read_token(secret_key, purpose, token)
+        payload = read_token(secret_key, purpose, token)
+        if kind == "confirm":  # links made before they were bound to the secret: refused
+            user_id, address, marker = payload
+        else:
+            user_id, marker = payload
     except TokenError as exc:
         return None, str(exc)
     except (TypeError, ValueError):
         return None, "This link is not valid."
     user = store.get_user(db, user_id) if isinstance(user_id, int) else None
     if kind == "confirm":
-        usable = user is not None and user["email"] == marker
+        usable = _same(user, "confirm", marker) and user["email"] == address
     else:
         usable = _same(user, "reset", marker)
     if not usable:

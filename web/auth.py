@@ -185,7 +185,13 @@ def confirm_post(token: str):
     user, error = accounts.user_from_link(get_db(), _secret(), "confirm", token)
     if user is None:
         return error_response(400, error)
+    first = user["email_confirmed_at"] is None
     store.confirm_email(get_db(), user["id"], user["email"])
+    if g.user is None and not first:
+        # A link opened again proves nothing new (anyone holding the old mail could):
+        # it never starts a session. The first use is the sign-up's, which logs in.
+        flash(f"{user['email']} is confirmed already: log in to continue.", "success")
+        return redirect(url_for("auth.login"))
     flash(f"Thanks: {user['email']} is confirmed. Digests will reach you there.", "success")
     if g.user is None:  # the link of a sign-up: it proves the address, so it logs in
         return _log_in(user, redirect(url_for("onboarding.welcome")))

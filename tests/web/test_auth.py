@@ -186,6 +186,50 @@ def test_an_altered_confirmation_link_is_refused(client, db, data_dir):
     assert response.status_code == 400 and "not valid" in response.get_data(as_text=True)
 
 
+def test_a_confirmation_link_opened_again_never_logs_in(client, app, db, data_dir):
+    """The attack: someone holding an old confirmation mail opens its link after the owner
+    confirmed and logged out everywhere. It must not start a session."""
+    sign_up(client)  # the first use of the link confirms and logs in
+    link = link_in(mails(data_dir)[0], "confirm")
+    assert client.get("/").status_code == 200
+    post(client, "/logout")
+    assert client.get("/").status_code == 302
+    holder = app.test_client()
+    again = post(holder, link)
+    assert again.status_code in (302, 400)
+    assert holder.get("/").status_code == 302  # not logged in
+    assert again.status_code == 400 or again.headers["Location"] == "/login"
+
+
+def test_a_reset_voids_an_unused_confirmation_link(client, app, db, data_dir):
+    """A link mailed before a password reset (which logs out everywhere) no longer
+    confirms or logs in: the account's secret it was bound to has changed."""
+    sign_up(client, confirm=False)
+    deliver_mails(app)
+    link = link_in(mails(data_dir)[-1], "confirm")
+    post(app.test_client(), "/reset", {"email": "ada@example.org"})
+    deliver_mails(app)
+    reset = link_in(mails(data_dir)[-1], "reset")
+    assert post(app.test_client(), reset, {"password": "a new password"}).status_code == 302
+    holder = app.test_client()
+    refused = post(holder, link)
+    assert refused.status_code == 400 and "used already" in refused.get_data(as_text=True)
+    assert holder.get("/").status_code == 302
+
+
+def test_a_confirmation_link_of_the_old_form_is_refused(client, app, db, data_dir):
+    """Links mailed before confirmation links were bound to the account's secret (id and
+    address only) name nothing that a logout or a reset changes: refused."""
+    from recommender.tokens import make_token
+
+    sign_up(client, confirm=False)
+    user = store.get_user_by_email(db, "ada@example.org")
+    old = make_token(app.config["SECRET_KEY"], "confirm-email", [user["id"], user["email"]])
+    refused = post(app.test_client(), f"/confirm/{old}")
+    assert refused.status_code == 400
+    assert store.get_user_by_email(db, "ada@example.org")["email_confirmed_at"] is None
+
+
 def test_password_reset_link_works_once_and_ends_other_sessions(client, app, db, data_dir):
     sign_up(client)
     stranger = app.test_client()
