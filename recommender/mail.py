@@ -180,6 +180,10 @@ def _mailbox(value: str) -> str:
     name, address = parseaddr(value)
     if not address or "@" not in address or any(c in value for c in "\r\n"):
         raise ValueError(f"not an email address: {value!r}")
+    local, _, domain = address.rpartition("@")
+    # a domain in any script has an ASCII form (IDNA), which every mail server takes; a
+    # non-ASCII local part has none: UnicodeError (sign-up refuses such addresses)
+    address = f"{local}@{domain.encode('idna').decode('ascii')}"
     return formataddr((name, address), charset="utf-8")
 
 

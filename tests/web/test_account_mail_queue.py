@@ -226,3 +226,34 @@ def test_a_real_scheduler_process_delivers_the_sign_up_link(data_dir, how):
         for process in processes:
             process.terminate()
             process.wait(timeout=20)
+
+
+def test_an_address_with_a_non_ascii_local_part_is_refused_at_sign_up(client, db):
+    """Mail to ``Zoë@…`` needs SMTPUTF8 all the way: refused with a reason, not accepted and
+    never delivered; a domain in another script has an ASCII form and is fine."""
+    refused = post(client, "/signup", {"email": "Zoë@lab.example", "password": PASSWORD})
+    assert refused.status_code == 400
+    assert "non-ASCII letters before the @" in refused.get_data(as_text=True)
+    assert store.list_users(db) == []
+    accepted = post(client, "/signup", {"email": "jorg@müller.example", "password": PASSWORD})
+    assert accepted.status_code == 302
+    assert [u["email"] for u in store.list_users(db)] == ["jorg@müller.example"]
+    deliver_mails(client.application)
+    [sent] = mails(Path(client.application.config["DATA_DIR"]))
+    assert sent["To"] == "jorg@xn--mller-kva.example"
+
+
+def test_a_mail_that_cannot_be_written_fails_alone_and_the_others_are_sent(app, db, data_dir):
+    """An account stored with such an address before sign-up refused them: its mail fails
+    (shown in settings) and the mail queued after it is still sent, in the same run."""
+    db["users"].insert({"email": "zoë@lab.example", "created_at": "2026-12-01T00:00:00"})
+    zoe = store.get_user_by_email(db, "zoë@lab.example")
+    accounts.queue_account_email(db, zoe, "confirm")
+    sign_up(app.test_client(), "ada@example.org", confirm=False)
+    run = accounts.deliver_account_mails(db, load_settings(data_dir), SECRET)
+    assert len(run.failed) == 1 and len(run.sent) == 1 and not run.retrying
+    [sent] = mails(data_dir)
+    assert sent["To"] == "ada@example.org"
+    states = {m["address"]: m for m in queue(data_dir)}
+    assert states["zoë@lab.example"]["status"] == "failed"
+    assert "cannot be mailed" in states["zoë@lab.example"]["last_error"]
