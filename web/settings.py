@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from flask import (
@@ -64,6 +65,8 @@ def parse_digest_form(form) -> tuple[dict, dict[str, str]]:
     raw_score = form.get("min_score", "").strip()
     try:
         values["min_score"] = float(raw_score) if raw_score else None
+        if values["min_score"] is not None and not math.isfinite(values["min_score"]):
+            raise ValueError("not finite")  # inf: no digest ever; nan: no JSON
     except ValueError:
         errors["min_score"] = "The minimum score must be a number, or empty for no minimum."
     return values, errors

@@ -64,6 +64,9 @@ def test_digest_settings_are_saved(ada):
         ("digest_size", "0", "from 1 to 100"),
         ("digest_cadence", "hourly", "daily or weekly"),
         ("min_score", "high", "must be a number"),
+        ("min_score", "1e999", "must be a number"),  # inf: no digest would ever be sent
+        ("min_score", "-inf", "must be a number"),
+        ("min_score", "NaN", "must be a number"),  # /settings.json would not be JSON
     ],
 )
 def test_bad_digest_settings_name_the_field_and_change_nothing(ada, field, value, problem):
