@@ -372,6 +372,7 @@ class LibraryImport:
     already: int
     unreadable: tuple[Unreadable, ...]
     arxiv_error: str | None = None
+    disliked: int = 0  # matched papers the person disliked: the dislike is kept
 
     def message(self) -> str:
         """``"42 entries: 17 matched, 25 added to your profile, 0 unreadable"`` and why."""
@@ -382,6 +383,8 @@ class LibraryImport:
         )
         if self.already:
             text += f", {self.already} already in your profile"
+        if self.disliked:
+            text += f", {self.disliked} kept as disliked (you disliked them here)"
         if self.unreadable:
             shown = "; ".join(f"line {u.line}: {u.why}" for u in self.unreadable[:3])
             more = len(self.unreadable) - 3
@@ -394,6 +397,7 @@ class LibraryImport:
             "matched": self.matched,
             "added": self.added,
             "already": self.already,
+            "disliked": self.disliked,
             "unreadable": [{"line": u.line, "why": u.why} for u in self.unreadable],
             "arxiv_error": self.arxiv_error,
             "message": self.message(),
@@ -452,4 +456,5 @@ def import_library(db, user_id: int, entries: list[LibraryEntry], *, cfg=None) -
         already=result["already"],
         unreadable=tuple(unreadable),
         arxiv_error=error,
+        disliked=result["disliked"],
     )

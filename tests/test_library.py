@@ -129,6 +129,20 @@ def test_an_import_matches_stored_papers_adds_the_rest_and_says_so(world, db):  
     assert len(store.library_papers(db, 2)) == 4
 
 
+def test_an_import_keeps_a_dislike_and_says_so(world, db):  # noqa: F811
+    """Found by a user trial: a library listing a paper the person had disliked in the feed
+    turned the dislike into a like, silently. The dislike is kept and the message says so."""
+    paper_id = db.execute(
+        "SELECT id FROM papers WHERE title = ?", ["Video Diffusion Models"]
+    ).fetchone()[0]
+    store.set_rating(db, 1, paper_id, -1)
+    entries = [library.LibraryEntry(line=2, title="Video Diffusion Models")]
+    done = library.import_library(db, 1, entries)
+    assert (done.matched, done.added, done.disliked) == (0, 0, 1)
+    assert "1 kept as disliked" in done.message()
+    assert store.rating_values(db, 1)[paper_id] == -1
+
+
 def test_arxiv_ids_are_resolved_through_the_api_in_one_request(world, db, arxiv_server):  # noqa: F811
     arxiv_server.script(
         "/api/query", [Reply(200, fixture("arxiv_ids.xml"), content_type="text/xml")]

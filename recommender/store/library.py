@@ -63,16 +63,21 @@ def _match(db: Database, user_id: int, entry) -> tuple[int | None, bool]:
     return None, False
 
 
-def _like(db: Database, user_id: int, paper_id: int, now: str) -> bool:
-    """Like a paper from the library; False if the person liked it already."""
-    cursor = db.execute(
+def _like(db: Database, user_id: int, paper_id: int, now: str) -> str:
+    """Like a paper from the library: ``"liked"``; ``"already"`` if the person liked it,
+    ``"disliked"`` if they disliked it: kept (a library file, often exported whole, does
+    not overrule what the person said about the paper here)."""
+    row = db.execute(
+        "SELECT value FROM ratings WHERE user_id = ? AND paper_id = ?", [user_id, paper_id]
+    ).fetchone()
+    if row is not None:
+        return "already" if row[0] == 1 else "disliked"
+    db.execute(
         "INSERT INTO ratings (user_id, paper_id, value, source, created_at, updated_at)"
-        " VALUES (?, ?, 1, 'library', ?, ?)"
-        " ON CONFLICT (user_id, paper_id) DO UPDATE SET value = 1, source = 'library',"
-        " updated_at = excluded.updated_at WHERE ratings.value != 1",
+        " VALUES (?, ?, 1, 'library', ?, ?)",
         [user_id, paper_id, now, now],
     )
-    return bool(cursor.rowcount)
+    return "liked"
 
 
 def import_library(db: Database, user_id: int, entries: Sequence) -> dict:
@@ -81,11 +86,12 @@ def import_library(db: Database, user_id: int, entries: Sequence) -> dict:
     An entry paperfeed has (by arXiv id, DOI, else normalised title) is *matched* and
     liked; one it has not, with a title, is *added*: stored as the person's library paper
     and liked. An entry with neither a match nor a title is *untitled*. Returns
-    ``{"matched", "added", "already", "untitled": [entry, ...]}`` (``already``: liked or
-    added by an earlier import).
+    ``{"matched", "added", "already", "disliked", "untitled": [entry, ...]}``
+    (``already``: liked or added by an earlier import; ``disliked``: matched papers the
+    person disliked, whose dislike is kept).
     """
     now = _now()
-    result = {"matched": 0, "added": 0, "already": 0, "untitled": []}
+    result = {"matched": 0, "added": 0, "already": 0, "disliked": 0, "untitled": []}
     seen: set[int] = set()
     with transaction(db):
         for entry in entries:
@@ -100,10 +106,12 @@ def import_library(db: Database, user_id: int, entries: Sequence) -> dict:
             elif paper_id in seen:
                 result["already"] += 1  # the same paper twice in one file
                 continue
-            elif _like(db, user_id, paper_id, now):
-                result["added" if own else "matched"] += 1
             else:
-                result["already"] += 1
+                done = _like(db, user_id, paper_id, now)
+                if done == "liked":
+                    result["added" if own else "matched"] += 1
+                else:
+                    result[done] += 1
             seen.add(paper_id)
     return result
 
