@@ -176,6 +176,11 @@ def explain(
                 kind, topics[j] = TOPIC, topic_of[i][j]
             elif c == CODE_TERMS and len(row_terms[j]) > 1:
                 pass
+            elif c == CODE_COLLAB and likes is not None and likes[pidxs[j]] < 1:
+                # nobody here liked it: its colleagues' signal is bridged from its text
+                kind = RANKED
+            elif c == CODE_DISLIKED_COLLAB and likes is not None and likes[pidxs[j]] < 1:
+                kind = DISLIKED
             elif c == CODE_POPULAR and likes is not None and likes[pidxs[j]] < 2:
                 kind = RANKED  # one reader's like is a hint, not popularity
             elif c == CODE_TERMS:

@@ -53,3 +53,28 @@ def test_a_paper_closer_to_a_dislike_says_so_and_names_no_like():
     # without the dislike, the same paper is explained by the liked one
     plain = _reasons(Profile(liked=[0]), [4, 2, 5, 6, 7, 8, 9])
     assert plain[4].because_pidx == 0
+
+
+def test_liked_by_colleagues_is_said_only_of_papers_someone_liked():
+    """Found by a user trial: "liked by colleagues" showed on papers nobody had rated (their
+    collaborative score is bridged from their text). Every paper a third of which nobody
+    liked, ranked for each person: the colleagues' reasons name only papers with a like."""
+    import numpy as np
+
+    from tests._corpus import corpus, topical_likes
+
+    texts, topics = corpus()
+    new = {i for i in range(len(topics)) if i % 3 == 0}
+    ratings = topical_likes(topics, new=new)
+    rec = fit_recommender(texts, ratings, tune=False)
+    kinds = []
+    for person in range(ratings.shape[0]):
+        liked = ratings[person].indices[:2].tolist()
+        ranked = rank_for_user(
+            rec, Profile(liked=liked), candidates=np.arange(len(texts)), n=len(texts)
+        )
+        kinds += [(r.kind, r.pidx) for r in ranked]
+    colleagues = [p for k, p in kinds if k.startswith("colleagues")]
+    assert colleagues  # the signal still speaks where it is true
+    assert all(rec.collab.likes_[p] >= 1 for p in colleagues)
+    assert {k for k, p in kinds if p in new} - {"ranked", "liked", "terms", "disliked"} == set()
