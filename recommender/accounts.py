@@ -290,8 +290,10 @@ def sign_up(
 
     A new address gets its account and a confirmation link; an address that has an account
     gets a mail saying someone tried to sign up, with a reset link, and the account is left
-    as it is. Both hash the password and only queue a mail (:func:`deliver_account_mails`
-    sends it), so they take the same time. :class:`AccountError` for a malformed form.
+    as it is; one whose address was never confirmed gets a new confirmation link instead
+    (its first mail may never have arrived: signing up again is how a person asks for it).
+    Both hash the password and only queue a mail (:func:`deliver_account_mails` sends it),
+    so they take the same time. :class:`AccountError` for a malformed form.
     """
     try:
         create_account(db, settings, secret_key, email, password, timezone=timezone)
@@ -300,7 +302,8 @@ def sign_up(
             raise
         user = store.get_user_by_email(db, email.strip())
         if user is not None:
-            queue_account_email(db, user, "signup_exists")
+            kind = "signup_exists" if user["email_confirmed_at"] else "confirm"
+            queue_account_email(db, user, kind)
     return email.strip()
 
 

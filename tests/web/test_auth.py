@@ -69,6 +69,25 @@ def test_sign_up_answers_the_same_for_an_address_that_has_an_account(app, db, da
     assert log_in(app.test_client(), "ada@example.org", "a new password").status_code == 302
 
 
+def test_signing_up_again_before_confirming_mails_a_new_confirmation_link(
+    client, app, db, data_dir
+):
+    """Found by a user trial: a person whose confirmation mail never arrived signed up
+    again and got "someone tried to sign up" with a reset link only. An address never
+    confirmed gets a new confirmation link; the answer on the page is the same."""
+    sign_up(client, confirm=False)
+    deliver_mails(app)
+    again = app.test_client()
+    response = post(again, "/signup", {"email": "ada@example.org", "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    deliver_mails(app)
+    latest = mails(data_dir)[-1]
+    assert latest["To"] == "ada@example.org" and latest["Subject"].startswith("Confirm")
+    confirmed = post(again, link_in(latest, "confirm"))
+    assert confirmed.status_code == 302 and confirmed.headers["Location"] == "/welcome"
+    assert store.get_user_by_email(db, "ada@example.org")["email_confirmed_at"] is not None
+
+
 @pytest.mark.parametrize(
     ("sent", "stored"),
     [
