@@ -89,3 +89,19 @@ def test_create_an_interest_and_file_likes_under_it(browser, site):  # noqa: F81
             page.locator(".paper-title a").all_inner_texts()
         )
         page.context.close()
+
+
+def test_a_long_interest_name_does_not_widen_the_page_on_a_phone(browser, site):  # noqa: F811
+    """Found by a user trial: an interest named with the 80 characters the form allows made
+    the feed and settings scroll sideways at 390 px (a select sizes to its longest option)."""
+    base, _ = site
+    page = new_page(browser, {"width": 390, "height": 844})
+    sign_up(page, base, "long-interest@example.org", keywords="")
+    page.goto(f"{base}/?window=week")
+    name = "Reinforcement learning for dexterous robot manipulation from tactile sim to real"
+    create_interest_by_keyboard(page, name[:80])
+    create_interest_by_keyboard(page, "Vision")
+    for path in ("/?window=week", "/settings"):
+        page.goto(base + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    shot(page, "long-interest-settings-390.png")
