@@ -595,7 +595,7 @@ def digest(
     ctx: Context, email: str | None, dry_run: bool, now: str | None, status: bool, limit: int
 ) -> None:
     """Send the email digests that are due (as the scheduler does every few minutes)."""
-    from datetime import datetime
+    from datetime import UTC, datetime, timedelta
 
     from . import digest as digests
 
@@ -619,6 +619,15 @@ def digest(
         moment = datetime.fromisoformat(now) if now else None
     except ValueError:
         raise click.BadParameter(f"not an ISO date and time: {now!r}", param_hint="--now") from None
+    if moment is not None and not dry_run:
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if aware > datetime.now(UTC) + timedelta(minutes=1):
+            # each period's digest is sent once: sending a future day's now uses it up
+            raise click.BadParameter(
+                f"{now} is in the future: its digests would be sent now and not again on "
+                "the day. Add --dry-run to see what they would hold.",
+                param_hint="--now",
+            )
     run = digests.send_due_digests(ctx.db, ctx.settings, now=moment, email=email, dry_run=dry_run)
     for preview in run.previews:
         what = preview["subject"] or "nothing above the bar: nothing would be sent"

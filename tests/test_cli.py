@@ -134,3 +134,17 @@ def test_inbox_moves_good_files_to_processed_and_bad_ones_to_failed(data_dir):
     assert (inbox / "failed" / "broken.txt").is_file()
     assert "UTF-8" in (inbox / "failed" / "broken.txt.error.txt").read_text()
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []
+
+
+def test_digest_now_in_the_future_is_refused_unless_it_is_a_dry_run(data_dir, db):
+    """Found by a user trial: `paperfeed digest --now <tomorrow>` sent tomorrow's digests
+    at once, and tomorrow's run found them sent (a period's digest goes out once)."""
+    before = snapshot(db)
+    refused = run(data_dir, "digest", "--now", "2099-01-05T07:30:00+00:00")
+    assert refused.returncode == 2
+    assert "in the future" in refused.stderr and "--dry-run" in refused.stderr
+    assert snapshot(db) == before
+    dry = run(data_dir, "digest", "--now", "2099-01-05T07:30:00", "--dry-run")
+    assert dry.returncode == 0 and "dry run: nothing sent" in dry.stdout
+    past = run(data_dir, "digest", "--now", "2025-03-10T07:05:00+01:00")
+    assert past.returncode == 0, past.stderr
