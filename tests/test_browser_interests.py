@@ -105,3 +105,20 @@ def test_a_long_interest_name_does_not_widen_the_page_on_a_phone(browser, site):
         page.goto(base + path)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     shot(page, "long-interest-settings-390.png")
+
+
+def test_a_like_after_the_session_ended_goes_to_the_login_and_back(browser, site):  # noqa: F811
+    """Found by a user trial: after logging out in another tab, Like showed a 2.5 s toast,
+    "Please log in first.", with no way to the login. It now opens the login page, which
+    comes back to the feed."""
+    base, _ = site
+    page = new_page(browser)
+    sign_up(page, base, "stale-tab@example.org", keywords="")
+    page.goto(f"{base}/?window=week")
+    other = page.context.new_page()  # another tab of the same browser
+    other.goto(f"{base}/settings")
+    other.click("form[action='/logout'] button")
+    other.wait_for_url(f"{base}/login")
+    page.locator("article.paper").first.locator("button.btn-like").click()
+    page.wait_for_url(f"{base}/login?next=*")
+    assert "next=%2F%3Fwindow%3Dweek" in page.url

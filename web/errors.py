@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
@@ -96,6 +96,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
+        if wants_json() and session.get("uid") is None:
+            # a page's fetch after its session ended (logged out in another tab): the token
+            # died with the session; logging in again is the answer (the page goes there)
+            return error_response(401)
         return error_response(
             400,
             "This form has expired or did not come from paperfeed "

@@ -147,6 +147,11 @@
       credentials: "same-origin",
       headers: { "X-CSRFToken": csrf(), "Accept": "application/json" }
     }).then(function (response) {
+      if (response.status === 401) {
+        // the session ended (logged out in another tab): log in, then back to this page
+        window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+        return;
+      }
       return response.json().then(function (data) {
         if (!response.ok) { throw new Error(data.error || "Could not save the rating."); }
         showRating(form, data.rating);
